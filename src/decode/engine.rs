@@ -1,0 +1,385 @@
+//! The block-diffusion step loop of LLaDA2.1's official `generate()` (DESIGN.md §3), recording
+//! every decision as a [`Trace`]. Knows nothing of the TUI: progress goes to a callback.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use candle_core::Tensor;
+use rand::{Rng, SeedableRng};
+
+use super::params::{AttentionMode, DecodeParams};
+use super::trace::{
+    BlockEnd, BlockTrace, Commit, CommitKind, Decision, Edit, PositionRecord, StepTrace, TRACE_VERSION, Trace,
+};
+use crate::model::{Collect, KvCache, Llada2, MaskKind};
+
+/// What the callback sees after each step.
+pub struct StepEvent<'a> {
+    pub block: usize,
+    pub block_start: usize,
+    pub num_blocks: usize,
+    pub step: &'a StepTrace,
+}
+
+/// Per-row result of turning logits into a candidate token.
+struct RowPick {
+    token: u32,
+    p: f32,
+    probs: Vec<f32>,
+}
+
+pub struct Decoder<'m> {
+    model: &'m Llada2,
+    params: DecodeParams,
+    attention: AttentionMode,
+}
+
+impl<'m> Decoder<'m> {
+    pub fn new(model: &'m Llada2, params: DecodeParams, attention: AttentionMode) -> Result<Self> {
+        params.validate(model.cfg.vocab_size)?;
+        Ok(Self { model, params, attention })
+    }
+
+    pub fn params(&self) -> &DecodeParams {
+        &self.params
+    }
+
+    /// Runs the whole decode. The callback may stop it (`ControlFlow::Break`); the trace then
+    /// ends with a `cancelled` block.
+    pub fn run(
+        &self,
+        prompt_ids: &[u32],
+        on_step: &mut dyn FnMut(StepEvent<'_>) -> ControlFlow<()>,
+    ) -> Result<Trace> {
+        let p = &self.params;
+        let cfg = &self.model.cfg;
+        if prompt_ids.is_empty() {
+            bail!("the prompt is empty");
+        }
+        if let Some((i, &id)) = prompt_ids.iter().enumerate().find(|(_, id)| **id as usize >= cfg.vocab_size)
+        {
+            bail!("prompt token {id} at index {i} is outside the vocabulary (size {})", cfg.vocab_size);
+        }
+        let b = p.block_length;
+        let prompt_len = prompt_ids.len();
+        let num_blocks = (prompt_len + p.gen_length).div_ceil(b);
+        let total = num_blocks * b;
+        if total > cfg.max_position_embeddings {
+            bail!(
+                "prompt ({prompt_len}) + gen_length ({}) padded to blocks of {b} is {total} positions; the model has {} (max_position_embeddings)",
+                p.gen_length,
+                cfg.max_position_embeddings
+            );
+        }
+        let t0 = Instant::now();
+        let mut canvas = vec![p.mask_id; total];
+        canvas[..prompt_len].copy_from_slice(prompt_ids);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p.seed);
+        let mut cache = KvCache::default();
+        let mut blocks = Vec::new();
+        let mut forward_calls = 0usize;
+        let mut stopped_early = false;
+        let mut cancelled = false;
+
+        'blocks: for block in prompt_len / b..num_blocks {
+            let start = block * b;
+            let window_end = start + b;
+            let mut post_steps = 0usize;
+            let mut steps = Vec::new();
+            let ended_by;
+            loop {
+                let before = canvas[start..window_end].to_vec();
+                let active: Vec<bool> = before.iter().map(|&t| t == p.mask_id).collect();
+                let any_mask = active.iter().any(|&a| a);
+                if !any_mask {
+                    post_steps += 1;
+                }
+                if post_steps > p.max_post_steps {
+                    ended_by = BlockEnd::MaxPostSteps;
+                    break;
+                }
+                let tf = Instant::now();
+                let logits = self.block_logits(&canvas[..window_end], start, &mut cache)?;
+                forward_calls += 1;
+                let rows = logits.to_dtype(candle_core::DType::F32)?.squeeze(0)?.to_vec2::<f32>()?;
+                let picks: Vec<RowPick> = rows.iter().map(|r| self.pick(r, &mut rng)).collect();
+                let forward_ms = tf.elapsed().as_secs_f64() * 1e3;
+
+                // M2T: every mask above threshold, else the most confident `num_to_transfer`.
+                let mut commit_at = vec![None::<CommitKind>; b];
+                let high: Vec<usize> = (0..b).filter(|&i| active[i] && picks[i].p > p.threshold).collect();
+                if any_mask {
+                    if high.len() >= p.num_to_transfer {
+                        for &i in &high {
+                            commit_at[i] = Some(CommitKind::Threshold);
+                        }
+                    } else {
+                        let mut masks: Vec<usize> = (0..b).filter(|&i| active[i]).collect();
+                        // Most confident first; ties keep the lower position (as torch.topk on CPU).
+                        masks.sort_by(|&x, &y| picks[y].p.total_cmp(&picks[x].p).then(x.cmp(&y)));
+                        for &i in masks.iter().take(p.num_to_transfer) {
+                            commit_at[i] = Some(CommitKind::Fallback);
+                        }
+                    }
+                }
+                // T2T: non-mask at step start, not prompt, argmax differs, p > editing threshold.
+                let mut edit_at = vec![false; b];
+                for i in 0..b {
+                    let pos = start + i;
+                    if !active[i]
+                        && pos >= prompt_len
+                        && picks[i].token != before[i]
+                        && picks[i].p > p.editing_threshold
+                    {
+                        edit_at[i] = true;
+                    }
+                }
+                let mut commits = Vec::new();
+                let mut edits = Vec::new();
+                for i in 0..b {
+                    let pos = start + i;
+                    if let Some(kind) = commit_at[i] {
+                        canvas[pos] = picks[i].token;
+                        commits.push(Commit { pos, token: picks[i].token, p: picks[i].p, kind });
+                    } else if edit_at[i] {
+                        canvas[pos] = picks[i].token;
+                        edits.push(Edit { pos, from: before[i], to: picks[i].token, p: picks[i].p });
+                    }
+                }
+                let positions = if p.record_positions {
+                    (0..b)
+                        .map(|i| {
+                            let decision = if start + i < prompt_len {
+                                Decision::Prompt
+                            } else if let Some(k) = commit_at[i] {
+                                if k == CommitKind::Threshold {
+                                    Decision::Commit
+                                } else {
+                                    Decision::CommitFallback
+                                }
+                            } else if edit_at[i] {
+                                Decision::Edit
+                            } else if active[i] {
+                                Decision::Hold
+                            } else {
+                                Decision::Keep
+                            };
+                            self.record(&picks[i], before[i], active[i], decision)
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let step = StepTrace {
+                    step: steps.len(),
+                    forward: forward_calls - 1,
+                    post_step_counter: post_steps,
+                    before,
+                    after: canvas[start..window_end].to_vec(),
+                    commits,
+                    edits,
+                    positions,
+                    forward_ms,
+                };
+                let flow = on_step(StepEvent { block, block_start: start, num_blocks, step: &step });
+                let no_edit = step.edits.is_empty();
+                steps.push(step);
+                if flow.is_break() {
+                    cancelled = true;
+                    blocks.push(BlockTrace {
+                        block,
+                        start,
+                        window_end,
+                        ended_by: BlockEnd::Cancelled,
+                        steps,
+                    });
+                    break 'blocks;
+                }
+                if !any_mask && no_edit {
+                    ended_by = BlockEnd::NoEditAfterFill;
+                    break;
+                }
+            }
+            blocks.push(BlockTrace { block, start, window_end, ended_by, steps });
+            if p.eos_early_stop {
+                let generated = &canvas[prompt_len..window_end];
+                if !generated.contains(&p.mask_id) && generated.contains(&p.eos_id) {
+                    stopped_early = true;
+                    break;
+                }
+            }
+        }
+
+        let end = (prompt_len + p.gen_length).min(total);
+        let mut output: Vec<u32> = canvas[prompt_len..end].to_vec();
+        if let Some(eos) = output.iter().position(|&t| t == p.eos_id) {
+            output.truncate(eos + 1);
+        }
+        Ok(Trace {
+            version: TRACE_VERSION,
+            model: String::new(),
+            adapter: None,
+            params: p.clone(),
+            attention: self.attention,
+            prompt: None,
+            prompt_ids: prompt_ids.to_vec(),
+            output,
+            forward_calls,
+            stopped_early,
+            cancelled,
+            blocks,
+            final_canvas: canvas,
+            wall_ms: t0.elapsed().as_secs_f64() * 1e3,
+            token_text: BTreeMap::new(),
+        })
+    }
+
+    /// Logits `[1, B, vocab]` of the current block for the window `canvas[..window_end]`.
+    fn block_logits(&self, window: &[u32], start: usize, cache: &mut KvCache) -> Result<Tensor> {
+        let b = self.params.block_length;
+        let dev = self.model.device();
+        let none = Collect::default();
+        match self.attention {
+            AttentionMode::Hf | AttentionMode::BlockCausalNoCache => {
+                let mask = if self.attention == AttentionMode::Hf {
+                    MaskKind::GenerateBias { block_length: b }
+                } else {
+                    MaskKind::BlockCausal { block_length: b }
+                };
+                let ids = Tensor::new(window, dev)?.unsqueeze(0)?;
+                let bias = mask.bias(0, window.len(), window.len(), dev)?;
+                let out = self.model.forward(&ids, 0, bias.as_ref(), None, start, &none)?;
+                Ok(out.logits.expect("logits rows were asked"))
+            }
+            AttentionMode::BlockCausal => {
+                if cache.len() < start {
+                    // Completed blocks (and whole prompt blocks) enter the cache once.
+                    let from = cache.len();
+                    let ids = Tensor::new(&window[from..start], dev)?.unsqueeze(0)?;
+                    let bias =
+                        MaskKind::BlockCausal { block_length: b }.bias(from, start - from, start, dev)?;
+                    let out =
+                        self.model.forward(&ids, from, bias.as_ref(), Some(cache), start - from, &none)?;
+                    cache.extend(out.new_kv)?;
+                }
+                let ids = Tensor::new(&window[start..], dev)?.unsqueeze(0)?;
+                let out = self.model.forward(&ids, start, None, Some(cache), 0, &none)?;
+                Ok(out.logits.expect("logits rows were asked"))
+            }
+        }
+    }
+
+    /// Official `_sample_with_temperature_topk_topp` for one row.
+    fn pick(&self, logits: &[f32], rng: &mut rand_chacha::ChaCha8Rng) -> RowPick {
+        let p = &self.params;
+        if p.temperature == 0.0 {
+            let probs = softmax(logits);
+            let mut best = 0usize;
+            for (i, &l) in logits.iter().enumerate() {
+                if l > logits[best] {
+                    best = i;
+                }
+            }
+            return RowPick { token: best as u32, p: probs[best], probs };
+        }
+        let mut scaled: Vec<f32> = logits.iter().map(|&l| l / p.temperature).collect();
+        if let Some(k) = p.top_k
+            && k < scaled.len()
+        {
+            let mut sorted = scaled.clone();
+            sorted.sort_by(|a, b| b.total_cmp(a));
+            let kth = sorted[k - 1];
+            for l in scaled.iter_mut() {
+                if *l < kth {
+                    *l = f32::NEG_INFINITY;
+                }
+            }
+        }
+        if let Some(top_p) = p.top_p
+            && top_p < 1.0
+        {
+            let probs = softmax(&scaled);
+            let mut order: Vec<usize> = (0..scaled.len()).collect();
+            order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+            let mut cum = 0.0f32;
+            let mut keep = vec![false; scaled.len()];
+            for &i in &order {
+                // Official: drop a token once the mass before it already exceeds top_p.
+                keep[i] = cum <= top_p;
+                cum += probs[i];
+            }
+            for (l, k) in scaled.iter_mut().zip(keep) {
+                if !k {
+                    *l = f32::NEG_INFINITY;
+                }
+            }
+        }
+        let probs = softmax(&scaled);
+        let u: f32 = rng.random();
+        let mut acc = 0.0f32;
+        let mut token = probs.iter().rposition(|&q| q > 0.0).unwrap_or(0);
+        for (i, &q) in probs.iter().enumerate() {
+            acc += q;
+            if u < acc {
+                token = i;
+                break;
+            }
+        }
+        RowPick { token: token as u32, p: probs[token], probs }
+    }
+
+    fn record(&self, pick: &RowPick, current: u32, is_mask: bool, decision: Decision) -> PositionRecord {
+        let k = self.params.record_top_k;
+        let top = top_k(&pick.probs, k);
+        PositionRecord {
+            argmax: pick.token,
+            p: pick.p,
+            p_current: if is_mask { 0.0 } else { pick.probs.get(current as usize).copied().unwrap_or(0.0) },
+            top,
+            decision,
+        }
+    }
+}
+
+/// Softmax with an f64 accumulator (matches torch's f32 softmax to ~1e-7).
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f64> = logits.iter().map(|&l| ((l - max) as f64).exp()).collect();
+    let sum: f64 = exps.iter().sum();
+    exps.iter().map(|&e| (e / sum) as f32).collect()
+}
+
+/// The `k` most likely tokens, most likely first (ties: lower id first).
+pub fn top_k(probs: &[f32], k: usize) -> Vec<(u32, f32)> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
+    for (i, &p) in probs.iter().enumerate() {
+        if best.len() == k && p <= best[k - 1].1 {
+            continue;
+        }
+        let at = best.iter().position(|&(_, q)| p > q).unwrap_or(best.len());
+        best.insert(at, (i as u32, p));
+        best.truncate(k);
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_orders_by_probability_then_id() {
+        assert_eq!(top_k(&[0.1, 0.5, 0.1, 0.3], 3), vec![(1, 0.5), (3, 0.3), (0, 0.1)]);
+    }
+
+    #[test]
+    fn softmax_sums_to_one() {
+        let s: f32 = softmax(&[1.0, 2.0, 3.0]).iter().sum();
+        assert!((s - 1.0).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,9 @@
+//! The LLaDA2.1 block-diffusion decoder: parameters, the step loop, and the trace it records.
+
+pub mod engine;
+pub mod params;
+pub mod trace;
+
+pub use engine::{Decoder, StepEvent};
+pub use params::{AttentionMode, DecodeParams, Mode};
+pub use trace::{BlockEnd, CommitKind, Decision, TRACE_VERSION, Trace};

@@ -1,0 +1,45 @@
+//! draftscope command line. Errors print as one line and exit with code 2.
+
+use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use draftscope::cli;
+
+#[derive(Parser)]
+#[command(
+    name = "draftscope",
+    version,
+    about = "A workbench for block-diffusion LMs that edit their own drafts (LLaDA2.1)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Decode a prompt with M2T fills and T2T edits; print the text and a summary.
+    Decode(cli::decode::DecodeArgs),
+    /// One forward pass written to safetensors (logits, optionally hidden states).
+    Logits(cli::logits::LogitsArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Decode(a)) => cli::decode::run(a),
+        Some(Command::Logits(a)) => cli::logits::run(a),
+        None => {
+            use clap::CommandFactory;
+            Cli::command().print_help().ok();
+            Ok(())
+        }
+    };
+    if let Err(e) = result {
+        let msg = format!("{e:#}").replace('\n', " ");
+        eprintln!("error: {msg}");
+        std::process::exit(2);
+    }
+}

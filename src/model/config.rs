@@ -1,0 +1,191 @@
+//! HF `config.json` of `LLaDA2MoeModelLM`, parsed and checked before any weight is read.
+//!
+//! Every architectural number the forward pass uses comes from here; nothing is hard-coded
+//! to the fixture or the released mini model.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+/// Mask token of the released LLaDA2.1 models; the official config class does not store it.
+pub const DEFAULT_MASK_TOKEN_ID: u32 = 156_895;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub num_key_value_heads: usize,
+    #[serde(default)]
+    pub head_dim: Option<usize>,
+    #[serde(default = "one")]
+    pub partial_rotary_factor: f64,
+    pub rope_theta: f64,
+    #[serde(default)]
+    pub rope_scaling: Option<serde_json::Value>,
+    pub rms_norm_eps: f64,
+    pub intermediate_size: usize,
+    #[serde(default)]
+    pub first_k_dense_replace: usize,
+    /// `None` means a dense model (every layer uses the dense MLP).
+    #[serde(default)]
+    pub num_experts: Option<usize>,
+    #[serde(default = "one_usize")]
+    pub num_experts_per_tok: usize,
+    #[serde(default = "one_usize")]
+    pub n_group: usize,
+    #[serde(default = "one_usize")]
+    pub topk_group: usize,
+    #[serde(default = "one")]
+    pub routed_scaling_factor: f64,
+    pub moe_intermediate_size: usize,
+    #[serde(default)]
+    pub num_shared_experts: Option<usize>,
+    #[serde(default = "yes")]
+    pub use_qk_norm: bool,
+    #[serde(default)]
+    pub use_qkv_bias: bool,
+    #[serde(default)]
+    pub use_bias: bool,
+    #[serde(default)]
+    pub tie_word_embeddings: bool,
+    #[serde(default = "default_max_pos")]
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    pub eos_token_id: u32,
+    #[serde(default)]
+    pub pad_token_id: Option<u32>,
+    #[serde(default = "default_mask")]
+    pub mask_token_id: u32,
+    #[serde(default)]
+    pub model_type: Option<String>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn one_usize() -> usize {
+    1
+}
+fn yes() -> bool {
+    true
+}
+fn default_max_pos() -> usize {
+    32_768
+}
+fn default_act() -> String {
+    "silu".into()
+}
+fn default_mask() -> u32 {
+    DEFAULT_MASK_TOKEN_ID
+}
+
+impl Config {
+    /// Reads and validates `config.json`; errors name the file and the field.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read model config {}", path.display()))?;
+        Self::from_json_str(&text).with_context(|| format!("invalid model config {}", path.display()))
+    }
+
+    pub fn from_json_str(text: &str) -> Result<Self> {
+        let cfg: Config = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
+    }
+
+    /// Dimensions of each head that receive RoPE (the rest pass through).
+    pub fn rope_dim(&self) -> usize {
+        (self.head_dim() as f64 * self.partial_rotary_factor) as usize
+    }
+
+    pub fn is_moe_layer(&self, layer: usize) -> bool {
+        self.num_experts.is_some() && layer >= self.first_k_dense_replace
+    }
+
+    pub fn shared_intermediate_size(&self) -> Option<usize> {
+        self.num_shared_experts.map(|n| n * self.moe_intermediate_size)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let positive = [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("num_key_value_heads", self.num_key_value_heads),
+            ("intermediate_size", self.intermediate_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                bail!("field `{name}` must be positive");
+            }
+        }
+        if self.num_attention_heads % self.num_key_value_heads != 0 {
+            bail!(
+                "field `num_attention_heads` ({}) must be a multiple of `num_key_value_heads` ({})",
+                self.num_attention_heads,
+                self.num_key_value_heads
+            );
+        }
+        if self.head_dim() == 0 {
+            bail!("field `head_dim` must be positive");
+        }
+        if !(0.0..=1.0).contains(&self.partial_rotary_factor) {
+            bail!("field `partial_rotary_factor` must be in [0, 1], got {}", self.partial_rotary_factor);
+        }
+        if self.rope_dim() % 2 != 0 {
+            bail!("field `partial_rotary_factor`: rotary dims ({}) must be even", self.rope_dim());
+        }
+        if let Some(scaling) = &self.rope_scaling
+            && !scaling.is_null()
+        {
+            bail!("field `rope_scaling`: only null (default RoPE) is supported, got {scaling}");
+        }
+        if self.hidden_act != "silu" {
+            bail!("field `hidden_act`: only \"silu\" is supported, got {:?}", self.hidden_act);
+        }
+        if let Some(e) = self.num_experts {
+            if e == 0 || self.num_experts_per_tok == 0 || self.num_experts_per_tok > e {
+                bail!("field `num_experts_per_tok` ({}) must be in 1..={e}", self.num_experts_per_tok);
+            }
+            if self.n_group == 0 || e % self.n_group != 0 {
+                bail!("field `n_group` ({}) must divide `num_experts` ({e})", self.n_group);
+            }
+            if self.topk_group == 0 || self.topk_group > self.n_group {
+                bail!("field `topk_group` ({}) must be in 1..={}", self.topk_group, self.n_group);
+            }
+            if self.n_group > 1 && e / self.n_group < 2 {
+                bail!("field `n_group`: each group needs at least 2 experts (group ranking sums the top 2)");
+            }
+            if self.moe_intermediate_size == 0 {
+                bail!("field `moe_intermediate_size` must be positive");
+            }
+        }
+        for (name, id) in [("eos_token_id", self.eos_token_id), ("mask_token_id", self.mask_token_id)] {
+            if id as usize >= self.vocab_size {
+                bail!("field `{name}` ({id}) is outside the vocabulary (vocab_size {})", self.vocab_size);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_required_field_is_named() {
+        let err = Config::from_json_str(r#"{"vocab_size": 10}"#).unwrap_err();
+        assert!(format!("{err:#}").contains("hidden_size"), "{err:#}");
+    }
+}

@@ -1,0 +1,130 @@
+//! Linear layers whose frozen base weight never receives a gradient, with an optional LoRA
+//! adapter on top.
+//!
+//! candle's matmul backward always computes the gradient of both operands, so a frozen
+//! weight would still cost a full weight-gradient matmul (and its memory) per layer. On CPU
+//! we route the frozen product through [`FrozenMatmul`], a custom op whose backward returns
+//! only the input gradient.
+
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Storage, Tensor};
+
+/// Low-rank adapter: `y += scale · dropout(x) Aᵀ Bᵀ` (PEFT convention, `scale = alpha / r`).
+#[derive(Debug, Clone)]
+pub struct Lora {
+    /// `[r, in]`
+    pub a: Tensor,
+    /// `[out, r]`
+    pub b: Tensor,
+    pub scale: f64,
+    pub dropout: f32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Linear {
+    /// `[out, in]`, the checkpoint's layout.
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+    pub lora: Option<Lora>,
+    /// True when the base weight is trainable (full pretraining): use the plain matmul so
+    /// it gets a gradient.
+    pub trainable: bool,
+    /// Dropout is applied only while training.
+    pub training: bool,
+}
+
+impl Linear {
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self { weight, bias, lora: None, trainable: false, training: false }
+    }
+
+    pub fn out_features(&self) -> usize {
+        self.weight.dim(0).unwrap_or(0)
+    }
+
+    pub fn in_features(&self) -> usize {
+        self.weight.dim(1).unwrap_or(0)
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        // Inference (no graph) and trainable weights take candle's matmul; a frozen weight
+        // inside a graph takes the op that skips its gradient.
+        let base = if self.trainable || !x.track_op() || !x.device().is_cpu() {
+            x.broadcast_matmul(&self.weight.t()?)?
+        } else {
+            let dims = x.dims().to_vec();
+            let (lead, inner) = dims.split_at(dims.len() - 1);
+            let rows: usize = lead.iter().product();
+            let x2 = x.contiguous()?.reshape((rows, inner[0]))?;
+            let y = x2.apply_op1(FrozenMatmul { weight: self.weight.clone() })?;
+            let mut out_dims = lead.to_vec();
+            out_dims.push(self.out_features());
+            y.reshape(out_dims)?
+        };
+        let mut y = match &self.bias {
+            Some(b) => base.broadcast_add(b)?,
+            None => base,
+        };
+        if let Some(l) = &self.lora {
+            let xin = if self.training && l.dropout > 0.0 {
+                candle_nn::ops::dropout(x, l.dropout)?
+            } else {
+                x.clone()
+            };
+            let h = xin.broadcast_matmul(&l.a.t()?)?;
+            let d = h.broadcast_matmul(&l.b.t()?)?;
+            y = (y + (d * l.scale)?)?;
+        }
+        Ok(y)
+    }
+}
+
+/// `x · Wᵀ` for a constant `W`: the backward gives `dx = dy · W` and nothing for `W`.
+struct FrozenMatmul {
+    weight: Tensor,
+}
+
+impl CustomOp1 for FrozenMatmul {
+    fn name(&self) -> &'static str {
+        "frozen-matmul"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (start, end) = layout
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("frozen-matmul needs a contiguous input".into()))?;
+        let shape = layout.shape().clone();
+        let x = match storage {
+            CpuStorage::F32(v) => Tensor::from_slice(&v[start..end], shape, &candle_core::Device::Cpu)?,
+            CpuStorage::BF16(v) => Tensor::from_slice(&v[start..end], shape, &candle_core::Device::Cpu)?,
+            CpuStorage::F16(v) => Tensor::from_slice(&v[start..end], shape, &candle_core::Device::Cpu)?,
+            CpuStorage::F64(v) => Tensor::from_slice(&v[start..end], shape, &candle_core::Device::Cpu)?,
+            _ => candle_core::bail!("frozen-matmul: unsupported dtype"),
+        };
+        let w = if self.weight.dtype() == x.dtype() {
+            self.weight.clone()
+        } else {
+            self.weight.to_dtype(x.dtype())?
+        };
+        let y = x.matmul(&w.t()?)?.contiguous()?;
+        let out_shape = y.shape().clone();
+        let (s, _) = y.storage_and_layout();
+        match &*s {
+            Storage::Cpu(c) => Ok((c.clone(), out_shape)),
+            _ => candle_core::bail!("frozen-matmul: expected a CPU tensor"),
+        }
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+        let w = if self.weight.dtype() == grad_res.dtype() {
+            self.weight.clone()
+        } else {
+            self.weight.to_dtype(grad_res.dtype())?
+        };
+        Ok(Some(grad_res.matmul(&w)?))
+    }
+}
+
+/// Converts a weight to the compute dtype only when needed.
+pub fn to_dtype(t: Tensor, dtype: DType) -> Result<Tensor> {
+    if t.dtype() == dtype { Ok(t) } else { t.to_dtype(dtype) }
+}

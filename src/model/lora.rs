@@ -1,0 +1,212 @@
+//! LoRA adapters in the PEFT layout (`adapter_config.json` + `adapter_model.safetensors` with
+//! keys `base_model.model.<module path>.lora_A.weight` / `lora_B.weight`), so adapters move
+//! between draftscope and Python PEFT in both directions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use candle_core::{DType, Tensor, Var};
+use rand::SeedableRng;
+use rand_distr::{Distribution, Uniform};
+use serde::{Deserialize, Serialize};
+
+use super::linear::Lora;
+use super::{Llada2, LoadedModel};
+
+/// Module-name suffixes adapted by default: attention, dense MLPs and shared experts.
+pub const DEFAULT_TARGETS: [&str; 5] = ["query_key_value", "dense", "gate_proj", "up_proj", "down_proj"];
+
+/// The subset of PEFT's `adapter_config.json` we read and write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdapterConfig {
+    pub peft_type: String,
+    pub r: usize,
+    pub lora_alpha: f64,
+    #[serde(default)]
+    pub lora_dropout: f32,
+    pub target_modules: Vec<String>,
+    #[serde(default)]
+    pub base_model_name_or_path: Option<String>,
+    #[serde(default = "default_bias")]
+    pub bias: String,
+    #[serde(default)]
+    pub task_type: Option<String>,
+    #[serde(default)]
+    pub fan_in_fan_out: bool,
+    #[serde(default)]
+    pub inference_mode: bool,
+    /// Module paths (draftscope addition): with experts excluded, `target_modules` alone
+    /// would also match routed experts' `gate_proj`, so we list the exact modules.
+    #[serde(default)]
+    pub include_experts: bool,
+}
+
+fn default_bias() -> String {
+    "none".into()
+}
+
+impl AdapterConfig {
+    pub fn new(
+        r: usize,
+        alpha: f64,
+        dropout: f32,
+        targets: &[String],
+        include_experts: bool,
+        base: &str,
+    ) -> Self {
+        Self {
+            peft_type: "LORA".into(),
+            r,
+            lora_alpha: alpha,
+            lora_dropout: dropout,
+            target_modules: targets.to_vec(),
+            base_model_name_or_path: Some(base.to_string()),
+            bias: "none".into(),
+            task_type: None,
+            fan_in_fan_out: false,
+            inference_mode: true,
+            include_experts,
+        }
+    }
+
+    pub fn scale(&self) -> f64 {
+        self.lora_alpha / self.r as f64
+    }
+
+    /// PEFT matching: a module is targeted when its path ends with `.<target>` (or equals it).
+    pub fn targets(&self, path: &str) -> bool {
+        if path == "lm_head" && !self.target_modules.iter().any(|t| t == "lm_head") {
+            return false;
+        }
+        if !self.include_experts && path.contains(".mlp.experts.") {
+            return false;
+        }
+        self.target_modules.iter().any(|t| path == t || path.ends_with(&format!(".{t}")))
+    }
+}
+
+fn peft_key(path: &str, ab: &str) -> String {
+    format!("base_model.model.{path}.lora_{ab}.weight")
+}
+
+/// Attaches fresh trainable adapters (A ~ Kaiming-uniform as PEFT, B = 0) and returns the
+/// variables by PEFT key.
+pub fn attach_new(model: &mut Llada2, cfg: &AdapterConfig, seed: u64) -> Result<BTreeMap<String, Var>> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let dev = model.device().clone();
+    let mut vars = BTreeMap::new();
+    for (path, lin) in model.linears_mut() {
+        if !cfg.targets(&path) {
+            continue;
+        }
+        let (out, inp) = (lin.out_features(), lin.in_features());
+        let bound = (1.0 / inp as f32).sqrt();
+        let dist = Uniform::new(-bound, bound)?;
+        let a: Vec<f32> = (0..cfg.r * inp).map(|_| dist.sample(&mut rng)).collect();
+        let a = Var::from_tensor(&Tensor::from_vec(a, (cfg.r, inp), &dev)?)?;
+        let b = Var::from_tensor(&Tensor::zeros((out, cfg.r), DType::F32, &dev)?)?;
+        lin.lora = Some(Lora {
+            a: a.as_tensor().clone(),
+            b: b.as_tensor().clone(),
+            scale: cfg.scale(),
+            dropout: cfg.lora_dropout,
+        });
+        vars.insert(peft_key(&path, "A"), a);
+        vars.insert(peft_key(&path, "B"), b);
+    }
+    if vars.is_empty() {
+        bail!("LoRA targets {:?} match no module of the model", cfg.target_modules);
+    }
+    Ok(vars)
+}
+
+/// Writes `adapter_config.json` and `adapter_model.safetensors` into `dir` (atomically).
+pub fn save_adapter(dir: &Path, cfg: &AdapterConfig, tensors: &BTreeMap<String, Tensor>) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let map: HashMap<String, Tensor> = tensors.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    candle_core::safetensors::save(&map, tmp.path())?;
+    tmp.persist(dir.join("adapter_model.safetensors"))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", dir.display(), e.error))?;
+    crate::session::atomic_write(
+        &dir.join("adapter_config.json"),
+        serde_json::to_string_pretty(cfg)?.as_bytes(),
+    )?;
+    Ok(())
+}
+
+pub fn read_config(dir: &Path) -> Result<AdapterConfig> {
+    let p = dir.join("adapter_config.json");
+    let text =
+        std::fs::read_to_string(&p).with_context(|| format!("cannot read adapter config {}", p.display()))?;
+    let cfg: AdapterConfig =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+    if cfg.peft_type != "LORA" {
+        bail!("{}: field `peft_type` is {:?}, only \"LORA\" is supported", p.display(), cfg.peft_type);
+    }
+    if cfg.r == 0 {
+        bail!("{}: field `r` must be positive", p.display());
+    }
+    Ok(cfg)
+}
+
+/// Loads a PEFT adapter from `dir` onto the model (frozen, for decoding and benchmarks).
+pub fn load_adapter(model: &mut Llada2, dir: &Path) -> Result<AdapterConfig> {
+    let cfg = read_config(dir)?;
+    let wpath = dir.join("adapter_model.safetensors");
+    super::weights::check_safetensors_header(&wpath)?;
+    let tensors = candle_core::safetensors::load(&wpath, model.device())
+        .map_err(|e| anyhow::anyhow!("{}: corrupt safetensors ({e})", wpath.display()))?;
+    let dtype = model.dtype();
+    let mut used = 0usize;
+    for (path, lin) in model.linears_mut() {
+        let (ka, kb) = (peft_key(&path, "A"), peft_key(&path, "B"));
+        let (Some(a), Some(b)) = (tensors.get(&ka), tensors.get(&kb)) else { continue };
+        let (out, inp) = (lin.out_features(), lin.in_features());
+        if a.dims() != [cfg.r, inp] || b.dims() != [out, cfg.r] {
+            bail!(
+                "{}: `{ka}` / `{kb}` have shapes {:?} / {:?}, expected [{}, {inp}] / [{out}, {}]",
+                wpath.display(),
+                a.dims(),
+                b.dims(),
+                cfg.r,
+                cfg.r
+            );
+        }
+        lin.lora =
+            Some(Lora { a: a.to_dtype(dtype)?, b: b.to_dtype(dtype)?, scale: cfg.scale(), dropout: 0.0 });
+        used += 2;
+    }
+    if used == 0 {
+        bail!("{}: no lora_A/lora_B tensor matches a module of this model", wpath.display());
+    }
+    if used < tensors.len() {
+        bail!(
+            "{}: {} adapter tensors match no module of this model (was it trained on another base?)",
+            wpath.display(),
+            tensors.len() - used
+        );
+    }
+    Ok(cfg)
+}
+
+/// Folds every attached adapter into its base weight (`W += scale · B A`) and drops it.
+pub fn merge(model: &mut Llada2) -> Result<usize> {
+    let mut n = 0;
+    for (_, lin) in model.linears_mut() {
+        if let Some(l) = lin.lora.take() {
+            let delta = (l.b.matmul(&l.a)? * l.scale)?.to_dtype(lin.weight.dtype())?;
+            lin.weight = (&lin.weight + delta)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// `LoadedModel` convenience used by `--adapter`.
+pub fn apply(lm: &mut LoadedModel, dir: &Path) -> Result<()> {
+    load_adapter(&mut lm.model, dir)?;
+    lm.adapter = Some(dir.display().to_string());
+    Ok(())
+}

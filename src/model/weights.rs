@@ -1,0 +1,221 @@
+//! Where a model's tensors come from: memory-mapped safetensors (single file or sharded with
+//! `model.safetensors.index.json`), or fresh initialised variables for pretraining.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use candle_core::safetensors::MmapedSafetensors;
+use candle_core::{DType, Device, Tensor, Var};
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal};
+
+/// Hands out tensors by their official name, checked against the shape the config implies.
+pub trait WeightSource {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor>;
+    /// Tensors that are initialised to ones (RMSNorm weights) or zeros (router bias) when new.
+    fn get_init(&self, name: &str, shape: &[usize], _init: Init) -> Result<Tensor> {
+        self.get(name, shape)
+    }
+    fn device(&self) -> &Device;
+    fn dtype(&self) -> DType;
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Init {
+    Normal,
+    Ones,
+    Zeros,
+}
+
+pub struct SafetensorsWeights {
+    st: MmapedSafetensors,
+    /// Which file holds which tensor (for error messages).
+    label: String,
+    device: Device,
+    dtype: DType,
+}
+
+impl SafetensorsWeights {
+    /// Opens `model.safetensors`, or the shards listed in `model.safetensors.index.json`.
+    pub fn open_dir(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
+        let index = dir.join("model.safetensors.index.json");
+        let single = dir.join("model.safetensors");
+        if single.exists() {
+            return Self::open_files(&[single], device, dtype);
+        }
+        if index.exists() {
+            let text = std::fs::read_to_string(&index)
+                .with_context(|| format!("cannot read {}", index.display()))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not valid JSON", index.display()))?;
+            let map = v
+                .get("weight_map")
+                .and_then(|m| m.as_object())
+                .with_context(|| format!("{}: missing field `weight_map`", index.display()))?;
+            let mut files: Vec<PathBuf> = map
+                .values()
+                .filter_map(|f| f.as_str())
+                .map(|f| dir.join(f))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                bail!("{}: `weight_map` lists no shard", index.display());
+            }
+            return Self::open_files(&files, device, dtype);
+        }
+        bail!("{}: no model.safetensors or model.safetensors.index.json in this directory", dir.display())
+    }
+
+    pub fn open_files(files: &[PathBuf], device: &Device, dtype: DType) -> Result<Self> {
+        for f in files {
+            check_safetensors_header(f)?;
+        }
+        // SAFETY: the files are opened read-only; we only ever read through the mapping.
+        let st = unsafe { MmapedSafetensors::multi(files) }
+            .map_err(|e| anyhow::anyhow!("{}: corrupt safetensors ({e})", files[0].display()))?;
+        let label = if files.len() == 1 {
+            files[0].display().to_string()
+        } else {
+            format!("{} (+{} shards)", files[0].display(), files.len() - 1)
+        };
+        Ok(Self { st, label, device: device.clone(), dtype })
+    }
+
+    pub fn tensor_names(&self) -> Vec<String> {
+        self.st.tensors().into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// Loads a tensor that need not exist (e.g. optional biases).
+    pub fn try_get(&self, name: &str) -> Option<Tensor> {
+        self.st.load(name, &self.device).ok()
+    }
+}
+
+impl WeightSource for SafetensorsWeights {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let view =
+            self.st.get(name).map_err(|_| anyhow::anyhow!("{}: tensor `{name}` is missing", self.label))?;
+        if view.shape() != shape {
+            bail!(
+                "{}: tensor `{name}` has shape {:?}, expected {:?} from config.json",
+                self.label,
+                view.shape(),
+                shape
+            );
+        }
+        let t = self
+            .st
+            .load(name, &self.device)
+            .map_err(|e| anyhow::anyhow!("{}: tensor `{name}` cannot be read ({e})", self.label))?;
+        Ok(t.to_dtype(self.dtype)?)
+    }
+
+    fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+}
+
+/// Validates the safetensors header before mapping, so a truncated or corrupt file gives a
+/// one-line error naming the file rather than a panic deep inside a loader.
+pub fn check_safetensors_header(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let len = f.metadata()?.len();
+    let mut n = [0u8; 8];
+    if len < 8 || f.read_exact(&mut n).is_err() {
+        bail!("{}: corrupt safetensors (file shorter than its 8-byte header length)", path.display());
+    }
+    let n = u64::from_le_bytes(n);
+    if n == 0 || n > 100_000_000 || 8 + n > len {
+        bail!("{}: corrupt safetensors (header length {n} does not fit a {len}-byte file)", path.display());
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header)?;
+    let v: serde_json::Value = serde_json::from_slice(&header)
+        .map_err(|e| anyhow::anyhow!("{}: corrupt safetensors header ({e})", path.display()))?;
+    let mut data_end = 0u64;
+    if let Some(obj) = v.as_object() {
+        for (name, info) in obj {
+            if name == "__metadata__" {
+                continue;
+            }
+            if let Some(off) = info.get("data_offsets").and_then(|o| o.as_array())
+                && let Some(end) = off.get(1).and_then(|e| e.as_u64())
+            {
+                data_end = data_end.max(end);
+            }
+        }
+    }
+    if 8 + n + data_end > len {
+        bail!(
+            "{}: truncated safetensors (tensors need {} bytes, file has {len})",
+            path.display(),
+            8 + n + data_end
+        );
+    }
+    Ok(())
+}
+
+/// Fresh trainable variables, created on demand with the official initialisation
+/// (normal(0, initializer_range); norms at one; router bias at zero).
+pub struct InitWeights {
+    vars: RefCell<BTreeMap<String, Var>>,
+    rng: RefCell<rand_chacha::ChaCha8Rng>,
+    std: f64,
+    device: Device,
+}
+
+impl InitWeights {
+    pub fn new(seed: u64, std: f64, device: &Device) -> Self {
+        Self {
+            vars: RefCell::new(BTreeMap::new()),
+            rng: RefCell::new(rand_chacha::ChaCha8Rng::seed_from_u64(seed)),
+            std,
+            device: device.clone(),
+        }
+    }
+
+    /// All variables created so far, by official tensor name.
+    pub fn into_vars(self) -> BTreeMap<String, Var> {
+        self.vars.into_inner()
+    }
+}
+
+impl WeightSource for InitWeights {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.get_init(name, shape, Init::Normal)
+    }
+
+    fn get_init(&self, name: &str, shape: &[usize], init: Init) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        let data: Vec<f32> = match init {
+            Init::Ones => vec![1.0; n],
+            Init::Zeros => vec![0.0; n],
+            Init::Normal => {
+                let normal = Normal::new(0.0, self.std as f32)?;
+                let mut rng = self.rng.borrow_mut();
+                (0..n).map(|_| normal.sample(&mut *rng)).collect()
+            }
+        };
+        let var = Var::from_tensor(&Tensor::from_vec(data, shape, &self.device)?)?;
+        let t = var.as_tensor().clone();
+        self.vars.borrow_mut().insert(name.to_string(), var);
+        Ok(t)
+    }
+
+    fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn dtype(&self) -> DType {
+        DType::F32
+    }
+}
