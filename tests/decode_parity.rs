@@ -38,14 +38,22 @@ fn check_run(trace: &Trace, run: &Value) {
     let name = run["name"].as_str().unwrap();
     assert_eq!(trace.output, u32s(&run["output"]), "{name}: output");
     assert_eq!(trace.stopped_early, run["stopped_early"].as_bool().unwrap(), "{name}: stopped_early");
-    assert_eq!(trace.forward_calls as u64, run["totals"]["forward_calls"].as_u64().unwrap(), "{name}: forwards");
+    assert_eq!(
+        trace.forward_calls as u64,
+        run["totals"]["forward_calls"].as_u64().unwrap(),
+        "{name}: forwards"
+    );
     let want_blocks = run["blocks"].as_array().unwrap();
     assert_eq!(trace.blocks.len(), want_blocks.len(), "{name}: blocks processed");
     for (got, want) in trace.blocks.iter().zip(want_blocks) {
         let b = got.block;
         assert_eq!(b as u64, want["block"].as_u64().unwrap());
         assert_eq!(got.window_end as u64, want["window_end"].as_u64().unwrap());
-        assert_eq!(got.steps.len() as u64, want["forward_calls"].as_u64().unwrap(), "{name} block {b}: forwards");
+        assert_eq!(
+            got.steps.len() as u64,
+            want["forward_calls"].as_u64().unwrap(),
+            "{name} block {b}: forwards"
+        );
         let end = match want["ended_by"].as_str().unwrap() {
             "no_edit_after_fill" => BlockEnd::NoEditAfterFill,
             "max_post_steps" => BlockEnd::MaxPostSteps,
@@ -55,7 +63,11 @@ fn check_run(trace: &Trace, run: &Value) {
         for (gs, ws) in got.steps.iter().zip(want["steps"].as_array().unwrap()) {
             let s = gs.step;
             let ctx = format!("{name} block {b} step {s}");
-            assert_eq!(gs.post_step_counter as u64, ws["post_step_counter"].as_u64().unwrap(), "{ctx}: post steps");
+            assert_eq!(
+                gs.post_step_counter as u64,
+                ws["post_step_counter"].as_u64().unwrap(),
+                "{ctx}: post steps"
+            );
             assert_eq!(gs.before, u32s(&ws["before"]), "{ctx}: before");
             assert_eq!(gs.after, u32s(&ws["after"]), "{ctx}: after");
             // argmax and its probability for every block row

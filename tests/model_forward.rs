@@ -13,7 +13,15 @@ fn fixture_tensors() -> HashMap<String, Tensor> {
 }
 
 fn ids(t: &Tensor) -> Vec<u32> {
-    t.flatten_all().unwrap().to_dtype(DType::I64).unwrap().to_vec1::<i64>().unwrap().iter().map(|&i| i as u32).collect()
+    t.flatten_all()
+        .unwrap()
+        .to_dtype(DType::I64)
+        .unwrap()
+        .to_vec1::<i64>()
+        .unwrap()
+        .iter()
+        .map(|&i| i as u32)
+        .collect()
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
@@ -56,9 +64,14 @@ fn all_ones_mask_logits_match_official_within_1e3() {
 fn perturbed_inputs_match_official_in_both_semantics() {
     let f = fixture_tensors();
     let input = ids(&f["input_ids_perturbed"]);
-    let d1 = max_abs_diff(&logits(MaskKind::GenerateBias { block_length: B }, &input), &f["logits_generate_mask_perturbed"]);
-    let d2 =
-        max_abs_diff(&logits(MaskKind::BlockCausal { block_length: B }, &input), &f["logits_hard_block_causal_perturbed"]);
+    let d1 = max_abs_diff(
+        &logits(MaskKind::GenerateBias { block_length: B }, &input),
+        &f["logits_generate_mask_perturbed"],
+    );
+    let d2 = max_abs_diff(
+        &logits(MaskKind::BlockCausal { block_length: B }, &input),
+        &f["logits_hard_block_causal_perturbed"],
+    );
     assert!(d1 < 1e-3 && d2 < 1e-3, "{d1} {d2}");
 }
 
@@ -75,7 +88,8 @@ fn hidden_states_match_official_within_1e4() {
         )
         .unwrap();
     assert_eq!(out.hidden_states.len(), lm.model.cfg.num_hidden_layers + 1);
-    let got = Tensor::stack(&out.hidden_states.iter().map(|h| h.squeeze(0).unwrap()).collect::<Vec<_>>(), 0).unwrap();
+    let got = Tensor::stack(&out.hidden_states.iter().map(|h| h.squeeze(0).unwrap()).collect::<Vec<_>>(), 0)
+        .unwrap();
     let d = max_abs_diff(&got, &f["hidden_states_generate_mask"]);
     assert!(d < 1e-4, "max |Δ| = {d}");
 }

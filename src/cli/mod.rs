@@ -3,6 +3,7 @@
 
 pub mod decode;
 pub mod logits;
+pub mod speed;
 
 use clap::Args;
 

@@ -10,7 +10,8 @@ pub fn fixture_dir() -> PathBuf {
 }
 
 pub fn fixture_model() -> LoadedModel {
-    LoadedModel::load_dir("llada2-tiny", &fixture_dir(), DeviceKind::Cpu, DtypeKind::F32).expect("fixture model loads")
+    LoadedModel::load_dir("llada2-tiny", &fixture_dir(), DeviceKind::Cpu, DtypeKind::F32)
+        .expect("fixture model loads")
 }
 
 pub fn fixture_json(name: &str) -> serde_json::Value {
