@@ -24,6 +24,8 @@ enum Command {
     Decode(cli::decode::DecodeArgs),
     /// One forward pass written to safetensors (logits, optionally hidden states).
     Logits(cli::logits::LogitsArgs),
+    /// Regenerate the synthetic world's benchmark items and tokenizer (and optionally its corpus).
+    World(draftscope::world::cli::WorldArgs),
     /// Throughput benchmarks: forward pass, decoder, trace recording overhead.
     Speed(cli::speed::SpeedArgs),
 }
@@ -33,6 +35,7 @@ fn main() {
     let result = match cli.command {
         Some(Command::Decode(a)) => cli::decode::run(a),
         Some(Command::Logits(a)) => cli::logits::run(a),
+        Some(Command::World(a)) => draftscope::world::cli::run(a),
         Some(Command::Speed(a)) => cli::speed::run(a),
         None => {
             use clap::CommandFactory;

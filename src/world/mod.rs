@@ -1,1 +1,111 @@
-//! (in progress)
+//! The synthetic world behind the embedded tiny model: arithmetic word problems with worked
+//! steps and a fictional knowledge base, rendered as chat documents for pretraining and as
+//! benchmark items for `draftscope bench`.
+//!
+//! It exists so the shipped model, small enough to train in under an hour on a laptop CPU, still
+//! shows the two failure modes users study: a final answer line whose digit differs from the
+//! worked-step value, and short factual answers the T2T editor over-corrects. Everything is small
+//! on purpose (≈60 countries × 5 facts, 2–4 digit numbers, documents ≲ 60 tokens).
+//!
+//! # Text format
+//!
+//! A training document and a benchmark prompt use the same chat layout, the one the shipped
+//! `chat_template` renders for `messages=[{role: "HUMAN", content}]` with a generation prompt:
+//!
+//! ```text
+//! <role>HUMAN</role>{prompt}<role>ASSISTANT</role>{answer}<|endoftext|>
+//! ```
+//!
+//! [`Doc::text`] is everything up to and including `{answer}`; the trainer appends the EOS id
+//! (and pads with EOS if it pads). `<role>HUMAN</role>` and `<role>ASSISTANT</role>` are single
+//! special tokens. Benchmarks give only `{prompt}`; `decode --chat --prompt "{prompt}"` and the
+//! bench both render it with the template, so decoding continues exactly where training did.
+//!
+//! Answers: arithmetic `7+8=15, 4+3+1=8, 47+38=85. Answer: 85` (see [`arith`]); facts are the
+//! bare value, e.g. `Karholm`, `Ilsa`, `742`, `green`, `owl`.
+//!
+//! Determinism: everything derives from one `u64` seed through ChaCha8 streams; the default
+//! seed ([`DEFAULT_SEED`]) is the one the shipped model and benchmark files use.
+
+pub mod arith;
+pub mod bench;
+pub mod cli;
+pub mod corpus;
+pub mod kb;
+pub mod names;
+pub mod tokenizer;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+pub use bench::{BenchItem, SUITES};
+pub use corpus::Doc;
+pub use tokenizer::SpecialIds;
+
+/// The seed of the shipped world (benchmark files, tokenizer, pretraining corpus).
+pub const DEFAULT_SEED: u64 = 20_260_421;
+/// Documents in one default training corpus ([`training_texts`]).
+pub const DEFAULT_TRAIN_DOCS: usize = 60_000;
+/// Countries in the knowledge base.
+pub const N_COUNTRIES: usize = 60;
+
+/// Opening of a rendered chat turn for the user.
+pub const HUMAN_TAG: &str = "<role>HUMAN</role>";
+/// Generation prompt: what precedes the assistant's answer.
+pub const ASSISTANT_TAG: &str = "<role>ASSISTANT</role>";
+
+/// One seeded world: the knowledge base and the benchmark problems, fixed by the seed.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub seed: u64,
+    pub countries: Vec<kb::Country>,
+    /// Benchmark arithmetic problems, excluded from training by operands.
+    pub bench_problems: Vec<(arith::Kind, arith::Problem)>,
+    /// Benchmark facts as (country index, attribute).
+    pub bench_facts: Vec<(usize, kb::Attr)>,
+}
+
+/// Independent random streams of one seed, one per purpose, so adding draws to one purpose never
+/// shifts another.
+pub(crate) fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    rng
+}
+
+impl World {
+    pub fn new(seed: u64) -> Self {
+        let countries = kb::build(&mut stream(seed, 1), N_COUNTRIES);
+        let bench_problems = bench::pick_problems(&mut stream(seed, 2));
+        let bench_facts = bench::pick_facts(&mut stream(seed, 3), countries.len());
+        Self { seed, countries, bench_problems, bench_facts }
+    }
+
+    /// Benchmark items of `suite` (`arith` or `facts`); empty for an unknown suite.
+    pub fn benchmark_items(&self, suite: &str) -> Vec<BenchItem> {
+        bench::items(self, suite)
+    }
+
+    /// `n` training documents from random stream `epoch` (use different epochs for fresh
+    /// arithmetic problems and orderings; the facts are the same in every epoch).
+    pub fn training_docs(&self, n: usize, epoch: u64) -> Vec<Doc> {
+        corpus::docs(self, n, epoch)
+    }
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new(DEFAULT_SEED)
+    }
+}
+
+/// The default training corpus of the world of `seed`: [`DEFAULT_TRAIN_DOCS`] chat documents,
+/// each `<role>HUMAN</role>{prompt}<role>ASSISTANT</role>{answer}`, without EOS (append it).
+pub fn training_texts(seed: u64) -> Vec<String> {
+    World::new(seed).training_docs(DEFAULT_TRAIN_DOCS, 0).iter().map(Doc::text).collect()
+}
+
+/// Benchmark items of `suite` in the shipped world ([`DEFAULT_SEED`]).
+pub fn benchmark_items(suite: &str) -> Vec<BenchItem> {
+    World::default().benchmark_items(suite)
+}

@@ -1,0 +1,289 @@
+//! Arithmetic word problems with short column-by-column worked steps.
+//!
+//! Answer format (one line, ASCII, no spaces inside equations so a number is just its digits):
+//!
+//! ```text
+//! 7+8=15, 4+3+1=8, 47+38=85. Answer: 85
+//! ```
+//!
+//! One step per column of the longer operand, units first (missing digits are written as 0,
+//! so the number of steps is fixed by the operand length); then the whole equation restated
+//! with its value; then the fixed marker `Answer: ` and the value again. The restated equation
+//! is the *worked-step value* (the last number before `Answer:`), the number after the marker
+//! is the *final answer*: a final-digit transcription error is when the two differ and the
+//! worked value is right. Column steps make the carries explicit, which is what lets a tiny
+//! model learn multi-digit arithmetic at all.
+
+use rand::Rng;
+use rand::seq::IndexedRandom;
+
+use super::names::{OBJECTS, PEOPLE};
+
+/// The marker before the final answer, in every arithmetic answer.
+pub const ANSWER_MARKER: &str = "Answer: ";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Op {
+    Add,
+    Sub,
+    Mul,
+}
+
+impl Op {
+    pub fn symbol(self) -> char {
+        match self {
+            Op::Add => '+',
+            Op::Sub => '-',
+            Op::Mul => '*',
+        }
+    }
+}
+
+/// Problem families: operation and operand sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// 2-digit + 2-digit.
+    Add2,
+    /// 3-digit + 2- or 3-digit.
+    Add3,
+    /// 2-digit − 2-digit (positive result).
+    Sub2,
+    /// 3-digit − 2- or 3-digit (positive result).
+    Sub3,
+    /// 2-digit × 1-digit.
+    Mul2,
+    /// 3-digit × 1-digit.
+    Mul3,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [Kind::Add2, Kind::Add3, Kind::Sub2, Kind::Sub3, Kind::Mul2, Kind::Mul3];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Add2 => "add2",
+            Kind::Add3 => "add3",
+            Kind::Sub2 => "sub2",
+            Kind::Sub3 => "sub3",
+            Kind::Mul2 => "mul2",
+            Kind::Mul3 => "mul3",
+        }
+    }
+
+    /// Draws operands of this family.
+    pub fn sample(self, rng: &mut impl Rng) -> Problem {
+        let (op, a, b) = match self {
+            Kind::Add2 => (Op::Add, rng.random_range(10..100), rng.random_range(10..100)),
+            Kind::Add3 => (Op::Add, rng.random_range(100..1000), rng.random_range(10..1000)),
+            Kind::Sub2 => {
+                let a = rng.random_range(20..100);
+                (Op::Sub, a, rng.random_range(10..a))
+            }
+            Kind::Sub3 => {
+                let a = rng.random_range(100..1000);
+                (Op::Sub, a, rng.random_range(10..a))
+            }
+            Kind::Mul2 => (Op::Mul, rng.random_range(10..100), rng.random_range(2..10)),
+            Kind::Mul3 => (Op::Mul, rng.random_range(100..1000), rng.random_range(2..10)),
+        };
+        Problem { op, a, b }
+    }
+}
+
+/// `a op b`; for `Mul`, `b` is the single-digit factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Problem {
+    pub op: Op,
+    pub a: u32,
+    pub b: u32,
+}
+
+impl Problem {
+    pub fn value(&self) -> u32 {
+        match self.op {
+            Op::Add => self.a + self.b,
+            Op::Sub => self.a - self.b,
+            Op::Mul => self.a * self.b,
+        }
+    }
+
+    /// `47+38`
+    pub fn equation(&self) -> String {
+        format!("{}{}{}", self.a, self.op.symbol(), self.b)
+    }
+
+    /// The worked solution: column steps, restated equation, `Answer: value`.
+    pub fn solution(&self) -> String {
+        let mut steps = self.column_steps();
+        steps.push(format!("{}={}", self.equation(), self.value()));
+        format!("{}. {ANSWER_MARKER}{}", steps.join(", "), self.value())
+    }
+
+    fn column_steps(&self) -> Vec<String> {
+        let da = digits_units_first(self.a);
+        let db = digits_units_first(self.b);
+        let mut steps = Vec::with_capacity(da.len());
+        let mut carry = 0;
+        for (i, &x) in da.iter().enumerate() {
+            let y = db.get(i).copied().unwrap_or(0);
+            match self.op {
+                Op::Add => {
+                    let s = x + y + carry;
+                    steps.push(if carry > 0 {
+                        format!("{x}+{y}+{carry}={s}")
+                    } else {
+                        format!("{x}+{y}={s}")
+                    });
+                    carry = s / 10;
+                }
+                Op::Sub => {
+                    let top = if x < y + carry { x + 10 } else { x };
+                    let r = top - carry - y;
+                    steps.push(if carry > 0 {
+                        format!("{top}-{carry}-{y}={r}")
+                    } else {
+                        format!("{top}-{y}={r}")
+                    });
+                    carry = u32::from(top != x);
+                }
+                Op::Mul => {
+                    let p = x * self.b + carry;
+                    steps.push(if carry > 0 {
+                        format!("{x}*{}+{carry}={p}", self.b)
+                    } else {
+                        format!("{x}*{}={p}", self.b)
+                    });
+                    carry = p / 10;
+                }
+            }
+        }
+        steps
+    }
+
+    /// A word problem (or, with `bare`, a plain "What is a+b?") asking for this value.
+    pub fn prompt(&self, rng: &mut impl Rng, bare: bool) -> String {
+        if bare {
+            return format!("What is {}?", self.equation());
+        }
+        let templates: &[&str] = match self.op {
+            Op::Add => &[
+                "{p} has {a} {o} and gets {b} more. How many {o} does {p} have now?",
+                "A shop sold {a} {o} in the morning and {b} in the evening. How many {o} did it sell?",
+                "{p} found {a} {o} and {q} found {b} {o}. How many {o} did they find in all?",
+            ],
+            Op::Sub => &[
+                "{p} had {a} {o} and gave {b} to {q}. How many {o} does {p} have left?",
+                "A box holds {a} {o}. {p} takes out {b}. How many {o} are still in the box?",
+                "{p} needs {a} {o} and has {b}. How many more {o} does {p} need?",
+            ],
+            Op::Mul => &[
+                "{p} buys {b} bags with {a} {o} in each bag. How many {o} does {p} buy?",
+                "There are {b} rows of {a} {o}. How many {o} are there?",
+                "Each of {b} friends brings {a} {o}. How many {o} do they bring?",
+            ],
+        };
+        let p = *PEOPLE.choose(rng).unwrap();
+        let q = loop {
+            let q = *PEOPLE.choose(rng).unwrap();
+            if q != p {
+                break q;
+            }
+        };
+        let o = *OBJECTS.choose(rng).unwrap();
+        templates
+            .choose(rng)
+            .unwrap()
+            .replace("{p}", p)
+            .replace("{q}", q)
+            .replace("{o}", o)
+            .replace("{a}", &self.a.to_string())
+            .replace("{b}", &self.b.to_string())
+    }
+}
+
+fn digits_units_first(mut n: u32) -> Vec<u32> {
+    let mut d = vec![n % 10];
+    n /= 10;
+    while n > 0 {
+        d.push(n % 10);
+        n /= 10;
+    }
+    d
+}
+
+/// Splits an arithmetic answer text into (worked-step value, final answer), the two numbers
+/// the final-digit classifier compares. `None` where the marker or a number is missing.
+pub fn split_answer(text: &str) -> (Option<String>, Option<String>) {
+    let (before, after) = match text.rfind(ANSWER_MARKER.trim_end()) {
+        Some(i) => (&text[..i], Some(&text[i + ANSWER_MARKER.trim_end().len()..])),
+        None => (text, None),
+    };
+    let worked = last_number(before);
+    let fin = after.and_then(first_number);
+    (worked, fin)
+}
+
+fn last_number(s: &str) -> Option<String> {
+    let end = s.rfind(|c: char| c.is_ascii_digit())? + 1;
+    let start = s[..end].rfind(|c: char| !c.is_ascii_digit()).map_or(0, |i| i + 1);
+    Some(s[start..end].to_string())
+}
+
+fn first_number(s: &str) -> Option<String> {
+    let start = s.find(|c: char| c.is_ascii_digit())?;
+    let end = s[start..].find(|c: char| !c.is_ascii_digit()).map_or(s.len(), |i| start + i);
+    Some(s[start..end].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addition_with_carry_writes_column_steps() {
+        let p = Problem { op: Op::Add, a: 47, b: 38 };
+        assert_eq!(p.solution(), "7+8=15, 4+3+1=8, 47+38=85. Answer: 85");
+    }
+
+    #[test]
+    fn addition_with_final_carry_and_short_operand() {
+        let p = Problem { op: Op::Add, a: 956, b: 78 };
+        assert_eq!(p.solution(), "6+8=14, 5+7+1=13, 9+0+1=10, 956+78=1034. Answer: 1034");
+    }
+
+    #[test]
+    fn subtraction_with_borrows() {
+        let p = Problem { op: Op::Sub, a: 503, b: 78 };
+        assert_eq!(p.solution(), "13-8=5, 10-1-7=2, 5-1-0=4, 503-78=425. Answer: 425");
+        let p = Problem { op: Op::Sub, a: 83, b: 47 };
+        assert_eq!(p.solution(), "13-7=6, 8-1-4=3, 83-47=36. Answer: 36");
+    }
+
+    #[test]
+    fn multiplication_by_one_digit() {
+        let p = Problem { op: Op::Mul, a: 356, b: 7 };
+        assert_eq!(p.solution(), "6*7=42, 5*7+4=39, 3*7+3=24, 356*7=2492. Answer: 2492");
+    }
+
+    #[test]
+    fn split_answer_finds_worked_value_and_final() {
+        let (w, f) = split_answer("7+8=15, 4+3+1=8, 47+38=85. Answer: 86");
+        assert_eq!((w.as_deref(), f.as_deref()), (Some("85"), Some("86")));
+        let (w, f) = split_answer("7+8=15, 47+38=85.");
+        assert_eq!((w.as_deref(), f), (Some("85"), None));
+    }
+
+    #[test]
+    fn every_kind_solution_is_consistent() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..2000 {
+            for k in Kind::ALL {
+                let p = k.sample(&mut rng);
+                let (w, f) = split_answer(&p.solution());
+                assert_eq!(w, Some(p.value().to_string()));
+                assert_eq!(f, Some(p.value().to_string()));
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Benchmark items of the world (`assets/benchmarks/<suite>.jsonl`).
+//!
+//! `arith`: 150 word problems, 25 per family (add2, add3, sub2, sub3, mul2, mul3); the gold
+//! `answer` is the value; the model is expected to answer in the worked format of
+//! [`super::arith`] and is scored on the number after `Answer:`.
+//! `facts`: 150 questions, 30 per attribute, in held-out wordings; `answer` is the bare value,
+//! `aliases` other accepted strings (e.g. "the owl").
+//! Ids are `<suite>-<family>-<nnn>`; `task` is the suite name (it selects answer extraction).
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use rand::Rng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use super::arith::{Kind, Problem};
+use super::kb::Attr;
+use super::{World, stream};
+
+/// The suites this world provides.
+pub const SUITES: &[&str] = &["arith", "facts"];
+
+const PER_KIND: usize = 25;
+const PER_ATTR: usize = 30;
+
+/// One benchmark item, as a line of `assets/benchmarks/<suite>.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BenchItem {
+    pub id: String,
+    pub task: String,
+    /// The user message (render it with the chat template before decoding).
+    pub prompt: String,
+    pub answer: String,
+    pub aliases: Vec<String>,
+}
+
+pub(super) fn pick_problems(rng: &mut impl Rng) -> Vec<(Kind, Problem)> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for kind in Kind::ALL {
+        let mut k = 0;
+        while k < PER_KIND {
+            let p = kind.sample(rng);
+            if seen.insert(p) {
+                out.push((kind, p));
+                k += 1;
+            }
+        }
+    }
+    out
+}
+
+pub(super) fn pick_facts(rng: &mut impl Rng, n_countries: usize) -> Vec<(usize, Attr)> {
+    let mut out = Vec::new();
+    for attr in Attr::ALL {
+        let mut idx: Vec<usize> = (0..n_countries).collect();
+        idx.shuffle(rng);
+        out.extend(idx.into_iter().take(PER_ATTR).map(|i| (i, attr)));
+    }
+    out
+}
+
+pub(super) fn items(world: &World, suite: &str) -> Vec<BenchItem> {
+    match suite {
+        "arith" => {
+            let mut rng = stream(world.seed, 4);
+            let mut counters = std::collections::HashMap::new();
+            world
+                .bench_problems
+                .iter()
+                .map(|(kind, p)| {
+                    let n = counters.entry(*kind).or_insert(0usize);
+                    *n += 1;
+                    BenchItem {
+                        id: format!("arith-{}-{:03}", kind.name(), n),
+                        task: "arith".into(),
+                        prompt: p.prompt(&mut rng, false),
+                        answer: p.value().to_string(),
+                        aliases: Vec::new(),
+                    }
+                })
+                .collect()
+        }
+        "facts" => {
+            let mut counters = std::collections::HashMap::new();
+            world
+                .bench_facts
+                .iter()
+                .map(|&(ci, attr)| {
+                    let c = &world.countries[ci];
+                    let n = counters.entry(attr).or_insert(0usize);
+                    *n += 1;
+                    BenchItem {
+                        id: format!("facts-{}-{:03}", attr.name(), n),
+                        task: "facts".into(),
+                        prompt: c.bench_question(attr),
+                        answer: c.value(attr),
+                        aliases: c.aliases(attr),
+                    }
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Items as JSONL text: one compact JSON object per line, fields in the order
+/// `id, task, prompt, answer, aliases`, with a final newline.
+pub fn to_jsonl(items: &[BenchItem]) -> String {
+    let mut s = String::new();
+    for it in items {
+        s.push_str(&serde_json::to_string(it).expect("BenchItem serialises"));
+        s.push('\n');
+    }
+    s
+}
+
+/// Reads a JSONL file of items (blank lines skipped); errors name the file and line.
+pub fn read_jsonl(path: &Path) -> Result<Vec<BenchItem>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .with_context(|| format!("{}:{}: not a benchmark item", path.display(), i + 1))
+        })
+        .collect()
+}

@@ -1,0 +1,81 @@
+//! `draftscope world`: regenerates the world's files (benchmarks, tokenizer) and optionally
+//! writes the training corpus. Same seed → byte-identical files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::{DEFAULT_SEED, DEFAULT_TRAIN_DOCS, SUITES, World, bench, tokenizer};
+
+#[derive(clap::Args, Debug)]
+pub struct WorldArgs {
+    /// World seed (knowledge base, benchmark items, corpus).
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+    /// Assets directory to write `benchmarks/*.jsonl` and `model/tokenizer*.json` into.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/assets"))]
+    pub assets: PathBuf,
+    /// Also write the training corpus here, one JSON object `{"prompt","answer"}` per line.
+    #[arg(long)]
+    pub corpus_out: Option<PathBuf>,
+    /// Documents in the written corpus.
+    #[arg(long, default_value_t = DEFAULT_TRAIN_DOCS)]
+    pub docs: usize,
+    /// Skip the tokenizer (only benchmarks and corpus).
+    #[arg(long)]
+    pub no_tokenizer: bool,
+}
+
+pub fn run(args: WorldArgs) -> Result<()> {
+    let world = World::new(args.seed);
+    for suite in SUITES {
+        let items = world.benchmark_items(suite);
+        let path = args.assets.join("benchmarks").join(format!("{suite}.jsonl"));
+        write(&path, &bench::to_jsonl(&items))?;
+        println!("{}: {} items", path.display(), items.len());
+    }
+    if !args.no_tokenizer {
+        let tok = tokenizer::train(&world)?;
+        let dir = args.assets.join("model");
+        write(&dir.join("tokenizer.json"), &tokenizer::tokenizer_json(&tok)?)?;
+        write(&dir.join("tokenizer_config.json"), &tokenizer::tokenizer_config_json())?;
+        let ids = tokenizer::SpecialIds::of(&tok)?;
+        println!(
+            "{}: vocab {} (eos {}, mask {}, bos {}, pad {})",
+            dir.join("tokenizer.json").display(),
+            ids.vocab_size,
+            ids.eos,
+            ids.mask,
+            ids.bos,
+            ids.pad
+        );
+    }
+    if let Some(path) = &args.corpus_out {
+        let docs = world.training_docs(args.docs, 0);
+        let mut s = String::new();
+        for d in &docs {
+            s.push_str(&serde_json::to_string(d)?);
+            s.push('\n');
+        }
+        write(path, &s)?;
+        println!("{}: {} documents", path.display(), docs.len());
+    }
+    Ok(())
+}
+
+/// Writes atomically (temp file in the same directory, then rename).
+fn write(path: &Path, text: &str) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes())?;
+    // Temp files are created 0600; assets are ordinary files others read.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
