@@ -161,3 +161,50 @@ fn cancelling_from_the_callback_ends_the_trace_marked_cancelled() {
     assert_eq!(trace.forward_calls, 3);
     assert_eq!(trace.blocks.last().unwrap().ended_by, BlockEnd::Cancelled);
 }
+
+#[test]
+fn why_explains_an_edit_with_its_probabilities_and_threshold() {
+    let lm = common::fixture_model();
+    let data = common::fixture_json("generate.json");
+    let run = &data["runs"][0];
+    let dec = Decoder::new(&lm.model, params_of(run), AttentionMode::Hf).unwrap();
+    let trace = dec.run(&u32s(&run["prompt"]), &mut |_| ControlFlow::Continue(())).unwrap();
+    let (bi, si, e) = trace
+        .blocks
+        .iter()
+        .enumerate()
+        .flat_map(|(bi, b)| {
+            b.steps.iter().enumerate().flat_map(move |(si, s)| s.edits.iter().map(move |e| (bi, si, e)))
+        })
+        .next()
+        .expect("run 0 has edits");
+    let offset = e.pos - trace.blocks[bi].start;
+    let why = trace.why(bi, si, offset).unwrap();
+    let want = format!(
+        "edit <{}>→<{}> at step {si}: p(<{}>)={:.2} > 0.50 editing threshold",
+        e.from, e.to, e.to, e.p
+    );
+    assert!(why.starts_with(&want), "{why}\nwant prefix {want}");
+}
+
+#[test]
+fn sampling_is_seeded_and_repeatable() {
+    let lm = common::fixture_model();
+    let data = common::fixture_json("generate.json");
+    let run = &data["runs"][0];
+    let mut p = params_of(run);
+    p.temperature = 0.9;
+    p.top_k = Some(50);
+    p.top_p = Some(0.95);
+    p.seed = 11;
+    let go = |p: DecodeParams| {
+        Decoder::new(&lm.model, p, AttentionMode::BlockCausal)
+            .unwrap()
+            .run(&u32s(&run["prompt"]), &mut |_| ControlFlow::Continue(()))
+            .unwrap()
+    };
+    let (a, b) = (go(p.clone()), go(p.clone()));
+    assert_eq!(a.final_canvas, b.final_canvas);
+    let greedy = go(params_of(run));
+    assert_ne!(a.blocks, greedy.blocks, "temperature 0.9 should change some decision");
+}
