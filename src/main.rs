@@ -28,6 +28,18 @@ enum Command {
     World(draftscope::world::cli::WorldArgs),
     /// Throughput benchmarks: forward pass, decoder, trace recording overhead.
     Speed(cli::speed::SpeedArgs),
+    /// Block-diffusion pretraining of a tiny LLaDA2 MoE from scratch (M2T + random-token T2T).
+    Pretrain(draftscope::train::cli::PretrainArgs),
+    /// LoRA training run with the `random` or `self` (self-generated T2T) objective.
+    Train(draftscope::train::cli::TrainArgs),
+    /// Fold a LoRA adapter into its base and write a full model directory.
+    Merge(draftscope::train::cli::MergeArgs),
+    /// Run benchmark suites through the decoder: accuracy, edit intensity, final-digit errors, over-correction.
+    Bench(draftscope::bench::cli::BenchArgs),
+    /// Compare stored bench results: base vs adapters by checkpoint.
+    Results(draftscope::bench::cli::ResultsArgs),
+    /// Training throughput (tokens/s) for LoRA on both objectives.
+    BenchTrain(draftscope::train::cli::BenchTrainArgs),
 }
 
 fn main() {
@@ -37,6 +49,12 @@ fn main() {
         Some(Command::Logits(a)) => cli::logits::run(a),
         Some(Command::World(a)) => draftscope::world::cli::run(a),
         Some(Command::Speed(a)) => cli::speed::run(a),
+        Some(Command::Pretrain(a)) => draftscope::train::cli::pretrain(a),
+        Some(Command::Train(a)) => draftscope::train::cli::train(a),
+        Some(Command::Merge(a)) => draftscope::train::cli::merge(a),
+        Some(Command::Bench(a)) => draftscope::bench::cli::run(a),
+        Some(Command::Results(a)) => draftscope::bench::cli::results(a),
+        Some(Command::BenchTrain(a)) => draftscope::train::cli::bench_train(a),
         None => {
             use clap::CommandFactory;
             Cli::command().print_help().ok();

@@ -1,0 +1,539 @@
+//! `draftscope pretrain`, `train`, `merge` and `bench-train`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, Result};
+use candle_core::Tensor;
+use clap::Args;
+
+use super::objective::{NoiseConfig, Objective};
+use super::optim::AdamWConfig;
+use super::run::{DataSpec, RunConfig, RunKind, Status, Trainer, write_hf_dir};
+use crate::model::lora::{self, AdapterConfig, DEFAULT_TARGETS};
+use crate::model::{Config, DeviceKind, DtypeKind, LoadedModel, source};
+
+/// Flags shared by `pretrain` and `train`. Defaults that differ per command are noted.
+#[derive(Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// Corpus: text (documents separated by blank lines) or JSONL (field `text`).
+    /// Default: the embedded world's training split.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// tokenizer.json (default: the base model's, or the embedded model's for pretraining).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Seed of the world corpus (when no --data).
+    #[arg(long, default_value_t = crate::world::DEFAULT_SEED)]
+    pub world_seed: u64,
+    /// Use only the first N documents.
+    #[arg(long)]
+    pub max_docs: Option<usize>,
+    /// Total optimizer steps of the run (pretrain: 3000, train: 300).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Peak learning rate (pretrain: 3e-3, train: 1e-3).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Linear warmup steps (default: 5% of --steps).
+    #[arg(long)]
+    pub warmup: Option<usize>,
+    /// Cosine decay floor as a fraction of the peak.
+    #[arg(long, default_value_t = 0.1)]
+    pub min_lr_ratio: f64,
+    /// Sequences per micro-batch.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step.
+    #[arg(long, default_value_t = 1)]
+    pub grad_accum: usize,
+    /// Tokens per packed sequence (a multiple of --block-length).
+    #[arg(long, default_value_t = 128)]
+    pub seq_len: usize,
+    /// Diffusion block length (hard block-causal attention between blocks).
+    #[arg(long, default_value_t = 32)]
+    pub block_length: usize,
+    /// Seed of noise, data order and initialisation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Gradient clipping: max global L2 norm (0 = off).
+    #[arg(long, default_value_t = 1.0)]
+    pub clip: f64,
+    /// AdamW decoupled weight decay (matrices only).
+    #[arg(long, default_value_t = 0.01)]
+    pub weight_decay: f64,
+    #[arg(long, default_value_t = 0.9)]
+    pub beta1: f64,
+    #[arg(long, default_value_t = 0.95)]
+    pub beta2: f64,
+    /// Smallest mask ratio t (t ~ U(t_min, t_max)).
+    #[arg(long, default_value_t = 0.001)]
+    pub t_min: f64,
+    /// Largest mask ratio t.
+    #[arg(long, default_value_t = 1.0)]
+    pub t_max: f64,
+    /// Draw one mask ratio per sequence instead of one per block.
+    #[arg(long)]
+    pub per_sequence: bool,
+    /// Weight of the M2T loss (masked positions).
+    #[arg(long, default_value_t = 1.0)]
+    pub w_m2t: f64,
+    /// Weight of the T2T loss (random-token and draft positions).
+    #[arg(long, default_value_t = 1.0)]
+    pub w_t2t: f64,
+    /// Weight of a loss on untouched visible positions (0 = not trained).
+    #[arg(long, default_value_t = 0.0)]
+    pub w_keep: f64,
+    /// Checkpoint every K steps (and always at the end and on SIGINT/SIGTERM).
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+    /// Checkpoints kept (the oldest are deleted).
+    #[arg(long, default_value_t = 3)]
+    pub keep_checkpoints: usize,
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    pub device: DeviceKind,
+    /// Print one JSON line per step instead of a progress bar.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PretrainArgs {
+    /// Run directory (the model lands in DIR/model/).
+    #[arg(long, required_unless_present = "resume")]
+    pub out: Option<PathBuf>,
+    /// Continue the run in DIR from its last checkpoint (--steps sets a new total).
+    #[arg(long, conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Probability that a visible position is replaced by a random token (T2T).
+    #[arg(long, default_value_t = 0.1)]
+    pub random_frac: f64,
+    #[arg(long, default_value_t = 128)]
+    pub hidden: usize,
+    #[arg(long, default_value_t = 4)]
+    pub layers: usize,
+    #[arg(long, default_value_t = 4)]
+    pub heads: usize,
+    #[arg(long, default_value_t = 2)]
+    pub kv_heads: usize,
+    #[arg(long, default_value_t = 32)]
+    pub head_dim: usize,
+    /// Width of the dense MLP (first layers).
+    #[arg(long, default_value_t = 384)]
+    pub intermediate: usize,
+    /// Width of each expert (and of each shared expert).
+    #[arg(long, default_value_t = 64)]
+    pub moe_intermediate: usize,
+    #[arg(long, default_value_t = 8)]
+    pub experts: usize,
+    #[arg(long, default_value_t = 2)]
+    pub experts_per_tok: usize,
+    #[arg(long, default_value_t = 4)]
+    pub n_group: usize,
+    #[arg(long, default_value_t = 2)]
+    pub topk_group: usize,
+    #[arg(long, default_value_t = 1)]
+    pub shared_experts: usize,
+    /// Leading layers with a dense MLP (the rest are MoE).
+    #[arg(long, default_value_t = 1)]
+    pub first_dense: usize,
+    #[arg(long, default_value_t = 1.0)]
+    pub routed_scaling: f64,
+    #[arg(long, default_value_t = 0.5)]
+    pub partial_rotary: f64,
+    #[arg(long, default_value_t = 10_000.0)]
+    pub rope_theta: f64,
+    /// Std of the normal initialisation (HF `initializer_range`).
+    #[arg(long, default_value_t = 0.02)]
+    pub init_std: f64,
+    /// Auxiliary-loss-free balancing: expert-bias step per update (0 = off).
+    #[arg(long, default_value_t = 1e-3)]
+    pub bias_update_rate: f64,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// `random` (mask + random tokens) or `self` (mask + the model's own drafts).
+    #[arg(long, value_enum, required_unless_present = "resume")]
+    pub objective: Option<Objective>,
+    /// Base model: directory, HF repo id, or the embedded model (default).
+    #[arg(long)]
+    pub base: Option<String>,
+    /// Run directory (the adapter lands in DIR/adapter/).
+    #[arg(long, required_unless_present = "resume")]
+    pub out: Option<PathBuf>,
+    /// Continue the run in DIR from its last checkpoint (--steps sets a new total).
+    #[arg(long, conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// LoRA rank.
+    #[arg(long, default_value_t = 8)]
+    pub rank: usize,
+    /// LoRA alpha (scale = alpha / rank).
+    #[arg(long, default_value_t = 16.0)]
+    pub alpha: f64,
+    /// LoRA dropout (exact resume needs 0: candle's CPU dropout cannot be seeded).
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f32,
+    /// Module-name suffixes to adapt.
+    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_TARGETS.map(String::from))]
+    pub targets: Vec<String>,
+    /// Also adapt routed experts.
+    #[arg(long)]
+    pub include_experts: bool,
+    /// random: probability that a visible position gets a random token.
+    #[arg(long, default_value_t = 0.1)]
+    pub random_frac: f64,
+    /// self: share of masked positions filled with a draft (the rest stay masked, M2T).
+    #[arg(long, default_value_t = 0.5)]
+    pub draft_frac: f64,
+    /// self: draft only where p(argmax) > GATE (0 = draft always).
+    #[arg(long, default_value_t = 0.0)]
+    pub gate: f64,
+    /// self: probability that a visible position gets a random token.
+    #[arg(long, default_value_t = 0.05)]
+    pub random_mix: f64,
+    /// Run the benchmark suites every K steps (0 = never).
+    #[arg(long, default_value_t = 0)]
+    pub eval_every: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// PEFT adapter directory.
+    #[arg(long)]
+    pub adapter: PathBuf,
+    /// Base model (default: the adapter's `base_model_name_or_path`, else the embedded model).
+    #[arg(long)]
+    pub base: Option<String>,
+    /// Output model directory (HF layout).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchTrainArgs {
+    /// Base model (default: embedded).
+    #[arg(long)]
+    pub base: Option<String>,
+    /// Corpus (default: the embedded world).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Timed steps per objective (after one warm-up step).
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 8)]
+    pub rank: usize,
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 128)]
+    pub seq_len: usize,
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    pub device: DeviceKind,
+    /// Also time a full-parameter pretraining step of the default pretrain config.
+    #[arg(long)]
+    pub pretrain: bool,
+}
+
+fn noise(c: &CommonArgs, objective: Objective) -> NoiseConfig {
+    NoiseConfig {
+        objective,
+        block_length: c.block_length,
+        t_min: c.t_min,
+        t_max: c.t_max,
+        per_block: !c.per_sequence,
+        random_frac: 0.1,
+        draft_frac: 0.5,
+        gate: 0.0,
+        random_mix: 0.05,
+        w_m2t: c.w_m2t,
+        w_t2t: c.w_t2t,
+        w_keep: c.w_keep,
+    }
+}
+
+fn run_config(
+    c: &CommonArgs,
+    run: RunKind,
+    noise: NoiseConfig,
+    steps: usize,
+    lr: f64,
+    ck: usize,
+    tokenizer: PathBuf,
+) -> RunConfig {
+    let steps = c.steps.unwrap_or(steps);
+    RunConfig {
+        run,
+        noise,
+        steps,
+        lr: c.lr.unwrap_or(lr),
+        warmup: c.warmup.unwrap_or(steps / 20),
+        min_lr_ratio: c.min_lr_ratio,
+        batch_size: c.batch_size,
+        grad_accum: c.grad_accum,
+        seq_len: c.seq_len,
+        seed: c.seed,
+        clip: c.clip,
+        adamw: AdamWConfig { beta1: c.beta1, beta2: c.beta2, eps: 1e-8, weight_decay: c.weight_decay },
+        checkpoint_every: c.checkpoint_every.unwrap_or(ck),
+        keep_checkpoints: c.keep_checkpoints,
+        eval_every: 0,
+        device: c.device,
+        data: DataSpec { file: c.data.clone(), world_seed: c.world_seed, tokenizer, max_docs: c.max_docs },
+    }
+}
+
+/// SIGINT / SIGTERM set the returned flag; the loop checkpoints and exits cleanly.
+fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&flag)).context("cannot install a signal handler")?;
+    }
+    Ok(flag)
+}
+
+fn drive(mut t: Trainer, json: bool) -> Result<()> {
+    if json {
+        t.quiet = true;
+    }
+    let stop = stop_flag()?;
+    match t.run(&stop, None) {
+        Ok(super::Outcome::Finished) => {
+            eprintln!("finished: {} steps; result in {}", t.state.step, t.dir.display());
+            Ok(())
+        }
+        Ok(super::Outcome::Stopped) => {
+            eprintln!(
+                "cancelled at step {}; checkpoint written; resume with --resume {}",
+                t.state.step,
+                t.dir.display()
+            );
+            Ok(())
+        }
+        Err(e) => {
+            t.write_run_file(Status::Failed, Some(format!("{e:#}"))).ok();
+            Err(e)
+        }
+    }
+}
+
+/// The model config `pretrain` builds from its flags and the tokenizer.
+pub fn pretrain_model_config(a: &PretrainArgs, tokenizer: &Path) -> Result<Config> {
+    let tok = super::data::load_tokenizer(tokenizer)?;
+    let sp = super::data::find_specials(&tok, tokenizer)?;
+    let pad = ["<|pad|>", "<pad>", "[PAD]"].iter().find_map(|n| tok.token_to_id(n));
+    let v = serde_json::json!({
+        "vocab_size": sp.vocab_size,
+        "hidden_size": a.hidden,
+        "num_hidden_layers": a.layers,
+        "num_attention_heads": a.heads,
+        "num_key_value_heads": a.kv_heads,
+        "head_dim": a.head_dim,
+        "partial_rotary_factor": a.partial_rotary,
+        "rope_theta": a.rope_theta,
+        "rope_scaling": null,
+        "rms_norm_eps": 1e-6,
+        "intermediate_size": a.intermediate,
+        "first_k_dense_replace": a.first_dense,
+        "num_experts": a.experts,
+        "num_experts_per_tok": a.experts_per_tok,
+        "n_group": a.n_group,
+        "topk_group": a.topk_group,
+        "routed_scaling_factor": a.routed_scaling,
+        "moe_intermediate_size": a.moe_intermediate,
+        "num_shared_experts": a.shared_experts,
+        "use_qk_norm": true,
+        "use_qkv_bias": false,
+        "use_bias": false,
+        "tie_word_embeddings": false,
+        "max_position_embeddings": 4096,
+        "hidden_act": "silu",
+        "eos_token_id": sp.eos,
+        "pad_token_id": pad.unwrap_or(sp.eos),
+        "mask_token_id": sp.mask,
+        "model_type": "llada2_moe",
+    });
+    Config::from_json_str(&v.to_string())
+}
+
+pub fn pretrain(a: PretrainArgs) -> Result<()> {
+    if let Some(dir) = &a.resume {
+        return drive(Trainer::resume(dir, a.common.steps)?, a.common.json);
+    }
+    let out = a.out.clone().context("--out DIR is required")?;
+    let tokenizer =
+        a.common.tokenizer.clone().unwrap_or_else(|| source::embedded_model_dir().join("tokenizer.json"));
+    let cfg = pretrain_model_config(&a, &tokenizer)?;
+    let mut nz = noise(&a.common, Objective::Random);
+    nz.random_frac = a.random_frac;
+    let run = RunKind::Pretrain { model: cfg, init_std: a.init_std, bias_update_rate: a.bias_update_rate };
+    let rc = run_config(&a.common, run, nz, 3000, 3e-3, 250, tokenizer);
+    drive(Trainer::create(&out, rc)?, a.common.json)
+}
+
+pub fn train(a: TrainArgs) -> Result<()> {
+    if let Some(dir) = &a.resume {
+        return drive(Trainer::resume(dir, a.common.steps)?, a.common.json);
+    }
+    let out = a.out.clone().context("--out DIR is required")?;
+    let objective = a.objective.context("--objective is required")?;
+    let resolved = source::resolve(a.base.as_deref())?;
+    let tokenizer = a.common.tokenizer.clone().unwrap_or_else(|| resolved.dir.join("tokenizer.json"));
+    let adapter = AdapterConfig::new(a.rank, a.alpha, a.dropout, &a.targets, a.include_experts, &resolved.id);
+    let mut nz = noise(&a.common, objective);
+    nz.random_frac = a.random_frac;
+    nz.draft_frac = a.draft_frac;
+    nz.gate = a.gate;
+    nz.random_mix = a.random_mix;
+    let run = RunKind::Lora { base: a.base.clone(), adapter };
+    let mut rc = run_config(&a.common, run, nz, 300, 1e-3, 50, tokenizer);
+    rc.eval_every = a.eval_every;
+    drive(Trainer::create(&out, rc)?, a.common.json)
+}
+
+/// Folds an adapter into its base and writes a full model directory.
+pub fn merge(a: MergeArgs) -> Result<()> {
+    let acfg = lora::read_config(&a.adapter)?;
+    let base = a
+        .base
+        .clone()
+        .or_else(|| acfg.base_model_name_or_path.clone().filter(|b| b.as_str() != source::EMBEDDED_ID));
+    let resolved = source::resolve(base.as_deref())?;
+    let mut lm = LoadedModel::load_dir(&resolved.id, &resolved.dir, DeviceKind::Cpu, DtypeKind::F32)?;
+    lora::load_adapter(&mut lm.model, &a.adapter)?;
+    let n = lora::merge(&mut lm.model)?;
+    let mut tensors = load_all_tensors(&resolved.dir)?;
+    for (path, lin) in lm.model.linears_mut() {
+        let key = format!("{path}.weight");
+        if tensors.contains_key(&key) {
+            tensors.insert(key, lin.weight.clone());
+        }
+    }
+    let cfg = Config::from_file(&resolved.dir.join("config.json"))?;
+    write_hf_dir(&a.out, &cfg, &tensors, &resolved.dir.join("tokenizer.json"))?;
+    // Keep the base's own config.json (it may carry fields we do not model).
+    crate::session::atomic_write(
+        &a.out.join("config.json"),
+        &std::fs::read(resolved.dir.join("config.json"))?,
+    )?;
+    eprintln!("merged {n} adapted modules into {}", a.out.display());
+    Ok(())
+}
+
+fn load_all_tensors(dir: &Path) -> Result<HashMap<String, Tensor>> {
+    let single = dir.join("model.safetensors");
+    if single.exists() {
+        return Ok(candle_core::safetensors::load(&single, &candle_core::Device::Cpu)?);
+    }
+    let index = dir.join("model.safetensors.index.json");
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&index).with_context(|| format!("cannot read {}", index.display()))?,
+    )?;
+    let mut files: Vec<String> = v["weight_map"]
+        .as_object()
+        .map(|m| m.values().filter_map(|s| s.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    files.sort();
+    files.dedup();
+    let mut out = HashMap::new();
+    for f in files {
+        out.extend(candle_core::safetensors::load(dir.join(f), &candle_core::Device::Cpu)?);
+    }
+    Ok(out)
+}
+
+/// Training throughput (tokens/s) for LoRA on both objectives, optionally pretraining too.
+pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
+    let resolved = source::resolve(a.base.as_deref())?;
+    let tokenizer = a.tokenizer.clone().unwrap_or_else(|| resolved.dir.join("tokenizer.json"));
+    let common = CommonArgs {
+        data: a.data.clone(),
+        tokenizer: Some(tokenizer.clone()),
+        world_seed: crate::world::DEFAULT_SEED,
+        max_docs: Some(2000),
+        steps: Some(a.steps + 1),
+        lr: Some(1e-3),
+        warmup: Some(0),
+        min_lr_ratio: 0.1,
+        batch_size: a.batch_size,
+        grad_accum: 1,
+        seq_len: a.seq_len,
+        block_length: 32,
+        seed: 0,
+        clip: 1.0,
+        weight_decay: 0.01,
+        beta1: 0.9,
+        beta2: 0.95,
+        t_min: 0.001,
+        t_max: 1.0,
+        per_sequence: false,
+        w_m2t: 1.0,
+        w_t2t: 1.0,
+        w_keep: 0.0,
+        checkpoint_every: Some(0),
+        keep_checkpoints: 1,
+        device: a.device,
+        json: true,
+    };
+    let mut cases: Vec<(String, RunKind, Objective)> = Vec::new();
+    for obj in [Objective::Random, Objective::SelfDraft] {
+        let adapter = AdapterConfig::new(
+            a.rank,
+            2.0 * a.rank as f64,
+            0.0,
+            &DEFAULT_TARGETS.map(String::from),
+            false,
+            &resolved.id,
+        );
+        let name = format!("lora r={} {}", a.rank, if obj == Objective::Random { "random" } else { "self" });
+        cases.push((name, RunKind::Lora { base: a.base.clone(), adapter }, obj));
+    }
+    if a.pretrain {
+        let pa = PretrainArgs::default_for_bench();
+        let cfg = pretrain_model_config(&pa, &tokenizer)?;
+        cases.push((
+            "pretrain (full)".into(),
+            RunKind::Pretrain { model: cfg, init_std: 0.02, bias_update_rate: 1e-3 },
+            Objective::Random,
+        ));
+    }
+    println!("model {}  batch {}×{} tokens  device {:?}", resolved.id, a.batch_size, a.seq_len, a.device);
+    for (name, run, obj) in cases {
+        let tmp = tempfile::tempdir()?;
+        let rc = run_config(&common, run, noise(&common, obj), a.steps + 1, 1e-3, 0, tokenizer.clone());
+        let mut t = Trainer::create(tmp.path(), rc)?;
+        t.step()?;
+        let t0 = std::time::Instant::now();
+        for _ in 0..a.steps {
+            t.step()?;
+        }
+        let dt = t0.elapsed().as_secs_f64();
+        let tokens = (a.steps * a.batch_size * a.seq_len) as f64;
+        println!(
+            "{name:<22} {:>9.0} tokens/s  {:>6.2} steps/s  ({} steps in {dt:.1}s)",
+            tokens / dt,
+            a.steps as f64 / dt,
+            a.steps
+        );
+    }
+    Ok(())
+}
+
+impl PretrainArgs {
+    fn default_for_bench() -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct P {
+            #[command(flatten)]
+            a: PretrainArgs,
+        }
+        P::parse_from(["pretrain", "--out", "unused"]).a
+    }
+}

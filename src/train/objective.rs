@@ -1,0 +1,308 @@
+//! Block-diffusion noise and the two training objectives.
+//!
+//! - `random` (the released LLaDA2.1 recipe): per block (or per sequence) draw a mask ratio
+//!   t ~ U(t_min, t_max) and mask each position with probability t (M2T); replace each still
+//!   visible position with a uniform random token with probability `random_frac` (T2T). The
+//!   loss recovers the originals at masked and replaced positions.
+//! - `self` (the method): the same masking, then pass 1 (no gradient; its result is copied to
+//!   the host, so nothing of it can reach the graph) fills a `draft_frac` share of the masked
+//!   positions with the model's own argmax, optionally only where p(argmax) > `gate`; a
+//!   `random_mix` share of visible positions gets random tokens. Pass 2 trains recovery of the
+//!   originals: wrong drafts teach *edit*, right drafts teach *keep*; undrafted masks stay M2T.
+
+use anyhow::Result;
+use candle_core::{D, DType, Device, IndexOp, Tensor};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::data::Specials;
+use crate::model::{Collect, Llada2, MaskKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    /// Mask + uniform random-token replacement (the released recipe).
+    Random,
+    /// Mask, fill with the model's own drafts (pass 1, no gradient), train recovery.
+    #[value(name = "self")]
+    #[serde(rename = "self")]
+    SelfDraft,
+}
+
+/// Every knob of the objectives (all CLI flags; defaults documented there).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NoiseConfig {
+    pub objective: Objective,
+    pub block_length: usize,
+    pub t_min: f64,
+    pub t_max: f64,
+    /// Draw t per block (true) or once per sequence (false).
+    pub per_block: bool,
+    /// `random`: probability that a visible position gets a random token.
+    pub random_frac: f64,
+    /// `self`: share of masked positions that receive a draft.
+    pub draft_frac: f64,
+    /// `self`: only draft where p(argmax) > gate (0 = always).
+    pub gate: f64,
+    /// `self`: probability that a visible position gets a random token.
+    pub random_mix: f64,
+    pub w_m2t: f64,
+    pub w_t2t: f64,
+    /// Weight of the loss on untouched visible positions (0 = not trained).
+    pub w_keep: f64,
+}
+
+/// What a position is in the corrupted input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Clean,
+    Masked,
+    /// Replaced by a random token.
+    Random,
+    /// Filled with a draft of the model (self objective).
+    Draft,
+}
+
+/// A corrupted batch: `input` (row-major `[b, n]`), originals in `target`, and each position's kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Noisy {
+    pub b: usize,
+    pub n: usize,
+    pub input: Vec<u32>,
+    pub target: Vec<u32>,
+    pub kind: Vec<Kind>,
+}
+
+fn random_token<R: Rng>(rng: &mut R, sp: &Specials) -> u32 {
+    loop {
+        let t = rng.random_range(0..sp.vocab_size as u32);
+        if t != sp.mask {
+            return t;
+        }
+    }
+}
+
+/// Masking plus random-token replacement of visible positions with probability `random_frac`.
+pub fn corrupt<R: Rng>(
+    batch: &[Vec<u32>],
+    cfg: &NoiseConfig,
+    random_frac: f64,
+    sp: &Specials,
+    rng: &mut R,
+) -> Noisy {
+    let b = batch.len();
+    let n = batch.first().map_or(0, |s| s.len());
+    let mut input = Vec::with_capacity(b * n);
+    let mut target = Vec::with_capacity(b * n);
+    let mut kind = Vec::with_capacity(b * n);
+    let bl = cfg.block_length.max(1);
+    for seq in batch {
+        let mut t = 0.0;
+        for (i, &tok) in seq.iter().enumerate() {
+            if i == 0 || (cfg.per_block && i % bl == 0) {
+                t = rng.random_range(cfg.t_min..=cfg.t_max);
+            }
+            target.push(tok);
+            if rng.random_bool(t.clamp(0.0, 1.0)) {
+                input.push(sp.mask);
+                kind.push(Kind::Masked);
+            } else if random_frac > 0.0 && rng.random_bool(random_frac.clamp(0.0, 1.0)) {
+                input.push(random_token(rng, sp));
+                kind.push(Kind::Random);
+            } else {
+                input.push(tok);
+                kind.push(Kind::Clean);
+            }
+        }
+    }
+    Noisy { b, n, input, target, kind }
+}
+
+/// The hard block-causal bias for a training sequence.
+pub fn train_bias(n: usize, block_length: usize, dev: &Device) -> Result<Option<Tensor>> {
+    Ok(MaskKind::BlockCausal { block_length }.bias(0, n, n, dev)?)
+}
+
+/// Pass 1 of the self objective: argmax drafts for masked positions, on the host.
+pub fn self_drafts<R: Rng>(
+    model: &Llada2,
+    noisy: &mut Noisy,
+    cfg: &NoiseConfig,
+    sp: &Specials,
+    rng: &mut R,
+) -> Result<()> {
+    let dev = model.device().clone();
+    let ids = Tensor::from_vec(noisy.input.clone(), (noisy.b, noisy.n), &dev)?;
+    let bias = train_bias(noisy.n, cfg.block_length, &dev)?;
+    let out = model.forward(&ids, 0, bias.as_ref(), None, 0, &Collect::default())?;
+    let logits = out.logits.ok_or_else(|| anyhow::anyhow!("no logits"))?.detach();
+    let logits = logits.to_dtype(DType::F32)?;
+    let argmax: Vec<u32> = logits.argmax(D::Minus1)?.flatten_all()?.to_vec1()?;
+    let pmax: Vec<f32> = if cfg.gate > 0.0 {
+        let max = logits.max_keepdim(D::Minus1)?;
+        let lse = (logits.broadcast_sub(&max)?.exp()?.sum_keepdim(D::Minus1)?.log()? + &max)?;
+        (max - lse)?.exp()?.flatten_all()?.to_vec1()?
+    } else {
+        Vec::new()
+    };
+    for i in 0..noisy.input.len() {
+        if noisy.kind[i] != Kind::Masked {
+            continue;
+        }
+        if !rng.random_bool(cfg.draft_frac.clamp(0.0, 1.0)) {
+            continue;
+        }
+        if cfg.gate > 0.0 && (pmax[i] as f64) <= cfg.gate {
+            continue;
+        }
+        noisy.input[i] = argmax[i];
+        noisy.kind[i] = Kind::Draft;
+    }
+    let _ = sp;
+    Ok(())
+}
+
+/// Builds the corrupted input for one micro-batch under the configured objective.
+pub fn make_input<R: Rng>(
+    model: &Llada2,
+    batch: &[Vec<u32>],
+    cfg: &NoiseConfig,
+    sp: &Specials,
+    rng: &mut R,
+) -> Result<Noisy> {
+    match cfg.objective {
+        Objective::Random => Ok(corrupt(batch, cfg, cfg.random_frac, sp, rng)),
+        Objective::SelfDraft => {
+            let mut noisy = corrupt(batch, cfg, cfg.random_mix, sp, rng);
+            self_drafts(model, &mut noisy, cfg, sp, rng)?;
+            Ok(noisy)
+        }
+    }
+}
+
+/// Loss of one micro-batch plus the detached per-objective means.
+pub struct LossOut {
+    pub loss: Tensor,
+    pub sum_m2t: f64,
+    pub n_m2t: usize,
+    pub sum_t2t: f64,
+    pub n_t2t: usize,
+    /// Per MoE layer, per token: the chosen experts (when asked).
+    pub router: Vec<Vec<Vec<usize>>>,
+}
+
+/// Pass 2 / the training forward: weighted cross-entropy recovering the originals, averaged
+/// over the M2T and T2T positions.
+pub fn loss(model: &Llada2, noisy: &Noisy, cfg: &NoiseConfig) -> Result<LossOut> {
+    loss_collect(model, noisy, cfg, false)
+}
+
+/// [`loss`], also returning each MoE layer's expert choices when `router` is set.
+pub fn loss_collect(model: &Llada2, noisy: &Noisy, cfg: &NoiseConfig, router: bool) -> Result<LossOut> {
+    let dev = model.device().clone();
+    let ids = Tensor::from_vec(noisy.input.clone(), (noisy.b, noisy.n), &dev)?;
+    let bias = train_bias(noisy.n, cfg.block_length, &dev)?;
+    let collect = Collect { hidden_states: false, router };
+    let out = model.forward(&ids, 0, bias.as_ref(), None, 0, &collect)?;
+    let router: Vec<Vec<Vec<usize>>> = out.router.into_iter().map(|(_, c)| c).collect();
+    let logits = out.logits.ok_or_else(|| anyhow::anyhow!("no logits"))?;
+    let v = logits.dim(D::Minus1)?;
+    let flat = logits.reshape((noisy.b * noisy.n, v))?;
+    let mut rows = Vec::new();
+    let mut targets = Vec::new();
+    let mut weights = Vec::new();
+    let mut is_m2t = Vec::new();
+    let (mut n_m2t, mut n_t2t) = (0usize, 0usize);
+    for (i, k) in noisy.kind.iter().enumerate() {
+        let w = match k {
+            Kind::Masked => {
+                n_m2t += 1;
+                cfg.w_m2t
+            }
+            Kind::Random | Kind::Draft => {
+                n_t2t += 1;
+                cfg.w_t2t
+            }
+            Kind::Clean => cfg.w_keep,
+        };
+        if w > 0.0 || matches!(k, Kind::Masked | Kind::Random | Kind::Draft) {
+            rows.push(i as u32);
+            targets.push(noisy.target[i]);
+            weights.push(w as f32);
+            is_m2t.push(match k {
+                Kind::Masked => 1u8,
+                Kind::Clean => 2,
+                _ => 0,
+            });
+        }
+    }
+    if rows.is_empty() {
+        let zero = (flat.i((0, 0))? * 0.0)?;
+        return Ok(LossOut { loss: zero, sum_m2t: 0.0, n_m2t: 0, sum_t2t: 0.0, n_t2t: 0, router });
+    }
+    let r = rows.len();
+    let sel = flat.index_select(&Tensor::from_vec(rows, r, &dev)?, 0)?.to_dtype(DType::F32)?;
+    let max = sel.max_keepdim(D::Minus1)?.detach();
+    let diff = sel.broadcast_sub(&max)?;
+    let lse = diff.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    let tgt = Tensor::from_vec(targets, (r, 1), &dev)?;
+    let picked = diff.gather(&tgt, 1)?;
+    let ce = (lse - picked)?.squeeze(1)?;
+    let w = Tensor::from_vec(weights, r, &dev)?;
+    let denom = (n_m2t + n_t2t).max(1) as f64;
+    let loss = ((ce.mul(&w)?).sum_all()? / denom)?;
+    let ce_host: Vec<f32> = ce.detach().to_vec1()?;
+    let (mut sum_m2t, mut sum_t2t) = (0f64, 0f64);
+    for (c, m) in ce_host.iter().zip(&is_m2t) {
+        match m {
+            1 => sum_m2t += *c as f64,
+            0 => sum_t2t += *c as f64,
+            _ => {}
+        }
+    }
+    Ok(LossOut { loss, sum_m2t, n_m2t, sum_t2t, n_t2t, router })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn cfg() -> NoiseConfig {
+        NoiseConfig {
+            objective: Objective::Random,
+            block_length: 4,
+            t_min: 1.0,
+            t_max: 1.0,
+            per_block: true,
+            random_frac: 0.0,
+            draft_frac: 1.0,
+            gate: 0.0,
+            random_mix: 0.0,
+            w_m2t: 1.0,
+            w_t2t: 1.0,
+            w_keep: 0.0,
+        }
+    }
+
+    #[test]
+    fn full_mask_ratio_masks_everything() {
+        let sp = Specials { eos: 0, mask: 9, vocab_size: 10 };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let n = corrupt(&[vec![1, 2, 3, 4, 5, 6, 7, 8]], &cfg(), 0.0, &sp, &mut rng);
+        assert!(n.input.iter().all(|&t| t == 9));
+        assert_eq!(n.target, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn random_tokens_replace_visible_positions_and_never_use_mask() {
+        let sp = Specials { eos: 0, mask: 9, vocab_size: 10 };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+        let c = NoiseConfig { t_min: 0.0, t_max: 0.0, ..cfg() };
+        let batch = vec![vec![1u32; 400]];
+        let n = corrupt(&batch, &c, 0.5, &sp, &mut rng);
+        let replaced = n.kind.iter().filter(|k| **k == Kind::Random).count();
+        assert!((150..250).contains(&replaced), "{replaced}");
+        assert!(!n.input.contains(&9));
+    }
+}

@@ -1,0 +1,605 @@
+//! One training run, pretraining or LoRA: the run directory, the step loop, checkpoints and
+//! exact resume.
+//!
+//! ```text
+//! DIR/run.json          config, status (running|finished|failed|cancelled), pid, device, versions
+//! DIR/metrics.jsonl     one line per step
+//! DIR/checkpoints/step-N/   weights (model.safetensors | adapter/), optimizer.safetensors, state.json
+//! DIR/model/            pretraining result in HF layout (config.json, model.safetensors, tokenizer)
+//! DIR/adapter/          LoRA result in PEFT layout
+//! ```
+//!
+//! Everything is written atomically (temp file + rename; a checkpoint is built in a temp
+//! directory and renamed into place), so after `kill -9` a resume starts from the last complete
+//! checkpoint. Randomness is a ChaCha8 stream per (seed, step, micro-batch), and data are
+//! addressed by a cursor, so a resumed run computes exactly what a straight run would.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use candle_core::{Tensor, Var};
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use super::data::{self, Loader, Specials};
+use super::objective::{self, NoiseConfig};
+use super::optim::{AdamW, AdamWConfig, Schedule, clip_grad_norm, save_tensors_atomic};
+use crate::model::lora::{self, AdapterConfig};
+use crate::model::weights::InitWeights;
+use crate::model::{Config, DeviceKind, DtypeKind, Llada2, LoadedModel};
+use crate::session::atomic_write;
+
+/// Where the documents come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSpec {
+    /// Text or JSONL corpus; `None` = the embedded world's training split.
+    pub file: Option<PathBuf>,
+    /// World seed when `file` is `None`.
+    pub world_seed: u64,
+    pub tokenizer: PathBuf,
+    /// Use only the first N documents.
+    pub max_docs: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum RunKind {
+    /// Full-parameter pretraining from scratch of a model with this config.
+    Pretrain { model: Config, init_std: f64, bias_update_rate: f64 },
+    /// LoRA on a frozen base.
+    Lora { base: Option<String>, adapter: AdapterConfig },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub run: RunKind,
+    pub noise: NoiseConfig,
+    /// Total optimizer steps of the run.
+    pub steps: usize,
+    pub lr: f64,
+    pub warmup: usize,
+    pub min_lr_ratio: f64,
+    pub batch_size: usize,
+    pub grad_accum: usize,
+    pub seq_len: usize,
+    pub seed: u64,
+    pub clip: f64,
+    pub adamw: AdamWConfig,
+    pub checkpoint_every: usize,
+    pub keep_checkpoints: usize,
+    pub eval_every: usize,
+    pub device: DeviceKind,
+    pub data: DataSpec,
+}
+
+impl RunConfig {
+    pub fn schedule(&self) -> Schedule {
+        Schedule { peak: self.lr, warmup: self.warmup, total: self.steps, min_ratio: self.min_lr_ratio }
+    }
+}
+
+/// Progress saved with each checkpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub step: usize,
+    /// Sequences consumed so far (the data cursor).
+    pub cursor: u64,
+    /// RNG: every micro-batch draws from ChaCha8(seed) stream `step·accum + micro`.
+    pub rng_seed: u64,
+    pub elapsed_s: f64,
+    pub tokens: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub step: usize,
+    pub loss: f64,
+    pub loss_m2t: Option<f64>,
+    pub loss_t2t: Option<f64>,
+    pub lr: f64,
+    pub grad_norm: f64,
+    pub tokens_per_s: f64,
+    pub elapsed_s: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Running,
+    Finished,
+    Failed,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunFile {
+    pub config: RunConfig,
+    pub status: Status,
+    pub pid: u32,
+    pub device: String,
+    pub versions: BTreeMap<String, String>,
+    pub step: usize,
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Evaluation results recorded by `--eval-every` (empty until the bench lands).
+    #[serde(default)]
+    pub evals: Vec<serde_json::Value>,
+}
+
+pub fn read_run_file(dir: &Path) -> Result<RunFile> {
+    let p = dir.join("run.json");
+    let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+}
+
+/// Why the loop stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Finished,
+    /// Stopped by a signal or `stop_after`; a checkpoint was written.
+    Stopped,
+}
+
+pub struct Trainer {
+    pub dir: PathBuf,
+    pub rc: RunConfig,
+    pub model: Llada2,
+    /// What checkpoints save: every model tensor (pretraining) or the adapter (LoRA).
+    pub saved: BTreeMap<String, Var>,
+    pub opt: AdamW,
+    pub loader: Loader,
+    pub specials: Specials,
+    pub state: State,
+    /// Print JSON lines instead of a progress bar.
+    pub quiet: bool,
+}
+
+fn load_docs(spec: &DataSpec, cache_dir: Option<&Path>) -> Result<(Vec<Vec<u32>>, Specials)> {
+    let tok = data::load_tokenizer(&spec.tokenizer)?;
+    let sp = data::find_specials(&tok, &spec.tokenizer)?;
+    let mut texts = match &spec.file {
+        Some(f) => data::load_texts(f)?,
+        None => crate::world::training_texts(spec.world_seed),
+    };
+    if let Some(m) = spec.max_docs {
+        texts.truncate(m);
+    }
+    let docs = data::tokenize_cached(&texts, &tok, &spec.tokenizer, cache_dir)?;
+    Ok((docs, sp))
+}
+
+fn build_model(rc: &RunConfig) -> Result<(Llada2, BTreeMap<String, Var>, BTreeMap<String, Var>)> {
+    let dev = rc.device.device()?;
+    match &rc.run {
+        RunKind::Pretrain { model: cfg, init_std, .. } => {
+            let iw = InitWeights::new(rc.seed, *init_std, &dev);
+            let mut model = Llada2::new(cfg, &iw)?;
+            for (_, lin) in model.linears_mut() {
+                lin.trainable = true;
+            }
+            model.fused = false;
+            let all = iw.into_vars();
+            let trainable: BTreeMap<String, Var> = all
+                .iter()
+                .filter(|(k, _)| !k.ends_with("expert_bias"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            Ok((model, all, trainable))
+        }
+        RunKind::Lora { base, adapter } => {
+            let lm = LoadedModel::load(base.as_deref(), rc.device, DtypeKind::F32)?;
+            let mut model = lm.model;
+            let vars = lora::attach_new(&mut model, adapter, rc.seed)?;
+            for (_, lin) in model.linears_mut() {
+                lin.training = true;
+            }
+            model.fused = false;
+            Ok((model, vars.clone(), vars))
+        }
+    }
+}
+
+fn versions() -> BTreeMap<String, String> {
+    let mut v = BTreeMap::new();
+    v.insert("draftscope".into(), env!("CARGO_PKG_VERSION").into());
+    v.insert("candle".into(), "0.11.1".into());
+    v
+}
+
+impl Trainer {
+    /// A fresh run in `dir` (which must not hold a run already).
+    pub fn create(dir: &Path, rc: RunConfig) -> Result<Self> {
+        if dir.join("run.json").exists() {
+            bail!("{} already holds a run (use --resume {} to continue it)", dir.display(), dir.display());
+        }
+        if rc.seq_len == 0 || rc.seq_len % rc.noise.block_length != 0 {
+            bail!(
+                "--seq-len ({}) must be a positive multiple of --block-length ({})",
+                rc.seq_len,
+                rc.noise.block_length
+            );
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let t = Self::build(dir, rc, State::default())?;
+        t.write_run_file(Status::Running, None)?;
+        Ok(t)
+    }
+
+    fn build(dir: &Path, rc: RunConfig, mut state: State) -> Result<Self> {
+        let (docs, specials) = load_docs(&rc.data, Some(&dir.join("cache")))?;
+        let seqs = data::pack(&docs, rc.seq_len, rc.noise.block_length, specials.eos);
+        let loader = Loader::new(seqs, rc.seed)?;
+        let (model, saved, trainable) = build_model(&rc)?;
+        if let RunKind::Pretrain { model: cfg, .. } = &rc.run
+            && (cfg.vocab_size < specials.vocab_size
+                || cfg.mask_token_id != specials.mask
+                || cfg.eos_token_id != specials.eos)
+        {
+            bail!("model config and tokenizer disagree (vocab/mask/eos)");
+        }
+        let opt = AdamW::new(trainable, rc.adamw)?;
+        state.rng_seed = rc.seed;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            rc,
+            model,
+            saved,
+            opt,
+            loader,
+            specials,
+            state,
+            quiet: !std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        })
+    }
+
+    /// Reopens the run in `dir` at its last complete checkpoint; `steps` extends (or shortens)
+    /// the run's total.
+    pub fn resume(dir: &Path, steps: Option<usize>) -> Result<Self> {
+        let rf = read_run_file(dir)?;
+        let mut rc = rf.config;
+        if let Some(s) = steps {
+            rc.steps = s;
+        }
+        let ck = latest_checkpoint(dir)?;
+        let t = match &ck {
+            Some((_, p)) => {
+                let st: State = serde_json::from_str(&std::fs::read_to_string(p.join("state.json"))?)
+                    .with_context(|| format!("{}: bad state.json", p.display()))?;
+                let mut t = Self::build(dir, rc, st)?;
+                t.load_checkpoint(p)?;
+                t
+            }
+            None => Self::build(dir, rc, State::default())?,
+        };
+        t.trim_metrics()?;
+        t.write_run_file(Status::Running, None)?;
+        Ok(t)
+    }
+
+    fn load_checkpoint(&mut self, p: &Path) -> Result<()> {
+        let dev = self.model.device().clone();
+        let wpath = match self.rc.run {
+            RunKind::Pretrain { .. } => p.join("model.safetensors"),
+            RunKind::Lora { .. } => p.join("adapter").join("adapter_model.safetensors"),
+        };
+        let tensors = candle_core::safetensors::load(&wpath, &dev)
+            .with_context(|| format!("cannot read checkpoint {}", wpath.display()))?;
+        for (k, var) in &self.saved {
+            let t =
+                tensors.get(k).with_context(|| format!("{}: tensor `{k}` is missing", wpath.display()))?;
+            var.set(t)?;
+        }
+        self.opt.load(&p.join("optimizer.safetensors"))?;
+        Ok(())
+    }
+
+    /// Drops metric lines past the checkpoint we resumed from (and any partial last line).
+    fn trim_metrics(&self) -> Result<()> {
+        let p = self.dir.join("metrics.jsonl");
+        let Ok(text) = std::fs::read_to_string(&p) else { return Ok(()) };
+        let mut out = String::new();
+        for line in text.lines() {
+            if let Ok(m) = serde_json::from_str::<Metrics>(line)
+                && m.step <= self.state.step
+            {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        atomic_write(&p, out.as_bytes())
+    }
+
+    pub fn write_run_file(&self, status: Status, error: Option<String>) -> Result<()> {
+        let evals = read_run_file(&self.dir).map(|r| r.evals).unwrap_or_default();
+        let rf = RunFile {
+            config: self.rc.clone(),
+            status,
+            pid: std::process::id(),
+            device: format!("{:?}", self.model.device().location()),
+            versions: versions(),
+            step: self.state.step,
+            error,
+            evals,
+        };
+        atomic_write(&self.dir.join("run.json"), serde_json::to_string_pretty(&rf)?.as_bytes())
+    }
+
+    /// One optimizer step (with gradient accumulation); advances state.
+    pub fn step(&mut self) -> Result<Metrics> {
+        let t0 = Instant::now();
+        let rc = &self.rc;
+        let lr = rc.schedule().lr(self.state.step);
+        let accum = rc.grad_accum.max(1);
+        let mut grads: Option<BTreeMap<String, Tensor>> = None;
+        let (mut loss_sum, mut sm, mut nm, mut st, mut nt) = (0f64, 0f64, 0usize, 0f64, 0usize);
+        let mut loads: Vec<Vec<usize>> = Vec::new();
+        let want_router =
+            matches!(rc.run, RunKind::Pretrain { bias_update_rate, .. } if bias_update_rate > 0.0);
+        for micro in 0..accum {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.state.rng_seed);
+            rng.set_stream((self.state.step * accum + micro) as u64);
+            let batch = self.loader.batch(self.state.cursor, rc.batch_size);
+            self.state.cursor += rc.batch_size as u64;
+            let noisy = objective::make_input(&self.model, &batch, &rc.noise, &self.specials, &mut rng)?;
+            let out = objective::loss_collect(&self.model, &noisy, &rc.noise, want_router)?;
+            let store = (&out.loss / accum as f64)?.backward()?;
+            let g = self.opt.grads(&store)?;
+            drop(store);
+            grads = Some(match grads {
+                None => g,
+                Some(mut acc) => {
+                    for (k, v) in acc.iter_mut() {
+                        *v = (&*v + &g[k])?;
+                    }
+                    acc
+                }
+            });
+            loss_sum += out.loss.to_scalar::<f32>()? as f64 / accum as f64;
+            sm += out.sum_m2t;
+            nm += out.n_m2t;
+            st += out.sum_t2t;
+            nt += out.n_t2t;
+            for (li, chosen) in out.router.iter().enumerate() {
+                if loads.len() <= li {
+                    loads.push(Vec::new());
+                }
+                for row in chosen {
+                    for &e in row {
+                        if loads[li].len() <= e {
+                            loads[li].resize(e + 1, 0);
+                        }
+                        loads[li][e] += 1;
+                    }
+                }
+            }
+        }
+        let mut grads = grads.context("no micro-batch")?;
+        let grad_norm = clip_grad_norm(&mut grads, rc.clip)?;
+        self.opt.step(&grads, lr)?;
+        if let RunKind::Pretrain { model: cfg, bias_update_rate, .. } = &rc.run
+            && *bias_update_rate > 0.0
+        {
+            update_expert_bias(&self.saved, cfg, &loads, *bias_update_rate)?;
+        }
+        self.state.step += 1;
+        let tokens = (accum * rc.batch_size * rc.seq_len) as u64;
+        self.state.tokens += tokens;
+        let dt = t0.elapsed().as_secs_f64();
+        self.state.elapsed_s += dt;
+        Ok(Metrics {
+            step: self.state.step,
+            loss: loss_sum,
+            loss_m2t: (nm > 0).then(|| sm / nm as f64),
+            loss_t2t: (nt > 0).then(|| st / nt as f64),
+            lr,
+            grad_norm,
+            tokens_per_s: tokens as f64 / dt.max(1e-9),
+            elapsed_s: self.state.elapsed_s,
+        })
+    }
+
+    /// Writes `checkpoints/step-N/` atomically and prunes old checkpoints.
+    pub fn save_checkpoint(&self) -> Result<PathBuf> {
+        let root = self.dir.join("checkpoints");
+        std::fs::create_dir_all(&root)?;
+        let name = format!("step-{}", self.state.step);
+        let fin = root.join(&name);
+        if fin.exists() {
+            return Ok(fin);
+        }
+        let tmp = tempfile::Builder::new().prefix(".tmp-").tempdir_in(&root)?;
+        match &self.rc.run {
+            RunKind::Pretrain { .. } => {
+                let map: HashMap<String, Tensor> =
+                    self.saved.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+                save_tensors_atomic(&tmp.path().join("model.safetensors"), &map)?;
+            }
+            RunKind::Lora { adapter, .. } => {
+                let map: BTreeMap<String, Tensor> =
+                    self.saved.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+                lora::save_adapter(&tmp.path().join("adapter"), adapter, &map)?;
+            }
+        }
+        self.opt.save(&tmp.path().join("optimizer.safetensors"))?;
+        atomic_write(&tmp.path().join("state.json"), serde_json::to_string_pretty(&self.state)?.as_bytes())?;
+        let tmp_path = tmp.keep();
+        std::fs::rename(&tmp_path, &fin).with_context(|| format!("cannot write {}", fin.display()))?;
+        let mut all = list_checkpoints(&self.dir)?;
+        let keep = self.rc.keep_checkpoints.max(1);
+        while all.len() > keep {
+            let (_, p) = all.remove(0);
+            std::fs::remove_dir_all(&p).ok();
+        }
+        Ok(fin)
+    }
+
+    /// The run's result: `DIR/model/` (pretraining) or `DIR/adapter/` (LoRA).
+    pub fn write_final(&self) -> Result<PathBuf> {
+        match &self.rc.run {
+            RunKind::Pretrain { model: cfg, .. } => {
+                let out = self.dir.join("model");
+                let map: HashMap<String, Tensor> =
+                    self.saved.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+                write_hf_dir(&out, cfg, &map, &self.rc.data.tokenizer)?;
+                Ok(out)
+            }
+            RunKind::Lora { adapter, .. } => {
+                let out = self.dir.join("adapter");
+                let map: BTreeMap<String, Tensor> =
+                    self.saved.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+                lora::save_adapter(&out, adapter, &map)?;
+                Ok(out)
+            }
+        }
+    }
+
+    fn append_metrics(&self, m: &Metrics) -> Result<()> {
+        let mut f =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("metrics.jsonl"))?;
+        let mut line = serde_json::to_string(m)?;
+        line.push('\n');
+        f.write_all(line.as_bytes())?;
+        Ok(())
+    }
+
+    /// Runs until the configured total, `stop` becomes true, or `stop_after` steps were done in
+    /// this call. Checkpoints every `checkpoint_every` steps and when stopping.
+    pub fn run(&mut self, stop: &AtomicBool, stop_after: Option<usize>) -> Result<Outcome> {
+        let total = self.rc.steps;
+        let start = self.state.step;
+        let bar = (!self.quiet).then(|| {
+            let pb = indicatif::ProgressBar::new(total as u64);
+            pb.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} steps  eta {eta_precise}  {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            pb.set_position(start as u64);
+            pb.reset_eta();
+            pb
+        });
+        if self.rc.eval_every > 0 && start == 0 {
+            let note = "--eval-every: benchmark evaluation during training is not wired up yet (needs the bench module); ignored";
+            if let Some(pb) = &bar { pb.println(note) } else { eprintln!("{note}") }
+        }
+        let mut done = 0usize;
+        while self.state.step < total {
+            if stop.load(Ordering::SeqCst) || stop_after.is_some_and(|n| done >= n) {
+                self.save_checkpoint()?;
+                self.write_run_file(Status::Cancelled, None)?;
+                if let Some(pb) = &bar {
+                    pb.abandon_with_message(format!(
+                        "stopped at step {}; resume with --resume",
+                        self.state.step
+                    ));
+                }
+                return Ok(Outcome::Stopped);
+            }
+            let m = self.step()?;
+            done += 1;
+            self.append_metrics(&m)?;
+            match &bar {
+                Some(pb) => {
+                    pb.set_position(m.step as u64);
+                    pb.set_message(format!(
+                        "loss {:.3} (m2t {} t2t {})  lr {:.2e}  {:.0} tok/s",
+                        m.loss,
+                        m.loss_m2t.map_or("-".into(), |v| format!("{v:.3}")),
+                        m.loss_t2t.map_or("-".into(), |v| format!("{v:.3}")),
+                        m.lr,
+                        m.tokens_per_s
+                    ));
+                }
+                None => println!("{}", serde_json::to_string(&m)?),
+            }
+            let every = self.rc.checkpoint_every;
+            if every > 0 && self.state.step % every == 0 && self.state.step < total {
+                self.save_checkpoint()?;
+                self.write_run_file(Status::Running, None)?;
+            }
+        }
+        self.save_checkpoint()?;
+        let out = self.write_final()?;
+        self.write_run_file(Status::Finished, None)?;
+        if let Some(pb) = &bar {
+            pb.finish_with_message(format!("done: {}", out.display()));
+        }
+        Ok(Outcome::Finished)
+    }
+}
+
+/// Auxiliary-loss-free balancing (as DeepSeek-V3 / Ling): nudge each expert's selection bias
+/// towards the mean load.
+fn update_expert_bias(
+    saved: &BTreeMap<String, Var>,
+    cfg: &Config,
+    loads: &[Vec<usize>],
+    rate: f64,
+) -> Result<()> {
+    let e = cfg.num_experts.unwrap_or(0);
+    for (j, load) in loads.iter().enumerate() {
+        let layer = cfg.first_k_dense_replace + j;
+        let Some(var) = saved.get(&format!("model.layers.{layer}.mlp.gate.expert_bias")) else { continue };
+        let mut l = load.clone();
+        l.resize(e, 0);
+        let mean = l.iter().sum::<usize>() as f64 / e.max(1) as f64;
+        let delta: Vec<f32> = l.iter().map(|&c| (rate * (mean - c as f64).signum()) as f32).collect();
+        let d = Tensor::from_vec(delta, e, var.device())?;
+        var.set(&(var.as_tensor() + d)?)?;
+    }
+    Ok(())
+}
+
+/// Writes a model directory in HF layout that `LoadedModel::load_dir` reads.
+pub fn write_hf_dir(
+    out: &Path,
+    cfg: &Config,
+    tensors: &HashMap<String, Tensor>,
+    tokenizer: &Path,
+) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut v = serde_json::to_value(cfg)?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("architectures".into(), serde_json::json!(["LLaDA2MoeModelLM"]));
+        o.insert("model_type".into(), serde_json::json!("llada2_moe"));
+        o.insert("torch_dtype".into(), serde_json::json!("float32"));
+        o.insert("use_cache".into(), serde_json::json!(false));
+        o.entry("score_function").or_insert(serde_json::json!("sigmoid"));
+        o.entry("moe_router_enable_expert_bias").or_insert(serde_json::json!(true));
+        o.entry("norm_topk_prob").or_insert(serde_json::json!(true));
+    }
+    atomic_write(&out.join("config.json"), serde_json::to_string_pretty(&v)?.as_bytes())?;
+    save_tensors_atomic(&out.join("model.safetensors"), tensors)?;
+    for f in ["tokenizer.json", "tokenizer_config.json"] {
+        let src = tokenizer.with_file_name(f);
+        if src.exists() {
+            atomic_write(&out.join(f), &std::fs::read(&src)?)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn list_checkpoints(dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
+    let root = dir.join("checkpoints");
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(&root) else { return Ok(out) };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if let Some(n) = name.strip_prefix("step-").and_then(|s| s.parse::<usize>().ok())
+            && e.path().join("state.json").exists()
+        {
+            out.push((n, e.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub fn latest_checkpoint(dir: &Path) -> Result<Option<(usize, PathBuf)>> {
+    Ok(list_checkpoints(dir)?.pop())
+}
