@@ -20,6 +20,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The workbench (default with no subcommand): step through decoding and see why each token changed.
+    Tui(draftscope::tui::TuiArgs),
+    /// Workbench speed: open a big trace and render frames (prints figures).
+    BenchTui(draftscope::tui::bench::BenchTuiArgs),
+    /// Re-record the demo sessions listed in a manifest (sessions/manifest.json).
+    DemoSessions(draftscope::tui::demo::DemoArgs),
     /// Decode a prompt with M2T fills and T2T edits; print the text and a summary.
     Decode(cli::decode::DecodeArgs),
     /// One forward pass written to safetensors (logits, optionally hidden states).
@@ -55,6 +61,12 @@ fn main() {
         Some(Command::Bench(a)) => draftscope::bench::cli::run(a),
         Some(Command::Results(a)) => draftscope::bench::cli::results(a),
         Some(Command::BenchTrain(a)) => draftscope::train::cli::bench_train(a),
+        Some(Command::Tui(a)) => draftscope::tui::run(a),
+        Some(Command::BenchTui(a)) => draftscope::tui::bench::run(a),
+        Some(Command::DemoSessions(a)) => draftscope::tui::demo::run(a),
+        None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
+            draftscope::tui::run(draftscope::tui::TuiArgs::default())
+        }
         None => {
             use clap::CommandFactory;
             Cli::command().print_help().ok();

@@ -1,1 +1,23 @@
-//! (in progress)
+//! Benchmarks: suites (the embedded world's and public formats from local files), answer
+//! extraction and scoring, the failure-mode classifiers (final-digit transcription errors,
+//! over-correction, churn), the bench runner, and the results store the results pane reads.
+//! User guide: `docs/bench.md`.
+//!
+//! For the TUI: [`ResultsStore::open`] + [`ResultsStore::load`] for the records,
+//! [`results::compare`] (base vs adapters by checkpoint), [`results::list_runs`],
+//! [`ResultsStore::failing_items`] (with trace paths), and [`classify::analyse_trace`] to
+//! locate harmful edits and churn in an opened trace.
+
+pub mod classify;
+pub mod cli;
+pub mod results;
+pub mod run;
+pub mod score;
+pub mod stats;
+pub mod suite;
+
+pub use classify::{ChurnRef, DigitError, EditRef, TraceFindings, analyse_trace, final_digit_error};
+pub use results::{ComparisonRow, FailingItem, ResultsStore, RunRecord, RunSummary};
+pub use run::{ItemOutcome, RunOptions, SuiteMetrics, run_suite};
+pub use score::Scorer;
+pub use suite::{Format, Item, Suite};

@@ -1,0 +1,461 @@
+//! `draftscope bench` and `draftscope results`.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use super::results::{self, ComparisonRow, ResultsStore, RunRecord};
+use super::run::{RunOptions, SuiteMetrics, run_suite};
+use super::suite::{self, Format, Suite};
+use crate::cli::ModelArgs;
+use crate::cli::decode::{DecodeFlags, load_with_adapter};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Suites, comma-separated: names (the world's `arith`, `facts`; any `<name>.jsonl` in
+    /// --bench-dir, `<sessions>/benchmarks` or `assets/benchmarks`) or paths to .jsonl files.
+    #[arg(long, required = true, value_delimiter = ',')]
+    pub suite: Vec<String>,
+    /// Format of the suite files (auto: from the file name, then the fields).
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub flags: DecodeFlags,
+    /// Only the first N items of each suite.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Items decoded in parallel (threads sharing the model).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Write the per-suite metrics here as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Session data directory (results file, traces); default: DRAFTSCOPE_SESSIONS or the
+    /// platform data directory.
+    #[arg(long)]
+    pub sessions: Option<PathBuf>,
+    /// Extra folders to look up suite names in (searched first).
+    #[arg(long)]
+    pub bench_dir: Vec<PathBuf>,
+    /// Give prompts to the model as is, without the chat template.
+    #[arg(long)]
+    pub no_chat: bool,
+    /// Keep decoding blocks after the output is complete (the bench stops after the block with
+    /// EOS by default, which changes nothing in the output, only the forward count).
+    #[arg(long)]
+    pub no_eos_early_stop: bool,
+}
+
+/// The `--json` document.
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    pub run_id: String,
+    pub time: String,
+    pub model: String,
+    pub adapter: Option<String>,
+    pub checkpoint_step: Option<u64>,
+    pub mode: String,
+    pub attention: crate::decode::AttentionMode,
+    pub params: crate::decode::DecodeParams,
+    pub results_file: PathBuf,
+    pub traces_dir: PathBuf,
+    pub suites: Vec<SuiteMetrics>,
+}
+
+fn now() -> (u64, u32) {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    (d.as_secs(), d.subsec_nanos())
+}
+
+/// `20260421-141012-3fa9` (UTC time, then 16 bits from the clock's nanoseconds and the pid).
+pub fn new_run_id(unix: u64, nanos: u32) -> String {
+    let t = results::rfc3339(unix);
+    let compact: String = t.chars().filter(|c| c.is_ascii_digit()).collect();
+    let tag = (nanos >> 10 ^ std::process::id().wrapping_mul(2_654_435_761)) & 0xffff;
+    format!("{}-{}-{tag:04x}", &compact[..8], &compact[8..14])
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    if args.jobs == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    if args.limit == Some(0) {
+        bail!("--limit must be at least 1");
+    }
+    let data_dir = crate::session::data_dir(args.sessions.as_deref());
+    let dirs = suite::search_dirs(&args.bench_dir, &data_dir);
+    // Bad input fails before the model loads.
+    let mut suites: Vec<Suite> = Vec::new();
+    for spec in args.suite.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let path = suite::resolve(spec, &dirs)?;
+        let s = suite::load(&path, args.format)?;
+        for k in s.skipped.iter().take(20) {
+            eprintln!("warning: {}:{}: {} (line skipped)", path.display(), k.line, k.error);
+        }
+        if s.skipped.len() > 20 {
+            eprintln!("warning: {}: {} more malformed lines skipped", path.display(), s.skipped.len() - 20);
+        }
+        if s.items.is_empty() {
+            bail!("suite {}: no usable items in {}", s.name, path.display());
+        }
+        suites.push(s);
+    }
+    if suites.is_empty() {
+        bail!("--suite: give at least one suite");
+    }
+    let mut names = std::collections::HashSet::new();
+    for s in &mut suites {
+        if !names.insert(s.name.clone()) {
+            s.name = format!("{}~{}", s.name, names.len());
+            names.insert(s.name.clone());
+        }
+    }
+
+    let lm = load_with_adapter(&args.model)?;
+    let mut params = args.flags.params(lm.model.cfg.eos_token_id, lm.model.cfg.mask_token_id);
+    params.eos_early_stop = !args.no_eos_early_stop;
+    params.validate(lm.model.cfg.vocab_size)?;
+    let opts = RunOptions { params, attention: args.flags.attention, jobs: args.jobs, chat: !args.no_chat };
+    let checkpoint_step = args.model.adapter.as_deref().and_then(results::checkpoint_step);
+    let mode = format!("{:?}", args.flags.mode).to_lowercase();
+    let (unix, nanos) = now();
+    let run_id = new_run_id(unix, nanos);
+    let time = results::rfc3339(unix);
+
+    let total: usize =
+        suites.iter().map(|s| args.limit.map_or(s.items.len(), |l| l.min(s.items.len()))).sum();
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} items · {msg} · ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let mut records = Vec::new();
+    let mut metrics = Vec::new();
+    for s in &suites {
+        let items = &s.items[..args.limit.map_or(s.items.len(), |l| l.min(s.items.len()))];
+        let rel_dir = format!("bench/{run_id}/{}", suite_dir_name(&s.name));
+        bar.set_prefix(s.name.clone());
+        let tally = Mutex::new((0usize, 0usize));
+        let t0 = Instant::now();
+        let outcomes = run_suite(&lm, s, items, &opts, &data_dir, &rel_dir, &|o| {
+            let mut t = tally.lock().unwrap();
+            t.0 += usize::from(o.correct);
+            t.1 += 1;
+            bar.set_message(format!("{}/{} right", t.0, t.1));
+            bar.inc(1);
+        })?;
+        let wall_s = t0.elapsed().as_secs_f64();
+        for o in outcomes.iter().filter(|o| o.error.is_some()).take(10) {
+            bar.suspend(|| {
+                eprintln!("warning: {} item {}: {}", s.name, o.id, o.error.as_deref().unwrap_or(""))
+            });
+        }
+        let m = SuiteMetrics::from_outcomes(&s.name, s.format, s.skipped.len(), &outcomes, wall_s);
+        records.push(RunRecord {
+            version: results::RESULTS_VERSION,
+            run_id: run_id.clone(),
+            time: time.clone(),
+            unix_time: unix,
+            model: lm.id.clone(),
+            adapter: lm.adapter.clone(),
+            checkpoint_step,
+            mode: mode.clone(),
+            params: opts.params.clone(),
+            attention: opts.attention,
+            suite: s.name.clone(),
+            source: s.path.display().to_string(),
+            format: s.format,
+            chat: opts.chat,
+            limit: args.limit,
+            metrics: m.clone(),
+            items: outcomes,
+            traces: rel_dir,
+        });
+        metrics.push(m);
+    }
+    bar.finish_and_clear();
+
+    let store = ResultsStore::open(&data_dir);
+    store.append(&records)?;
+    let header = format!(
+        "{}{} · {}-mode · {} · run {run_id}",
+        lm.id,
+        lm.adapter.as_deref().map(|a| format!(" + {a}")).unwrap_or_default(),
+        mode,
+        opts.attention.label()
+    );
+    println!("{header}");
+    for m in &metrics {
+        println!();
+        print!("{}", suite_table(m));
+    }
+    if metrics.len() > 1 {
+        println!();
+        print!("{}", summary_table(&metrics));
+    }
+    let traces_dir = data_dir.join("bench").join(&run_id);
+    eprintln!("traces: {}", traces_dir.display());
+    eprintln!("results: {}", store.path().display());
+    if let Some(out) = &args.json {
+        let report = BenchReport {
+            run_id,
+            time,
+            model: lm.id.clone(),
+            adapter: lm.adapter.clone(),
+            checkpoint_step,
+            mode,
+            attention: opts.attention,
+            params: opts.params.clone(),
+            results_file: store.path(),
+            traces_dir,
+            suites: metrics,
+        };
+        crate::session::atomic_write(out, &serde_json::to_vec_pretty(&report)?)?;
+        eprintln!("metrics written to {}", out.display());
+    }
+    Ok(())
+}
+
+fn suite_dir_name(name: &str) -> String {
+    super::run::trace_file_name(name).trim_end_matches(".json").to_string()
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", 100.0 * x)
+}
+
+/// The per-suite block `bench` prints.
+pub fn suite_table(m: &SuiteMetrics) -> String {
+    let f = &m.final_digit_errors;
+    let mut s = format!(
+        "{} — {} items{}{}\n",
+        m.suite,
+        m.n,
+        if m.skipped > 0 { format!(", {} malformed lines skipped", m.skipped) } else { String::new() },
+        if m.failed > 0 { format!(", {} items failed to decode", m.failed) } else { String::new() },
+    );
+    let mut row = |k: &str, v: String| s.push_str(&format!("  {k:<22}{v}\n"));
+    row(
+        "accuracy",
+        format!(
+            "{}  95% CI [{}, {}]  ({}/{})",
+            pct(m.accuracy),
+            pct(m.accuracy_ci[0]),
+            pct(m.accuracy_ci[1]),
+            m.correct,
+            m.n
+        ),
+    );
+    if let Some(f1) = m.f1 {
+        row("F1", format!("{:.1}", 100.0 * f1));
+    }
+    row(
+        "edit intensity",
+        format!("{:.2} edits / 100 tokens  ({} edits, {} tokens)", m.edit_intensity, m.edits, m.tokens),
+    );
+    row("tokens per forward", format!("{:.2}  ({} forwards)", m.tpf, m.forwards));
+    row(
+        "final-digit errors",
+        format!(
+            "{}  (substituted {}, extra {}, dropped {}, marker {}, other {})",
+            f.total, f.substituted, f.extra, f.dropped, f.marker, f.other
+        ),
+    );
+    row("over-corrected items", m.over_corrected.to_string());
+    row("edits harmful/helpful", format!("{} / {}", m.harmful_edits, m.helpful_edits));
+    row("churn (A→B→A)", m.churn.to_string());
+    row("wall time", format!("{:.1} s", m.wall_s));
+    s
+}
+
+/// One line per suite, when several ran.
+pub fn summary_table(ms: &[SuiteMetrics]) -> String {
+    let mut s = format!(
+        "{:<12} {:>5} {:>7} {:>17} {:>8} {:>6} {:>5} {:>5} {:>9} {:>5} {:>8}\n",
+        "suite", "n", "acc", "95% CI", "edit/100", "TPF", "FDE", "over", "harm/help", "churn", "wall s"
+    );
+    for m in ms {
+        s.push_str(&format!(
+            "{:<12} {:>5} {:>7} {:>17} {:>8.2} {:>6.2} {:>5} {:>5} {:>9} {:>5} {:>8.1}\n",
+            m.suite,
+            m.n,
+            pct(m.accuracy),
+            format!("[{}, {}]", pct(m.accuracy_ci[0]), pct(m.accuracy_ci[1])),
+            m.edit_intensity,
+            m.tpf,
+            m.final_digit_errors.total,
+            m.over_corrected,
+            format!("{}/{}", m.harmful_edits, m.helpful_edits),
+            m.churn,
+            m.wall_s
+        ));
+    }
+    s
+}
+
+#[derive(Debug, Args)]
+pub struct ResultsArgs {
+    /// Session data directory (default: DRAFTSCOPE_SESSIONS or the platform data directory).
+    #[arg(long)]
+    pub sessions: Option<PathBuf>,
+    /// Only this suite.
+    #[arg(long)]
+    pub suite: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// List runs (newest first) instead of comparing configurations.
+    #[arg(long)]
+    pub runs: bool,
+    /// List the items run RUN_ID got wrong, with their trace files (needs --suite when the run
+    /// has several suites).
+    #[arg(long, value_name = "RUN_ID")]
+    pub failing: Option<String>,
+}
+
+pub fn results(args: ResultsArgs) -> Result<()> {
+    let data_dir = crate::session::data_dir(args.sessions.as_deref());
+    let store = ResultsStore::open(&data_dir);
+    let loaded = store.load()?;
+    for b in &loaded.bad_lines {
+        eprintln!("warning: {b} (line skipped)");
+    }
+    let records = &loaded.records;
+    if let Some(run_id) = &args.failing {
+        let suites: Vec<&RunRecord> = records
+            .iter()
+            .filter(|r| &r.run_id == run_id && args.suite.as_ref().is_none_or(|s| s == &r.suite))
+            .collect();
+        if suites.is_empty() {
+            bail!(
+                "no run {run_id}{} in {}",
+                args.suite.as_ref().map(|s| format!(" with suite {s}")).unwrap_or_default(),
+                store.path().display()
+            );
+        }
+        let all: Vec<(String, Vec<results::FailingItem>)> =
+            suites.iter().map(|r| (r.suite.clone(), store.failing_items(r))).collect();
+        if args.json {
+            let v: Vec<serde_json::Value> =
+                all.iter().map(|(s, f)| serde_json::json!({"suite": s, "failing": f})).collect();
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        } else {
+            for (s, f) in &all {
+                println!("{s}: {} failing", f.len());
+                for it in f {
+                    let tags = [
+                        it.final_digit.map(|d| format!("final-digit:{}", d.label())),
+                        it.over_corrected.then(|| "over-corrected".to_string()),
+                        (it.harmful_edits > 0).then(|| format!("harmful:{}", it.harmful_edits)),
+                        it.error.as_ref().map(|e| format!("error: {e}")),
+                    ];
+                    let tags: Vec<String> = tags.into_iter().flatten().collect();
+                    println!(
+                        "  {:<24} got {:<12} want {:<12} {}  {}",
+                        it.id,
+                        it.predicted.as_deref().unwrap_or("—"),
+                        it.gold,
+                        tags.join(" "),
+                        it.trace_path.display()
+                    );
+                }
+            }
+        }
+        return Ok(());
+    }
+    if args.runs {
+        let runs = results::list_runs(records);
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&runs)?);
+        } else {
+            for r in runs {
+                let suites: Vec<String> =
+                    r.suites.iter().map(|(s, a, n)| format!("{s} {} (n={n})", pct(*a))).collect();
+                println!(
+                    "{}  {}  {}{}  {}-mode {}  {}",
+                    r.run_id,
+                    r.time,
+                    r.model,
+                    r.adapter.map(|a| format!(" + {a}")).unwrap_or_default(),
+                    r.mode,
+                    r.attention.label(),
+                    suites.join(", ")
+                );
+            }
+        }
+        return Ok(());
+    }
+    let rows = results::compare(records, args.suite.as_deref());
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "rows": rows }))?);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no results yet in {} (run `draftscope bench --suite …`)", store.path().display());
+        return Ok(());
+    }
+    print!("{}", comparison_table(&rows));
+    Ok(())
+}
+
+/// The `results` table: base vs adapters by checkpoint, per suite.
+pub fn comparison_table(rows: &[ComparisonRow]) -> String {
+    let mut s = format!(
+        "{:<10} {:<26} {:<24} {:>6} {:<4} {:<12} {:>5} {:>7} {:>15} {:>7} {:>8} {:>5} {:>4} {:>4} {:>9} {:>5}  {}\n",
+        "suite",
+        "model",
+        "adapter",
+        "step",
+        "mode",
+        "attention",
+        "n",
+        "acc",
+        "95% CI",
+        "Δ base",
+        "edit/100",
+        "TPF",
+        "FDE",
+        "over",
+        "harm/help",
+        "churn",
+        "run"
+    );
+    let cut = |x: &str, w: usize| {
+        if x.chars().count() <= w {
+            x.to_string()
+        } else {
+            format!("…{}", x.chars().skip(x.chars().count() + 1 - w).collect::<String>())
+        }
+    };
+    for r in rows {
+        s.push_str(&format!(
+            "{:<10} {:<26} {:<24} {:>6} {:<4} {:<12} {:>5} {:>7} {:>15} {:>7} {:>8.2} {:>5.2} {:>4} {:>4} {:>9} {:>5}  {}\n",
+            cut(&r.suite, 10),
+            cut(&r.model, 26),
+            cut(r.adapter.as_deref().unwrap_or("(base)"), 24),
+            r.checkpoint_step.map(|s| s.to_string()).unwrap_or_else(|| "—".into()),
+            r.mode,
+            r.attention.label(),
+            r.n,
+            pct(r.accuracy),
+            format!("[{:.1}, {:.1}]", 100.0 * r.accuracy_ci[0], 100.0 * r.accuracy_ci[1]),
+            r.delta_vs_base.map(|d| format!("{:+.1}", 100.0 * d)).unwrap_or_else(|| "—".into()),
+            r.edit_intensity,
+            r.tpf,
+            r.final_digit_errors,
+            r.over_corrected,
+            format!("{}/{}", r.harmful_edits, r.helpful_edits),
+            r.churn,
+            r.run_id
+        ));
+    }
+    s
+}

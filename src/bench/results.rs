@@ -1,0 +1,479 @@
+//! The results store: every bench run, one JSON line per (run, suite), in
+//! `<session data dir>/results.jsonl`; each append rewrites the file atomically under a lock
+//! file, so readers never see half a line and concurrent runs never lose one. Traces live
+//! beside it in `bench/<run id>/<suite>/<item>.json`. The query API here is what the results
+//! pane uses.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::run::{ItemOutcome, SuiteMetrics};
+use super::suite::Format;
+use crate::decode::{AttentionMode, DecodeParams};
+
+pub const RESULTS_FILE: &str = "results.jsonl";
+/// Bumped on incompatible changes of [`RunRecord`].
+pub const RESULTS_VERSION: u32 = 1;
+
+/// One suite of one bench run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub version: u32,
+    /// Shared by the suites of one `bench` invocation (`20260421-153012-7f3a`).
+    pub run_id: String,
+    /// UTC, RFC 3339.
+    pub time: String,
+    pub unix_time: u64,
+    pub model: String,
+    pub adapter: Option<String>,
+    /// Training step of the adapter checkpoint, when it can be told.
+    pub checkpoint_step: Option<u64>,
+    /// Threshold preset the run started from (`q`, `s`, `default`); `params` has the values.
+    pub mode: String,
+    pub params: DecodeParams,
+    pub attention: AttentionMode,
+    pub suite: String,
+    /// The suite file.
+    pub source: String,
+    pub format: Format,
+    pub chat: bool,
+    /// `--limit`, if given.
+    pub limit: Option<usize>,
+    pub metrics: SuiteMetrics,
+    pub items: Vec<ItemOutcome>,
+    /// Folder of this suite's traces, relative to the data directory.
+    pub traces: String,
+}
+
+/// The results file of a session data directory.
+#[derive(Debug, Clone)]
+pub struct ResultsStore {
+    /// The session data directory (traces are relative to it).
+    pub root: PathBuf,
+}
+
+/// Records read back, with the lines that could not be read.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub records: Vec<RunRecord>,
+    /// `results.jsonl:LINE: reason`.
+    pub bad_lines: Vec<String>,
+}
+
+/// A run (all its suites), for listing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub time: String,
+    pub model: String,
+    pub adapter: Option<String>,
+    pub checkpoint_step: Option<u64>,
+    pub mode: String,
+    pub attention: AttentionMode,
+    /// `(suite, accuracy, n)`.
+    pub suites: Vec<(String, f64, usize)>,
+}
+
+/// One line of the comparison table: the latest run of one (suite, model, adapter, step,
+/// mode, attention), with its accuracy change against the base model's latest run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComparisonRow {
+    pub suite: String,
+    pub model: String,
+    pub adapter: Option<String>,
+    pub checkpoint_step: Option<u64>,
+    pub mode: String,
+    pub attention: AttentionMode,
+    pub run_id: String,
+    pub time: String,
+    pub n: usize,
+    pub accuracy: f64,
+    pub accuracy_ci: [f64; 2],
+    /// Accuracy minus the base model's (same suite, model, mode, attention); `None` for the
+    /// base itself or when there is no base run.
+    pub delta_vs_base: Option<f64>,
+    pub edit_intensity: f64,
+    pub tpf: f64,
+    pub final_digit_errors: usize,
+    pub over_corrected: usize,
+    pub harmful_edits: usize,
+    pub helpful_edits: usize,
+    pub churn: usize,
+    /// Runs of this configuration in the store (the row shows the latest).
+    pub runs: usize,
+}
+
+/// An item a run got wrong, with where to find its trace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailingItem {
+    pub id: String,
+    pub predicted: Option<String>,
+    pub gold: String,
+    pub final_digit: Option<super::classify::DigitError>,
+    pub over_corrected: bool,
+    pub harmful_edits: usize,
+    pub error: Option<String>,
+    pub trace_path: PathBuf,
+}
+
+impl ResultsStore {
+    pub fn open(data_dir: &Path) -> Self {
+        Self { root: data_dir.to_path_buf() }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.root.join(RESULTS_FILE)
+    }
+
+    /// Appends records (one line each) atomically, holding `results.lock`.
+    pub fn append(&self, records: &[RunRecord]) -> Result<()> {
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create {}", self.root.display()))?;
+        let lock_path = self.root.join("results.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open {}", lock_path.display()))?;
+        lock.lock().with_context(|| format!("cannot lock {}", lock_path.display()))?;
+        let path = self.path();
+        let mut bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+            bytes.push(b'\n');
+        }
+        for r in records {
+            serde_json::to_writer(&mut bytes, r)?;
+            bytes.push(b'\n');
+        }
+        let res = crate::session::atomic_write(&path, &bytes);
+        lock.unlock().ok();
+        res
+    }
+
+    /// Every record, oldest first; unreadable lines are reported, not fatal. A missing file
+    /// is an empty store.
+    pub fn load(&self) -> Result<Loaded> {
+        let path = self.path();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::default()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let mut out = Loaded::default();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<RunRecord>(line) {
+                Ok(r) => out.records.push(r),
+                Err(e) => out.bad_lines.push(format!("{}:{}: {e}", path.display(), i + 1)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Absolute path of an item's trace.
+    pub fn trace_path(&self, item: &ItemOutcome) -> PathBuf {
+        self.root.join(&item.trace)
+    }
+
+    /// Items a record got wrong (or could not decode), in suite order.
+    pub fn failing_items(&self, record: &RunRecord) -> Vec<FailingItem> {
+        record
+            .items
+            .iter()
+            .filter(|o| !o.correct)
+            .map(|o| FailingItem {
+                id: o.id.clone(),
+                predicted: o.predicted.clone(),
+                gold: o.gold.clone(),
+                final_digit: o.final_digit,
+                over_corrected: o.over_corrected,
+                harmful_edits: o.harmful_edits,
+                error: o.error.clone(),
+                trace_path: self.trace_path(o),
+            })
+            .collect()
+    }
+}
+
+/// Runs, newest first, each with its suites.
+pub fn list_runs(records: &[RunRecord]) -> Vec<RunSummary> {
+    let mut by_run: BTreeMap<(u64, String), RunSummary> = BTreeMap::new();
+    for r in records {
+        let s = by_run.entry((r.unix_time, r.run_id.clone())).or_insert_with(|| RunSummary {
+            run_id: r.run_id.clone(),
+            time: r.time.clone(),
+            model: r.model.clone(),
+            adapter: r.adapter.clone(),
+            checkpoint_step: r.checkpoint_step,
+            mode: r.mode.clone(),
+            attention: r.attention,
+            suites: Vec::new(),
+        });
+        s.suites.push((r.suite.clone(), r.metrics.accuracy, r.metrics.n));
+    }
+    by_run.into_values().rev().collect()
+}
+
+/// The record of `run_id` for `suite`.
+pub fn find<'a>(records: &'a [RunRecord], run_id: &str, suite: &str) -> Option<&'a RunRecord> {
+    records.iter().rev().find(|r| r.run_id == run_id && r.suite == suite)
+}
+
+/// Base vs adapters by checkpoint: the latest run of each configuration, ordered by suite,
+/// model, mode, attention, then the base first and adapters by name and step.
+pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow> {
+    type Key = (String, String, String, String, Option<String>, Option<u64>);
+    let mut latest: BTreeMap<Key, (&RunRecord, usize)> = BTreeMap::new();
+    for r in records.iter().filter(|r| suite.is_none_or(|s| s == r.suite)) {
+        let key = (
+            r.suite.clone(),
+            r.model.clone(),
+            r.mode.clone(),
+            r.attention.label().to_string(),
+            r.adapter.clone(),
+            r.checkpoint_step,
+        );
+        let e = latest.entry(key).or_insert((r, 0));
+        e.1 += 1;
+        if r.unix_time >= e.0.unix_time {
+            e.0 = r;
+        }
+    }
+    let base_acc: BTreeMap<(String, String, String, String), f64> = latest
+        .iter()
+        .filter(|(k, _)| k.4.is_none())
+        .map(|(k, (r, _))| ((k.0.clone(), k.1.clone(), k.2.clone(), k.3.clone()), r.metrics.accuracy))
+        .collect();
+    latest
+        .into_iter()
+        .map(|(k, (r, runs))| {
+            let m = &r.metrics;
+            let delta = if k.4.is_some() {
+                base_acc.get(&(k.0.clone(), k.1.clone(), k.2.clone(), k.3.clone())).map(|b| m.accuracy - b)
+            } else {
+                None
+            };
+            ComparisonRow {
+                suite: r.suite.clone(),
+                model: r.model.clone(),
+                adapter: r.adapter.clone(),
+                checkpoint_step: r.checkpoint_step,
+                mode: r.mode.clone(),
+                attention: r.attention,
+                run_id: r.run_id.clone(),
+                time: r.time.clone(),
+                n: m.n,
+                accuracy: m.accuracy,
+                accuracy_ci: m.accuracy_ci,
+                delta_vs_base: delta,
+                edit_intensity: m.edit_intensity,
+                tpf: m.tpf,
+                final_digit_errors: m.final_digit_errors.total,
+                over_corrected: m.over_corrected,
+                harmful_edits: m.harmful_edits,
+                helpful_edits: m.helpful_edits,
+                churn: m.churn,
+                runs,
+            }
+        })
+        .collect()
+}
+
+/// The training step of an adapter checkpoint. Looks in the adapter folder, then its parent
+/// (a trainer's `checkpoints/step-N/adapter` or `RUN/adapter`): a `step` / `global_step` field
+/// in `state.json`, `run.json`, `trainer_state.json` and the like, else a number in the folder
+/// name (`step-500`, `checkpoint-500`, `step_000500`, `ckpt500`).
+pub fn checkpoint_step(adapter_dir: &Path) -> Option<u64> {
+    let dirs = [Some(adapter_dir), adapter_dir.parent().filter(|p| !p.as_os_str().is_empty())];
+    for dir in dirs.into_iter().flatten() {
+        if let Some(s) = step_in(dir) {
+            return Some(s);
+        }
+    }
+    None
+}
+
+fn step_in(dir: &Path) -> Option<u64> {
+    for f in [
+        "state.json",
+        "checkpoint.json",
+        "trainer_state.json",
+        "run.json",
+        "status.json",
+        "adapter_config.json",
+    ] {
+        let Ok(text) = std::fs::read_to_string(dir.join(f)) else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+        for k in ["step", "global_step", "checkpoint_step"] {
+            if let Some(s) = v.get(k).and_then(serde_json::Value::as_u64) {
+                return Some(s);
+            }
+        }
+    }
+    let name = dir.file_name()?.to_str()?.to_ascii_lowercase();
+    for prefix in ["checkpoint", "step", "ckpt"] {
+        if let Some(rest) = name.strip_prefix(prefix) {
+            let digits = rest.trim_start_matches(['-', '_']);
+            if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+                return digits.parse().ok();
+            }
+        }
+    }
+    None
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for a Unix time (UTC).
+pub fn rfc3339(unix: u64) -> String {
+    let (days, secs) = ((unix / 86_400) as i64, unix % 86_400);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::run::SuiteMetrics;
+    use crate::decode::Mode;
+
+    fn record(
+        run: &str,
+        t: u64,
+        suite: &str,
+        adapter: Option<&str>,
+        step: Option<u64>,
+        acc: f64,
+    ) -> RunRecord {
+        let mut metrics = SuiteMetrics::from_outcomes(suite, Format::World, 0, &[], 1.0);
+        metrics.accuracy = acc;
+        metrics.n = 10;
+        RunRecord {
+            version: RESULTS_VERSION,
+            run_id: run.into(),
+            time: rfc3339(t),
+            unix_time: t,
+            model: "embedded:draftscope-tiny".into(),
+            adapter: adapter.map(String::from),
+            checkpoint_step: step,
+            mode: "q".into(),
+            params: DecodeParams::preset(Mode::Q, 1, 2),
+            attention: AttentionMode::BlockCausal,
+            suite: suite.into(),
+            source: "x.jsonl".into(),
+            format: Format::World,
+            chat: true,
+            limit: None,
+            metrics,
+            items: Vec::new(),
+            traces: format!("bench/{run}/{suite}"),
+        }
+    }
+
+    #[test]
+    fn append_then_load_round_trips_and_reports_bad_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let store = ResultsStore::open(d.path());
+        assert!(store.load().unwrap().records.is_empty());
+        let a = record("r1", 100, "arith", None, None, 0.5);
+        store.append(std::slice::from_ref(&a)).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(store.path())
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"{broken"))
+            .unwrap();
+        let b = record("r2", 200, "arith", Some("runs/x/checkpoint-500"), Some(500), 0.7);
+        store.append(std::slice::from_ref(&b)).unwrap();
+        let loaded = store.load().unwrap();
+        assert_eq!(loaded.records, vec![a, b]);
+        assert_eq!(loaded.bad_lines.len(), 1);
+        assert!(loaded.bad_lines[0].contains("results.jsonl:2:"), "{}", loaded.bad_lines[0]);
+    }
+
+    #[test]
+    fn compare_puts_base_first_and_adapters_by_step_with_deltas() {
+        let recs = vec![
+            record("r1", 100, "arith", None, None, 0.40),
+            record("r2", 200, "arith", Some("a"), Some(1000), 0.55),
+            record("r3", 300, "arith", Some("a"), Some(500), 0.50),
+            record("r4", 400, "arith", None, None, 0.45),
+            record("r4", 400, "facts", None, None, 0.80),
+        ];
+        let rows = compare(&recs, Some("arith"));
+        let got: Vec<(Option<u64>, f64, Option<f64>, usize)> =
+            rows.iter().map(|r| (r.checkpoint_step, r.accuracy, r.delta_vs_base, r.runs)).collect();
+        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-12);
+        assert_eq!(got.len(), 3);
+        assert_eq!((got[0].0, got[0].1, got[0].2, got[0].3), (None, 0.45, None, 2));
+        assert_eq!((got[1].0, got[2].0), (Some(500), Some(1000)));
+        assert!(close(got[1].2, 0.05) && close(got[2].2, 0.10));
+        assert_eq!(compare(&recs, None).len(), 4);
+        let runs = list_runs(&recs);
+        assert_eq!(runs[0].run_id, "r4");
+        assert_eq!(runs[0].suites.len(), 2);
+        assert_eq!(find(&recs, "r4", "facts").unwrap().metrics.accuracy, 0.80);
+    }
+
+    #[test]
+    fn failing_items_point_at_their_traces() {
+        let d = tempfile::tempdir().unwrap();
+        let store = ResultsStore::open(d.path());
+        let mut r = record("r1", 100, "arith", None, None, 0.5);
+        let ok: ItemOutcome = serde_json::from_value(serde_json::json!({
+            "id": "a", "line": 1, "correct": true, "predicted": "5", "gold": "5",
+            "edits": 0, "tokens": 3, "forwards": 2, "wall_ms": 1.0, "trace": "bench/r1/arith/a.json"
+        }))
+        .unwrap();
+        let mut bad = ok.clone();
+        bad.id = "b".into();
+        bad.correct = false;
+        bad.trace = "bench/r1/arith/b.json".into();
+        r.items = vec![ok, bad];
+        let f = store.failing_items(&r);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].trace_path, d.path().join("bench/r1/arith/b.json"));
+    }
+
+    #[test]
+    fn checkpoint_step_from_files_or_folder_names() {
+        let d = tempfile::tempdir().unwrap();
+        let c = d.path().join("checkpoint-500");
+        std::fs::create_dir(&c).unwrap();
+        assert_eq!(checkpoint_step(&c), Some(500));
+        // The trainer's layout: RUN/checkpoints/step-N/adapter, state.json beside it.
+        let a = d.path().join("run/checkpoints/step-300/adapter");
+        std::fs::create_dir_all(&a).unwrap();
+        assert_eq!(checkpoint_step(&a), Some(300));
+        std::fs::write(a.parent().unwrap().join("state.json"), "{\"step\": 301}").unwrap();
+        assert_eq!(checkpoint_step(&a), Some(301));
+        // RUN/adapter with RUN/run.json.
+        let r = d.path().join("run2/adapter");
+        std::fs::create_dir_all(&r).unwrap();
+        assert_eq!(checkpoint_step(&r), None);
+        std::fs::write(d.path().join("run2/run.json"), "{\"step\": 1200}").unwrap();
+        assert_eq!(checkpoint_step(&r), Some(1200));
+    }
+
+    #[test]
+    fn rfc3339_formats_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_776_780_612), "2026-04-21T14:10:12Z");
+    }
+}

@@ -1,0 +1,391 @@
+//! Running a suite through the decoder: prompt, decode, score, classify, save the trace; items
+//! in parallel on `jobs` threads sharing the read-only model. Results do not depend on `jobs`:
+//! every item decodes independently with the same parameters and outcomes keep item order.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+
+use super::classify::{DigitError, analyse_trace, canvas_text, final_digit_error};
+use super::stats::{Z95, wilson};
+use super::suite::{Format, Item, Suite};
+use crate::decode::{AttentionMode, DecodeParams};
+use crate::model::LoadedModel;
+
+// The model is shared by reference across worker threads.
+const _: fn() = || {
+    fn sync<T: Sync>() {}
+    sync::<LoadedModel>();
+};
+
+/// How to run items.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub params: DecodeParams,
+    pub attention: AttentionMode,
+    /// Worker threads (1 = sequential).
+    pub jobs: usize,
+    /// Render text prompts with the model's chat template.
+    pub chat: bool,
+}
+
+/// What happened to one item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemOutcome {
+    pub id: String,
+    /// Line in the suite file.
+    pub line: usize,
+    pub correct: bool,
+    pub predicted: Option<String>,
+    pub gold: String,
+    /// Token F1 (text answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub f1: Option<f64>,
+    /// Final-digit transcription error subtype, when the item is one.
+    #[serde(default)]
+    pub final_digit: Option<DigitError>,
+    /// Right at some step, wrong at the end.
+    #[serde(default)]
+    pub over_corrected: bool,
+    /// `(block, step)` after which the answer was first right.
+    #[serde(default)]
+    pub first_right: Option<(usize, usize)>,
+    #[serde(default)]
+    pub harmful_edits: usize,
+    #[serde(default)]
+    pub helpful_edits: usize,
+    #[serde(default)]
+    pub churn: usize,
+    pub edits: usize,
+    pub tokens: usize,
+    pub forwards: usize,
+    pub wall_ms: f64,
+    /// Saved trace, relative to the session data directory.
+    pub trace: String,
+    /// Set when the item could not be decoded (it is then left out of the metrics).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Counts of final-digit transcription errors by subtype.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigitErrorCounts {
+    pub total: usize,
+    pub substituted: usize,
+    pub extra: usize,
+    pub dropped: usize,
+    pub marker: usize,
+    #[serde(default)]
+    pub other: usize,
+}
+
+/// One suite's numbers: the `--json` interface (field names are fixed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteMetrics {
+    pub suite: String,
+    /// Items scored (decoded without error).
+    pub n: usize,
+    /// Malformed lines skipped.
+    pub skipped: usize,
+    pub accuracy: f64,
+    /// 95% Wilson interval.
+    pub accuracy_ci: [f64; 2],
+    /// T2T edits per 100 generated tokens (over the whole suite).
+    pub edit_intensity: f64,
+    /// Generated tokens per forward (over the whole suite).
+    pub tpf: f64,
+    pub final_digit_errors: DigitErrorCounts,
+    /// Items whose answer was right at some step and wrong at the end.
+    pub over_corrected: usize,
+    pub harmful_edits: usize,
+    pub helpful_edits: usize,
+    /// Edits that returned a position to a token it held before (A→B→A).
+    pub churn: usize,
+    pub wall_s: f64,
+    // More fields (not part of the fixed interface).
+    #[serde(default)]
+    pub correct: usize,
+    #[serde(default)]
+    pub failed: usize,
+    /// Mean token F1 (text suites).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub f1: Option<f64>,
+    #[serde(default)]
+    pub edits: usize,
+    #[serde(default)]
+    pub tokens: usize,
+    #[serde(default)]
+    pub forwards: usize,
+    #[serde(default)]
+    pub format: Option<Format>,
+}
+
+impl SuiteMetrics {
+    pub fn from_outcomes(
+        suite: &str,
+        format: Format,
+        skipped: usize,
+        items: &[ItemOutcome],
+        wall_s: f64,
+    ) -> Self {
+        let ok: Vec<&ItemOutcome> = items.iter().filter(|o| o.error.is_none()).collect();
+        let n = ok.len();
+        let correct = ok.iter().filter(|o| o.correct).count();
+        let edits: usize = ok.iter().map(|o| o.edits).sum();
+        let tokens: usize = ok.iter().map(|o| o.tokens).sum();
+        let forwards: usize = ok.iter().map(|o| o.forwards).sum();
+        let mut fde = DigitErrorCounts::default();
+        for e in ok.iter().filter_map(|o| o.final_digit) {
+            fde.total += 1;
+            match e {
+                DigitError::Substituted => fde.substituted += 1,
+                DigitError::Extra => fde.extra += 1,
+                DigitError::Dropped => fde.dropped += 1,
+                DigitError::Marker => fde.marker += 1,
+                DigitError::Other => fde.other += 1,
+            }
+        }
+        let f1s: Vec<f64> = ok.iter().filter_map(|o| o.f1).collect();
+        Self {
+            suite: suite.to_string(),
+            n,
+            skipped,
+            accuracy: if n == 0 { 0.0 } else { correct as f64 / n as f64 },
+            accuracy_ci: wilson(correct, n, Z95),
+            edit_intensity: if tokens == 0 { 0.0 } else { 100.0 * edits as f64 / tokens as f64 },
+            tpf: if forwards == 0 { 0.0 } else { tokens as f64 / forwards as f64 },
+            final_digit_errors: fde,
+            over_corrected: ok.iter().filter(|o| o.over_corrected).count(),
+            harmful_edits: ok.iter().map(|o| o.harmful_edits).sum(),
+            helpful_edits: ok.iter().map(|o| o.helpful_edits).sum(),
+            churn: ok.iter().map(|o| o.churn).sum(),
+            wall_s,
+            correct,
+            failed: items.len() - n,
+            f1: (!f1s.is_empty()).then(|| f1s.iter().sum::<f64>() / f1s.len() as f64),
+            edits,
+            tokens,
+            forwards,
+            format: Some(format),
+        }
+    }
+}
+
+/// File name for an item's trace: the id with anything but `[A-Za-z0-9._-]` replaced.
+pub fn trace_file_name(id: &str) -> String {
+    let s: String = id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .collect();
+    let s = s.trim_start_matches('.');
+    format!("{}.json", if s.is_empty() { "item" } else { s })
+}
+
+/// Runs every item of `suite`; traces go to `data_dir/rel_dir/<item>.json`. `on_item` is called
+/// once per finished item (from worker threads).
+pub fn run_suite(
+    lm: &LoadedModel,
+    suite: &Suite,
+    items: &[Item],
+    opts: &RunOptions,
+    data_dir: &Path,
+    rel_dir: &str,
+    on_item: &(dyn Fn(&ItemOutcome) + Sync),
+) -> Result<Vec<ItemOutcome>> {
+    if !lm.codec.has_tokenizer() && items.iter().any(|i| i.prompt_ids.is_none()) {
+        bail!(
+            "suite {}: the model {} has no tokenizer, so text prompts cannot be encoded (give items with `prompt_ids`)",
+            suite.name,
+            lm.id
+        );
+    }
+    // Unique trace names, even for repeated ids.
+    let mut names = Vec::with_capacity(items.len());
+    let mut seen = std::collections::HashSet::new();
+    for it in items {
+        let mut name = trace_file_name(&it.id);
+        if !seen.insert(name.clone()) {
+            name = format!("{}~{}.json", name.trim_end_matches(".json"), it.line);
+            seen.insert(name.clone());
+        }
+        names.push(format!("{rel_dir}/{name}"));
+    }
+    let slots: Vec<Mutex<Option<ItemOutcome>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let work = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= items.len() {
+                break;
+            }
+            let out = run_item(lm, &items[i], opts, data_dir, &names[i]);
+            on_item(&out);
+            *slots[i].lock().unwrap() = Some(out);
+        }
+    };
+    let jobs = opts.jobs.clamp(1, items.len().max(1));
+    if jobs == 1 {
+        work();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..jobs {
+                s.spawn(work);
+            }
+        });
+    }
+    Ok(slots.into_iter().map(|m| m.into_inner().unwrap().expect("every item ran")).collect())
+}
+
+/// Decodes, scores and classifies one item and saves its trace. Errors become outcomes.
+pub fn run_item(
+    lm: &LoadedModel,
+    item: &Item,
+    opts: &RunOptions,
+    data_dir: &Path,
+    rel_trace: &str,
+) -> ItemOutcome {
+    let t0 = Instant::now();
+    let mut out = ItemOutcome {
+        id: item.id.clone(),
+        line: item.line,
+        correct: false,
+        predicted: None,
+        gold: item.answer.clone(),
+        f1: None,
+        final_digit: None,
+        over_corrected: false,
+        first_right: None,
+        harmful_edits: 0,
+        helpful_edits: 0,
+        churn: 0,
+        edits: 0,
+        tokens: 0,
+        forwards: 0,
+        wall_ms: 0.0,
+        trace: rel_trace.to_string(),
+        error: None,
+    };
+    if let Err(e) = decode_item(lm, item, opts, &data_dir.join(rel_trace), &mut out) {
+        out.error = Some(format!("{e:#}"));
+    }
+    out.wall_ms = t0.elapsed().as_secs_f64() * 1e3;
+    out
+}
+
+fn decode_item(
+    lm: &LoadedModel,
+    item: &Item,
+    opts: &RunOptions,
+    trace_path: &PathBuf,
+    out: &mut ItemOutcome,
+) -> Result<()> {
+    let (prompt, ids) = match &item.prompt_ids {
+        Some(ids) => ((!item.prompt.is_empty()).then(|| item.prompt.clone()), ids.clone()),
+        None => {
+            let text = if opts.chat { lm.codec.chat_prompt(&item.prompt)? } else { item.prompt.clone() };
+            let ids = lm.codec.encode(&text)?;
+            (Some(text), ids)
+        }
+    };
+    let trace =
+        crate::cli::decode::run_decode(lm, opts.params.clone(), opts.attention, prompt, &ids, &mut |_| {
+            ControlFlow::Continue(())
+        })?;
+    let p = &trace.params;
+    let detok = |ids: &[u32]| lm.codec.decode(ids);
+    let text = canvas_text(&trace.output, p.mask_id, p.eos_id, &detok);
+    let score = item.scorer.score(&text, &item.answer, &item.aliases);
+    let findings =
+        analyse_trace(&trace, &detok, &|t| item.scorer.score(t, &item.answer, &item.aliases).correct);
+    out.correct = score.correct;
+    out.predicted = score.predicted;
+    out.f1 = score.f1;
+    out.final_digit = if score.correct { None } else { final_digit_error(&item.scorer, &text, &item.answer) };
+    out.over_corrected = findings.over_corrected;
+    out.first_right = findings.first_right;
+    out.harmful_edits = findings.harmful.len();
+    out.helpful_edits = findings.helpful.len();
+    out.churn = findings.churn.len();
+    out.edits = trace.edit_count();
+    out.tokens = trace.generated_tokens();
+    out.forwards = trace.forward_calls;
+    trace.save(trace_path)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(correct: bool) -> ItemOutcome {
+        ItemOutcome {
+            id: "x".into(),
+            line: 1,
+            correct,
+            predicted: None,
+            gold: "1".into(),
+            f1: None,
+            final_digit: None,
+            over_corrected: false,
+            first_right: None,
+            harmful_edits: 1,
+            helpful_edits: 2,
+            churn: 0,
+            edits: 3,
+            tokens: 50,
+            forwards: 20,
+            wall_ms: 1.0,
+            trace: "t.json".into(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn metrics_pool_edits_tokens_and_forwards_over_the_suite() {
+        let mut items = vec![outcome(true), outcome(false), outcome(true)];
+        items[1].final_digit = Some(DigitError::Extra);
+        items[1].over_corrected = true;
+        items[2].error = Some("boom".into());
+        let m = SuiteMetrics::from_outcomes("s", Format::World, 4, &items, 2.5);
+        assert_eq!((m.n, m.correct, m.failed, m.skipped), (2, 1, 1, 4));
+        assert_eq!(m.accuracy, 0.5);
+        assert_eq!(m.accuracy_ci, wilson(1, 2, Z95));
+        assert_eq!(m.edit_intensity, 6.0);
+        assert_eq!(m.tpf, 2.5);
+        assert_eq!(m.final_digit_errors, DigitErrorCounts { total: 1, extra: 1, ..Default::default() });
+        assert_eq!((m.over_corrected, m.harmful_edits, m.helpful_edits), (1, 2, 4));
+        let v = serde_json::to_value(&m).unwrap();
+        for k in [
+            "suite",
+            "n",
+            "skipped",
+            "accuracy",
+            "accuracy_ci",
+            "edit_intensity",
+            "tpf",
+            "final_digit_errors",
+            "over_corrected",
+            "harmful_edits",
+            "helpful_edits",
+            "churn",
+            "wall_s",
+        ] {
+            assert!(v.get(k).is_some(), "missing {k}");
+        }
+        for k in ["total", "substituted", "extra", "dropped", "marker"] {
+            assert!(v["final_digit_errors"].get(k).is_some(), "missing {k}");
+        }
+    }
+
+    #[test]
+    fn trace_names_are_safe_file_names() {
+        assert_eq!(trace_file_name("arith-add2-001"), "arith-add2-001.json");
+        assert_eq!(trace_file_name("../a b/c"), "_a_b_c.json");
+        assert_eq!(trace_file_name(""), "item.json");
+    }
+}
