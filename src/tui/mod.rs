@@ -1,1 +1,328 @@
-//! (in progress)
+//! The workbench TUI (ratatui + crossterm): step through block-diffusion decoding and see why
+//! each token changed.
+//!
+//! The split follows DESIGN.md §9: [`app::App`] is plain state; [`panels`] borrow it and draw;
+//! keys become [`app::Action`]s; [`app::App::update`] queues [`app::Effect`]s that this module
+//! carries out off the UI thread (the model lives on a [`worker`] thread that streams step
+//! events; traces load and save on short-lived threads). The loop drains every pending event,
+//! then draws once.
+
+pub mod app;
+pub mod bench;
+pub mod demo;
+pub mod panels;
+pub mod sample;
+pub mod settings;
+pub mod theme;
+pub mod view;
+pub mod worker;
+
+use std::io::{IsTerminal, Stdout, stdout};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+use crate::cli::ModelArgs;
+use crate::cli::decode::DecodeFlags;
+use crate::decode::Trace;
+use app::{Action, App, Doc, Effect, ModelState};
+use worker::{Worker, WorkerEvent};
+
+#[derive(Debug, Clone, Args)]
+pub struct TuiArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Open this trace (JSON from `decode --json`, `s` in the workbench, or sessions/).
+    #[arg(long)]
+    pub open: Option<PathBuf>,
+    /// A second trace to diff the first against (opens in diff view).
+    #[arg(long, requires = "open")]
+    pub diff: Option<PathBuf>,
+    /// Start with this prompt text in the prompt box.
+    #[arg(long, conflicts_with = "prompt_ids")]
+    pub prompt: Option<String>,
+    /// Start with these prompt ids (for models without a tokenizer).
+    #[arg(long)]
+    pub prompt_ids: Option<String>,
+    /// Run the prompt as soon as the model is loaded.
+    #[arg(long)]
+    pub run: bool,
+    /// Do not load a model (view traces only).
+    #[arg(long)]
+    pub no_model: bool,
+    #[command(flatten)]
+    pub flags: DecodeFlags,
+}
+
+impl Default for TuiArgs {
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            a: TuiArgs,
+        }
+        <Wrap as clap::Parser>::parse_from(["draftscope"]).a
+    }
+}
+
+/// Everything the loop waits on.
+pub enum Event {
+    Term(crossterm::event::Event),
+    Worker(WorkerEvent),
+    Opened(PathBuf, std::result::Result<Box<Doc>, String>),
+    Saved(PathBuf, std::result::Result<(), String>),
+}
+
+/// Loads a trace file as a document labelled by its file name.
+pub fn open_doc(path: &Path) -> Result<Doc> {
+    let trace = load_trace(path)?;
+    let label = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "trace".into());
+    Ok(Doc::new(trace, label, Some(path.to_path_buf())))
+}
+
+/// [`Trace::load`] in one parse instead of two when the file starts the way `Trace::save`
+/// writes it (`{"version":N,`): big traces open about twice as fast. Anything else goes through
+/// `Trace::load` for its checks and messages.
+pub fn load_trace(path: &Path) -> Result<Trace> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read trace {}", path.display()))?;
+    let head = format!("{{\"version\":{},", crate::decode::TRACE_VERSION);
+    if bytes.starts_with(head.as_bytes())
+        && let Ok(t) = serde_json::from_slice::<Trace>(&bytes)
+    {
+        return Ok(t);
+    }
+    Trace::from_slice(&bytes).with_context(|| format!("{}: not a draftscope trace", path.display()))
+}
+
+/// Builds the app state for the arguments (no terminal, no threads): settings, prompt and the
+/// traces named by `--open` / `--diff`.
+pub fn initial_app(args: &TuiArgs) -> Result<App> {
+    let mut app = App::new(settings::Settings::from_flags(&args.flags, args.model.adapter.clone()));
+    if let Some(t) = args.prompt.as_deref().or(args.prompt_ids.as_deref()) {
+        app.set_prompt(t);
+    }
+    if let Some(p) = &args.diff {
+        app.open_doc(open_doc(p)?);
+    }
+    if let Some(p) = &args.open {
+        app.open_doc(open_doc(p)?);
+        app.diff = app.other.is_some();
+    }
+    if args.no_model {
+        app.model = ModelState::Missing("started with --no-model".into());
+        app.info("viewing traces only (--no-model): o opens a trace, ? shows the keys");
+    }
+    Ok(app)
+}
+
+/// `draftscope tui`: runs the workbench until `q`.
+pub fn run(args: TuiArgs) -> Result<()> {
+    if !stdout().is_terminal() {
+        bail!("the workbench needs a terminal (stdout is not one)");
+    }
+    let mut app = initial_app(&args)?;
+    let (tx, rx) = channel::<Event>();
+    let worker = if args.no_model {
+        None
+    } else {
+        let t = tx.clone();
+        Some(Worker::spawn(args.model.clone(), move |e| {
+            t.send(Event::Worker(e)).ok();
+        }))
+    };
+    let mut term = TermGuard::enter()?;
+    {
+        let t = tx.clone();
+        std::thread::Builder::new()
+            .name("draftscope-input".into())
+            .spawn(move || {
+                while let Ok(ev) = crossterm::event::read() {
+                    if t.send(Event::Term(ev)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .context("cannot start the input thread")?;
+    }
+    let mut auto_run = args.run;
+    let mut next_tick = Instant::now();
+    loop {
+        let mut hits = app::HitMap::default();
+        term.terminal.draw(|f| hits = panels::draw(f, &app)).context("cannot draw")?;
+        app.hits = hits;
+        let interval = Duration::from_secs_f64(1.0 / app::SPEEDS[app.speed] as f64);
+        let timeout = if app.playing {
+            next_tick.saturating_duration_since(Instant::now())
+        } else {
+            Duration::from_millis(500)
+        };
+        let first = match rx.recv_timeout(timeout) {
+            Ok(ev) => Some(ev),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        // Drain everything pending, then draw once.
+        for ev in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+            handle_event(&mut app, ev);
+        }
+        if app.playing {
+            let now = Instant::now();
+            if now >= next_tick {
+                app.update(Action::Tick);
+                next_tick = now + interval;
+            }
+        } else {
+            next_tick = Instant::now() + interval;
+        }
+        if auto_run && matches!(app.model, ModelState::Ready(_)) {
+            auto_run = false;
+            app.update(Action::Run);
+        }
+        for eff in std::mem::take(&mut app.effects) {
+            execute(&mut app, eff, worker.as_ref(), &tx);
+        }
+        if app.quit {
+            break;
+        }
+    }
+    drop(term);
+    if let Some(w) = worker {
+        w.shutdown();
+    }
+    Ok(())
+}
+
+fn handle_event(app: &mut App, ev: Event) {
+    match ev {
+        Event::Term(crossterm::event::Event::Key(k)) => {
+            if let Some(a) = app::key_action(app, k) {
+                app.update(a);
+            }
+        }
+        Event::Term(crossterm::event::Event::Mouse(m)) => {
+            if let Some(a) = app::mouse_action(m) {
+                app.update(a);
+            }
+        }
+        Event::Term(crossterm::event::Event::Paste(s)) => {
+            for c in s.chars().filter(|c| !c.is_control()) {
+                app.update(Action::Char(c));
+            }
+        }
+        Event::Term(_) => {} // resize and focus: the next draw adapts
+        Event::Worker(w) => app.on_worker(w),
+        Event::Opened(path, Ok(doc)) => {
+            let _ = path;
+            app.open_doc(*doc);
+        }
+        Event::Opened(path, Err(e)) => app.error(format!("cannot open {}: {e}", path.display())),
+        Event::Saved(path, Ok(())) => {
+            if let Some(d) = &mut app.doc {
+                d.path = Some(path.clone());
+            }
+            app.info(format!("saved {}", path.display()));
+        }
+        Event::Saved(path, Err(e)) => app.error(format!("cannot save {}: {e}", path.display())),
+    }
+}
+
+fn execute(app: &mut App, eff: Effect, worker: Option<&Worker>, tx: &Sender<Event>) {
+    match eff {
+        Effect::Run(req) => match worker {
+            Some(w) => w.run(*req),
+            None => {
+                app.pending_run = None;
+                app.error("no model: started with --no-model");
+            }
+        },
+        Effect::Cancel => {
+            if let Some(w) = worker {
+                w.cancel();
+            }
+        }
+        Effect::Open(path) => {
+            let t = tx.clone();
+            std::thread::spawn(move || {
+                let r = open_doc(&path).map(Box::new).map_err(|e| format!("{e:#}"));
+                t.send(Event::Opened(path, r)).ok();
+            });
+        }
+        Effect::Save(path) => {
+            let Some(d) = &app.doc else { return };
+            if d.live.is_some() {
+                app.error("the decode is still running: save when it is done (or Esc to cancel)");
+                return;
+            }
+            let trace = d.trace.clone();
+            let t = tx.clone();
+            std::thread::spawn(move || {
+                let r = trace.save(&path).map_err(|e| format!("{e:#}"));
+                t.send(Event::Saved(path, r)).ok();
+            });
+        }
+        Effect::Quit => {}
+    }
+}
+
+/// Raw mode, alternate screen and mouse capture for the life of the guard; restored on drop,
+/// on error (drop) and on panic (hook).
+struct TermGuard {
+    terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+impl TermGuard {
+    fn enter() -> Result<Self> {
+        install_panic_hook();
+        enable_raw_mode().context("cannot put the terminal in raw mode")?;
+        let mut out = stdout();
+        if let Err(e) = crossterm::execute!(out, EnterAlternateScreen, EnableMouseCapture) {
+            restore_terminal();
+            return Err(e).context("cannot set up the terminal");
+        }
+        let mut terminal = match Terminal::new(CrosstermBackend::new(stdout())) {
+            Ok(t) => t,
+            Err(e) => {
+                restore_terminal();
+                return Err(e).context("cannot set up the terminal");
+            }
+        };
+        terminal.clear().ok();
+        Ok(Self { terminal })
+    }
+}
+
+impl Drop for TermGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+        self.terminal.show_cursor().ok();
+    }
+}
+
+/// Leaves raw mode, the alternate screen and mouse capture (safe to call twice).
+pub fn restore_terminal() {
+    disable_raw_mode().ok();
+    crossterm::execute!(stdout(), DisableMouseCapture, LeaveAlternateScreen, crossterm::cursor::Show).ok();
+}
+
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            // The model thread catches its own panics and reports them as a failed run; the
+            // screen stays up and unscribbled.
+            if std::thread::current().name() == Some(worker::THREAD_NAME) {
+                return;
+            }
+            restore_terminal();
+            prev(info);
+        }));
+    });
+}

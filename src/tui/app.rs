@@ -1,0 +1,1041 @@
+//! The workbench's core state. Plain data: panels borrow it to draw, keys become [`Action`]s,
+//! [`App::update`] applies them and queues [`Effect`]s (runs, file I/O) for the event loop to
+//! carry out off the UI thread. Nothing here blocks or touches the terminal.
+
+use std::path::PathBuf;
+
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::layout::{Position, Rect};
+
+use super::settings::{ROWS, Settings};
+use super::view::{self, StepRef, TraceIndex};
+use super::worker::{ModelInfo, RunRequest, WorkerEvent};
+use crate::decode::Trace;
+use crate::decode::trace::{BlockEnd, BlockTrace};
+
+/// Playback speeds, steps per second.
+pub const SPEEDS: [u32; 7] = [1, 2, 4, 8, 16, 32, 64];
+
+/// Prompt for a model without a tokenizer (the reference fixture's).
+pub const SAMPLE_IDS: &str = "409,191,80,91,337";
+/// Prompt for a model with a tokenizer.
+pub const SAMPLE_TEXT: &str = "Ada has 17 apples and buys 25 more. How many apples does she have now?";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Prompt,
+    Settings,
+    Timeline,
+    Tokens,
+    Inspector,
+}
+
+pub const FOCUS_ORDER: [Focus; 5] =
+    [Focus::Prompt, Focus::Settings, Focus::Timeline, Focus::Tokens, Focus::Inspector];
+
+/// Everything a user can ask for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    NextStep,
+    PrevStep,
+    NextBlock,
+    PrevBlock,
+    NextEdit,
+    PrevEdit,
+    NextFallback,
+    TogglePlay,
+    Faster,
+    Slower,
+    SelectPrev,
+    SelectNext,
+    /// Select a block position (offset in the block).
+    Select(usize),
+    /// Jump to a step.
+    Goto(StepRef),
+    Run,
+    Cancel,
+    FocusNext,
+    FocusPrev,
+    Focus(Focus),
+    StartSearch,
+    SearchNext,
+    StartSave,
+    StartOpen,
+    StartAdapter,
+    ToggleHelp,
+    ToggleDiff,
+    SwapDiff,
+    Quit,
+    Tick,
+    Click {
+        x: u16,
+        y: u16,
+    },
+    // Settings panel.
+    SettingPrev,
+    SettingNext,
+    SettingAdjust(i32),
+    // Line editing (prompt box or the input line).
+    Char(char),
+    Backspace,
+    Delete,
+    CursorLeft,
+    CursorRight,
+    Home,
+    End,
+    Submit,
+    Escape,
+}
+
+/// Work the event loop carries out for the app.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Run(Box<RunRequest>),
+    Cancel,
+    Open(PathBuf),
+    Save(PathBuf),
+    Quit,
+}
+
+/// A one-line text editor.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LineEdit {
+    pub text: String,
+    /// Cursor, in characters.
+    pub cursor: usize,
+}
+
+impl LineEdit {
+    pub fn new(text: &str) -> Self {
+        Self { text: text.into(), cursor: text.chars().count() }
+    }
+    fn byte(&self, i: usize) -> usize {
+        self.text.char_indices().nth(i).map_or(self.text.len(), |(b, _)| b)
+    }
+    pub fn apply(&mut self, a: &Action) {
+        let n = self.text.chars().count();
+        match a {
+            Action::Char(c) => {
+                let b = self.byte(self.cursor);
+                self.text.insert(b, *c);
+                self.cursor += 1;
+            }
+            Action::Backspace if self.cursor > 0 => {
+                self.cursor -= 1;
+                let b = self.byte(self.cursor);
+                self.text.remove(b);
+            }
+            Action::Delete if self.cursor < n => {
+                let b = self.byte(self.cursor);
+                self.text.remove(b);
+            }
+            Action::CursorLeft => self.cursor = self.cursor.saturating_sub(1),
+            Action::CursorRight => self.cursor = (self.cursor + 1).min(n),
+            Action::Home => self.cursor = 0,
+            Action::End => self.cursor = n,
+            _ => {}
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    Open,
+    Save,
+    Search,
+    Adapter,
+}
+
+/// The input line shown over the footer for `o`, `s`, `/` and the adapter path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    pub kind: InputKind,
+    pub edit: LineEdit,
+    /// Files to pick from (open): ↑↓ choose one.
+    pub suggestions: Vec<String>,
+    pub pick: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    None,
+    Help,
+    Input(Input),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelState {
+    Loading(String),
+    Ready(ModelInfo),
+    /// No model could be loaded; traces and sessions still open.
+    Missing(String),
+}
+
+/// A trace on screen, with its navigation index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Doc {
+    pub trace: Trace,
+    pub index: TraceIndex,
+    pub label: String,
+    pub path: Option<PathBuf>,
+    /// The run id while a decode is still streaming into this trace.
+    pub live: Option<u64>,
+}
+
+impl Doc {
+    pub fn new(trace: Trace, label: String, path: Option<PathBuf>) -> Self {
+        let index = TraceIndex::build(&trace);
+        Self { trace, index, label, path, live: None }
+    }
+
+    /// Appends a streamed step.
+    fn push_step(&mut self, block_no: usize, block_start: usize, step: crate::decode::trace::StepTrace) {
+        let b = self.trace.params.block_length;
+        let new_block = self.trace.blocks.last().is_none_or(|l| l.block != block_no);
+        if new_block {
+            if let Some(prev) = self.trace.blocks.last_mut() {
+                prev.ended_by = inferred_end(prev);
+            }
+            self.trace.blocks.push(BlockTrace {
+                block: block_no,
+                start: block_start,
+                window_end: block_start + b,
+                ended_by: BlockEnd::Cancelled,
+                steps: Vec::new(),
+            });
+        }
+        let bi = self.trace.blocks.len() - 1;
+        if let Some(dst) = self.trace.final_canvas.get_mut(block_start..block_start + step.after.len()) {
+            dst.copy_from_slice(&step.after);
+        }
+        self.trace.forward_calls = step.forward + 1;
+        self.index.push_step(bi, &step);
+        self.trace.blocks[bi].steps.push(step);
+    }
+}
+
+/// How a finished block of a live decode ended (the decoder reports it only in the final trace).
+fn inferred_end(b: &BlockTrace) -> BlockEnd {
+    match b.steps.last() {
+        Some(s) if s.post_step_counter > 0 && s.edits.is_empty() => BlockEnd::NoEditAfterFill,
+        Some(_) => BlockEnd::MaxPostSteps,
+        None => BlockEnd::Cancelled,
+    }
+}
+
+/// Screen areas the last frame drew, for mouse clicks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HitMap {
+    pub tokens: Vec<(Rect, usize)>,
+    pub steps: Vec<(Rect, StepRef)>,
+    pub panels: Vec<(Rect, Focus)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub text: String,
+    pub error: bool,
+}
+
+pub struct App {
+    pub doc: Option<Doc>,
+    /// The trace before the current one (what `d` diffs against).
+    pub other: Option<Doc>,
+    pub diff: bool,
+    /// Flat step index into `doc.index`.
+    pub flat: usize,
+    /// Selected position (offset in the block).
+    pub sel: usize,
+    /// Follow a live decode's newest step.
+    pub follow: bool,
+    pub focus: Focus,
+    pub prompt: LineEdit,
+    /// Whether the prompt was set by the user (a loaded model then keeps it).
+    pub prompt_set: bool,
+    pub settings: Settings,
+    pub setting_row: usize,
+    pub playing: bool,
+    pub speed: usize,
+    pub overlay: Overlay,
+    pub status: Option<Status>,
+    pub model: ModelState,
+    /// The run whose events we want.
+    pub pending_run: Option<u64>,
+    next_run: u64,
+    pub search: Option<String>,
+    pub hits: HitMap,
+    pub effects: Vec<Effect>,
+    pub quit: bool,
+    /// Where `s` proposes to save, and `o` looks for traces.
+    pub save_dir: PathBuf,
+    pub sessions_dir: PathBuf,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        Self::new(Settings::default())
+    }
+}
+
+impl App {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            doc: None,
+            other: None,
+            diff: false,
+            flat: 0,
+            sel: 0,
+            follow: true,
+            focus: Focus::Tokens,
+            prompt: LineEdit::default(),
+            prompt_set: false,
+            settings,
+            setting_row: 0,
+            playing: false,
+            speed: 2,
+            overlay: Overlay::None,
+            status: None,
+            model: ModelState::Loading("model".into()),
+            pending_run: None,
+            next_run: 1,
+            search: None,
+            hits: HitMap::default(),
+            effects: Vec::new(),
+            quit: false,
+            save_dir: crate::session::data_dir(None).join("traces"),
+            sessions_dir: PathBuf::from("sessions"),
+        }
+    }
+
+    pub fn set_prompt(&mut self, text: &str) {
+        self.prompt = LineEdit::new(text);
+        self.prompt_set = true;
+    }
+
+    pub fn info(&mut self, text: impl Into<String>) {
+        self.status = Some(Status { text: text.into(), error: false });
+    }
+
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.status = Some(Status { text: text.into(), error: true });
+    }
+
+    /// Shows a trace (it becomes the current one; the previous one is kept for diffs).
+    pub fn open_doc(&mut self, doc: Doc) {
+        let summary = doc.trace.summary();
+        let label = doc.label.clone();
+        if let Some(old) = self.doc.take() {
+            self.other = Some(old);
+        }
+        self.doc = Some(doc);
+        self.flat = 0;
+        self.sel = self.first_generated_offset();
+        self.follow = false;
+        self.playing = false;
+        self.info(format!("opened {label}: {summary}"));
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.doc.as_ref().is_some_and(|d| d.live.is_some()) || self.pending_run.is_some()
+    }
+
+    /// The step under the cursor.
+    pub fn cur(&self) -> Option<StepRef> {
+        self.doc.as_ref().and_then(|d| d.index.steps.get(self.flat).copied())
+    }
+
+    pub fn block_len(&self) -> usize {
+        let (Some(d), Some(r)) = (&self.doc, self.cur()) else { return 0 };
+        d.trace.blocks[r.block].steps[r.step].after.len()
+    }
+
+    /// The first non-prompt offset of the current block (where selection starts).
+    fn first_generated_offset(&self) -> usize {
+        let (Some(d), Some(r)) = (&self.doc, self.cur()) else { return 0 };
+        let b = &d.trace.blocks[r.block];
+        d.trace.prompt_ids.len().saturating_sub(b.start).min(self.block_len().saturating_sub(1))
+    }
+
+    fn goto_flat(&mut self, flat: usize) {
+        let Some(d) = &self.doc else { return };
+        if d.index.is_empty() {
+            return;
+        }
+        let last = d.index.len() - 1;
+        let old_block = self.cur().map(|r| r.block);
+        self.flat = flat.min(last);
+        self.follow = self.flat == last && d.live.is_some();
+        if self.cur().map(|r| r.block) != old_block {
+            let min = self.first_generated_offset();
+            self.sel = self.sel.max(min);
+        }
+        self.sel = self.sel.min(self.block_len().saturating_sub(1));
+    }
+
+    fn step_by(&mut self, delta: i64) {
+        let Some(d) = &self.doc else { return };
+        if d.index.is_empty() {
+            return;
+        }
+        let f = (self.flat as i64 + delta).clamp(0, d.index.len() as i64 - 1) as usize;
+        self.goto_flat(f);
+    }
+
+    fn jump_block(&mut self, delta: i64) {
+        let (Some(d), Some(r)) = (&self.doc, self.cur()) else { return };
+        let nb = (r.block as i64 + delta).clamp(0, d.trace.blocks.len() as i64 - 1) as usize;
+        if nb == r.block && delta > 0 {
+            return;
+        }
+        let f = d.index.block_first[nb];
+        self.goto_flat(f);
+    }
+
+    /// Jumps to the next (or previous) step in `list` and selects the first position it changed.
+    fn jump_list(&mut self, which: JumpList, forward: bool) {
+        let Some(d) = &self.doc else { return };
+        let list = match which {
+            JumpList::Edit => &d.index.edit_steps,
+            JumpList::Fallback => &d.index.fallback_steps,
+        };
+        let name = match which {
+            JumpList::Edit => "edit",
+            JumpList::Fallback => "fallback commit",
+        };
+        match TraceIndex::next_in(list, self.flat, forward) {
+            Some(f) => {
+                let r = d.index.steps[f];
+                let b = &d.trace.blocks[r.block];
+                let s = &b.steps[r.step];
+                let pos = match which {
+                    JumpList::Edit => s.edits.first().map(|e| e.pos),
+                    JumpList::Fallback => s
+                        .commits
+                        .iter()
+                        .find(|c| c.kind == crate::decode::CommitKind::Fallback)
+                        .map(|c| c.pos),
+                };
+                let n = list.len();
+                let k = list.partition_point(|&x| x < f) + 1;
+                let start = b.start;
+                self.goto_flat(f);
+                if let Some(p) = pos {
+                    self.sel = p - start;
+                }
+                self.info(format!("{name} {k} of {n}"));
+            }
+            None => self.info(format!("no {} {name}", if forward { "later" } else { "earlier" })),
+        }
+    }
+
+    /// Applies an action; side effects land in `self.effects`.
+    pub fn update(&mut self, a: Action) {
+        // Input line and help overlay take keys first.
+        if let Overlay::Input(_) = &self.overlay {
+            self.update_input(a);
+            return;
+        }
+        if self.overlay == Overlay::Help {
+            match a {
+                Action::Quit | Action::ToggleHelp | Action::Escape | Action::Submit => {
+                    self.overlay = Overlay::None
+                }
+                Action::Tick => self.tick(),
+                _ => {}
+            }
+            return;
+        }
+        match a {
+            Action::NextStep => self.step_by(1),
+            Action::PrevStep => self.step_by(-1),
+            Action::NextBlock => self.jump_block(1),
+            Action::PrevBlock => self.jump_block(-1),
+            Action::NextEdit => self.jump_list(JumpList::Edit, true),
+            Action::PrevEdit => self.jump_list(JumpList::Edit, false),
+            Action::NextFallback => self.jump_list(JumpList::Fallback, true),
+            Action::TogglePlay => {
+                self.playing = !self.playing && self.doc.is_some();
+                if self.playing {
+                    let at_end = self.doc.as_ref().is_some_and(|d| self.flat + 1 >= d.index.len());
+                    if at_end && !self.is_running() {
+                        self.goto_flat(0);
+                    }
+                    self.info(format!("playing at {} steps/s", SPEEDS[self.speed]));
+                }
+            }
+            Action::Faster => {
+                self.speed = (self.speed + 1).min(SPEEDS.len() - 1);
+                self.info(format!("speed {} steps/s", SPEEDS[self.speed]));
+            }
+            Action::Slower => {
+                self.speed = self.speed.saturating_sub(1);
+                self.info(format!("speed {} steps/s", SPEEDS[self.speed]));
+            }
+            Action::SelectPrev => self.sel = self.sel.saturating_sub(1),
+            Action::SelectNext => self.sel = (self.sel + 1).min(self.block_len().saturating_sub(1)),
+            Action::Select(o) => self.sel = o.min(self.block_len().saturating_sub(1)),
+            Action::Goto(r) => {
+                if let Some(d) = &self.doc {
+                    let f = d.index.flat_of(r);
+                    self.goto_flat(f);
+                }
+            }
+            Action::Run => self.run(),
+            Action::Cancel => {
+                if self.is_running() {
+                    self.effects.push(Effect::Cancel);
+                    self.info("cancelling…");
+                }
+                self.playing = false;
+            }
+            Action::FocusNext | Action::FocusPrev => {
+                let i = FOCUS_ORDER.iter().position(|&f| f == self.focus).unwrap_or(0);
+                let n = FOCUS_ORDER.len();
+                let j = if a == Action::FocusNext { (i + 1) % n } else { (i + n - 1) % n };
+                self.focus = FOCUS_ORDER[j];
+            }
+            Action::Focus(f) => self.focus = f,
+            Action::StartSearch => self.start_input(InputKind::Search, ""),
+            Action::SearchNext => match self.search.clone() {
+                Some(q) => self.search_next(&q),
+                None => self.start_input(InputKind::Search, ""),
+            },
+            Action::StartSave => {
+                if self.doc.is_none() {
+                    self.error("nothing to save: run a prompt or open a trace first");
+                } else {
+                    let path = self.default_save_path();
+                    self.start_input(InputKind::Save, &path);
+                }
+            }
+            Action::StartOpen => self.start_input(InputKind::Open, ""),
+            Action::StartAdapter => {
+                let cur = self.settings.adapter.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+                self.start_input(InputKind::Adapter, &cur);
+            }
+            Action::ToggleHelp => self.overlay = Overlay::Help,
+            Action::ToggleDiff => {
+                if self.other.is_none() {
+                    self.error(
+                        "nothing to diff against: run again with other settings, or open a second trace",
+                    );
+                } else {
+                    self.diff = !self.diff;
+                    if self.diff {
+                        self.report_diff();
+                    }
+                }
+            }
+            Action::SwapDiff => {
+                if self.other.is_some() && self.doc.as_ref().is_none_or(|d| d.live.is_none()) {
+                    std::mem::swap(&mut self.doc, &mut self.other);
+                    let f = self.flat;
+                    self.goto_flat(f);
+                }
+            }
+            Action::Quit => {
+                self.quit = true;
+                self.effects.push(Effect::Quit);
+            }
+            Action::Tick => self.tick(),
+            Action::Click { x, y } => self.click(x, y),
+            Action::SettingPrev => self.setting_row = self.setting_row.saturating_sub(1),
+            Action::SettingNext => self.setting_row = (self.setting_row + 1).min(ROWS.len() - 1),
+            Action::SettingAdjust(d) => {
+                let row = ROWS[self.setting_row];
+                self.settings.adjust(row, d);
+                self.info(format!(
+                    "{} = {} (Enter runs with these settings)",
+                    Settings::label(row),
+                    self.settings.value(row)
+                ));
+            }
+            Action::Escape => {
+                if self.is_running() {
+                    self.update(Action::Cancel);
+                } else if self.focus == Focus::Prompt || self.focus == Focus::Settings {
+                    self.focus = Focus::Tokens;
+                } else if self.diff {
+                    self.diff = false;
+                }
+            }
+            Action::Char(_)
+            | Action::Backspace
+            | Action::Delete
+            | Action::CursorLeft
+            | Action::CursorRight
+            | Action::Home
+            | Action::End => {
+                if self.focus == Focus::Prompt {
+                    self.prompt.apply(&a);
+                    self.prompt_set = true;
+                }
+            }
+            Action::Submit => self.run(),
+        }
+    }
+
+    fn tick(&mut self) {
+        if !self.playing {
+            return;
+        }
+        let Some(d) = &self.doc else {
+            self.playing = false;
+            return;
+        };
+        if self.flat + 1 < d.index.len() {
+            let f = self.flat + 1;
+            self.goto_flat(f);
+        } else if d.live.is_none() {
+            self.playing = false;
+            self.info("end of the trace");
+        }
+    }
+
+    fn click(&mut self, x: u16, y: u16) {
+        let p = Position { x, y };
+        if let Some(&(_, o)) = self.hits.tokens.iter().find(|(r, _)| r.contains(p)) {
+            self.sel = o;
+            self.focus = Focus::Tokens;
+            return;
+        }
+        if let Some(&(_, r)) = self.hits.steps.iter().find(|(rc, _)| rc.contains(p)) {
+            self.focus = Focus::Timeline;
+            self.update(Action::Goto(r));
+            return;
+        }
+        if let Some(&(_, f)) = self.hits.panels.iter().find(|(r, _)| r.contains(p)) {
+            self.focus = f;
+        }
+    }
+
+    fn run(&mut self) {
+        let info = match &self.model {
+            ModelState::Ready(i) => i.clone(),
+            ModelState::Loading(m) => {
+                self.error(format!("still loading {m}…"));
+                return;
+            }
+            ModelState::Missing(e) => {
+                self.error(format!("no model to run: {e}"));
+                return;
+            }
+        };
+        let text = self.prompt.text.trim().to_string();
+        if text.is_empty() {
+            self.error("the prompt is empty (Tab to the prompt box and type one)");
+            return;
+        }
+        if !info.has_tokenizer && crate::cli::parse_ids(&text, "prompt").is_err() {
+            self.error("this model has no tokenizer: give the prompt as token ids, e.g. 409,191,80,91,337");
+            return;
+        }
+        if self.is_running() {
+            self.effects.push(Effect::Cancel);
+        }
+        let run_id = self.next_run;
+        self.next_run += 1;
+        self.pending_run = Some(run_id);
+        self.playing = false;
+        self.effects.push(Effect::Run(Box::new(RunRequest {
+            run_id,
+            prompt: text,
+            settings: self.settings.clone(),
+        })));
+        self.info(format!("run #{run_id} ({}) starting…", self.settings.short()));
+    }
+
+    /// Applies an event from the model thread.
+    pub fn on_worker(&mut self, ev: WorkerEvent) {
+        match ev {
+            WorkerEvent::ModelLoading(name) => {
+                self.info(format!("loading {name}…"));
+                self.model = ModelState::Loading(name);
+            }
+            WorkerEvent::ModelReady(info) => {
+                if !self.prompt_set {
+                    self.prompt = LineEdit::new(if info.has_tokenizer { SAMPLE_TEXT } else { SAMPLE_IDS });
+                }
+                self.info(format!(
+                    "model {}{} ready: press Enter to run the prompt, ? for help",
+                    info.id,
+                    info.adapter.as_deref().map(|a| format!(" + adapter {a}")).unwrap_or_default()
+                ));
+                self.model = ModelState::Ready(info);
+            }
+            WorkerEvent::ModelFailed(e) => {
+                self.error(format!("no model: {e} — press o to open a trace or a session (sessions/)"));
+                self.model = ModelState::Missing(e);
+            }
+            WorkerEvent::Started { run_id, trace } => {
+                if self.pending_run != Some(run_id) {
+                    return;
+                }
+                let label = format!("run #{run_id} ({})", self.settings.short());
+                let mut doc = Doc::new(*trace, label, None);
+                doc.live = Some(run_id);
+                if let Some(old) = self.doc.take() {
+                    self.other = Some(old);
+                }
+                self.doc = Some(doc);
+                self.flat = 0;
+                self.sel = 0;
+                self.follow = true;
+            }
+            WorkerEvent::Step { run_id, block, block_start, step, texts } => {
+                let Some(d) = self.doc.as_mut().filter(|d| d.live == Some(run_id)) else { return };
+                d.trace.token_text.extend(texts);
+                d.push_step(block, block_start, *step);
+                if self.follow {
+                    let last = d.index.len() - 1;
+                    self.goto_flat(last);
+                    self.follow = true;
+                }
+            }
+            WorkerEvent::Done { run_id, trace } => {
+                if self.pending_run == Some(run_id) {
+                    self.pending_run = None;
+                }
+                let Some(d) = self.doc.as_mut().filter(|d| d.live == Some(run_id)) else { return };
+                let label = d.label.clone();
+                *d = Doc::new(*trace, label, None);
+                let cancelled = d.trace.cancelled;
+                let summary = d.trace.summary();
+                let f = if self.follow { usize::MAX } else { self.flat };
+                self.goto_flat(f);
+                self.follow = false;
+                if cancelled {
+                    self.info(format!("cancelled: {summary}"));
+                } else {
+                    self.info(format!("done: {summary}"));
+                }
+            }
+            WorkerEvent::Failed { run_id, error } => {
+                if self.pending_run == Some(run_id) {
+                    self.pending_run = None;
+                }
+                if let Some(d) = self.doc.as_mut().filter(|d| d.live == Some(run_id)) {
+                    d.live = None;
+                }
+                self.error(format!("run #{run_id} failed: {error}"));
+            }
+        }
+    }
+
+    fn default_save_path(&self) -> String {
+        if let Some(p) = self.doc.as_ref().and_then(|d| d.path.as_ref()) {
+            return p.display().to_string();
+        }
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.save_dir.join(format!("trace-{secs}.json")).display().to_string()
+    }
+
+    fn start_input(&mut self, kind: InputKind, text: &str) {
+        let suggestions = if kind == InputKind::Open { self.trace_files() } else { Vec::new() };
+        self.overlay = Overlay::Input(Input { kind, edit: LineEdit::new(text), suggestions, pick: None });
+    }
+
+    /// Trace files in `sessions/` (one level of subfolders) and the save directory.
+    pub fn trace_files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for dir in [&self.sessions_dir, &self.save_dir] {
+            collect_json(dir, 2, &mut out);
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn update_input(&mut self, a: Action) {
+        let Overlay::Input(inp) = &mut self.overlay else { return };
+        match a {
+            Action::Escape | Action::Quit => self.overlay = Overlay::None,
+            Action::SelectPrev | Action::SettingPrev => {
+                inp.pick = match inp.pick {
+                    None | Some(0) => None,
+                    Some(i) => Some(i - 1),
+                }
+            }
+            Action::SelectNext | Action::SettingNext => {
+                if !inp.suggestions.is_empty() {
+                    inp.pick = Some(inp.pick.map_or(0, |i| (i + 1).min(inp.suggestions.len() - 1)));
+                }
+            }
+            Action::Submit => {
+                let text = match inp.pick {
+                    Some(i) => inp.suggestions[i].clone(),
+                    None => inp.edit.text.trim().to_string(),
+                };
+                let kind = inp.kind;
+                self.overlay = Overlay::None;
+                self.submit_input(kind, text);
+            }
+            Action::Tick => self.tick(),
+            other => {
+                inp.pick = None;
+                inp.edit.apply(&other)
+            }
+        }
+    }
+
+    fn submit_input(&mut self, kind: InputKind, text: String) {
+        match kind {
+            InputKind::Open => {
+                if text.is_empty() {
+                    self.error("no file given");
+                } else {
+                    self.info(format!("opening {text}…"));
+                    self.effects.push(Effect::Open(PathBuf::from(text)));
+                }
+            }
+            InputKind::Save => {
+                if text.is_empty() {
+                    self.error("no file given");
+                } else {
+                    self.effects.push(Effect::Save(PathBuf::from(text)));
+                }
+            }
+            InputKind::Search => {
+                if text.is_empty() {
+                    return;
+                }
+                self.search = Some(text.clone());
+                self.search_next(&text);
+            }
+            InputKind::Adapter => {
+                if text.is_empty() {
+                    self.settings.adapter = None;
+                    self.settings.adapter_on = false;
+                    self.info("adapter cleared");
+                } else {
+                    self.settings.adapter = Some(PathBuf::from(&text));
+                    self.settings.adapter_on = true;
+                    self.info(format!("adapter {text} will be applied on the next run"));
+                }
+            }
+        }
+    }
+
+    /// Finds the next step (after the cursor, wrapping) that commits or edits in a token
+    /// matching `q` (case-insensitive text, or the id), and selects it.
+    pub fn search_next(&mut self, q: &str) {
+        let Some(d) = &self.doc else {
+            self.error("nothing to search: no trace");
+            return;
+        };
+        let n = d.index.len();
+        if n == 0 {
+            return;
+        }
+        let ql = q.to_lowercase();
+        let id: Option<u32> = q.trim_matches(|c| c == '<' || c == '>').parse().ok();
+        let matches = |t: u32| {
+            id == Some(t) || view::token_label(&d.trace, t).to_lowercase().contains(&ql) || {
+                let raw = d.trace.text_of(t).to_lowercase();
+                raw.trim().contains(ql.trim()) && !ql.trim().is_empty()
+            }
+        };
+        for k in 1..=n {
+            let f = (self.flat + k) % n;
+            let r = d.index.steps[f];
+            let b = &d.trace.blocks[r.block];
+            let s = &b.steps[r.step];
+            let hit = s
+                .commits
+                .iter()
+                .map(|c| (c.pos, c.token))
+                .chain(s.edits.iter().map(|e| (e.pos, e.to)))
+                .filter(|&(_, t)| matches(t))
+                .map(|(p, _)| p)
+                .min();
+            if let Some(pos) = hit {
+                let off = pos - b.start;
+                let bno = b.block;
+                let step = r.step;
+                self.goto_flat(f);
+                self.sel = off;
+                self.info(format!("“{q}”: block {bno} step {step} (n: next match)"));
+                return;
+            }
+        }
+        self.error(format!("“{q}” is never committed or edited in"));
+    }
+
+    fn report_diff(&mut self) {
+        let (Some(a), Some(b)) = (&self.doc, &self.other) else { return };
+        let n = view::final_differences(&a.trace, &b.trace);
+        let first = view::first_difference(&a.trace, &a.index, &b.trace);
+        let msg = match first {
+            Some(f) => {
+                let r = a.index.steps[f];
+                format!(
+                    "diff vs {}: {n} final positions differ; first difference at block {} step {}",
+                    b.label, a.trace.blocks[r.block].block, r.step
+                )
+            }
+            None => format!("diff vs {}: no step differs; {n} final positions differ", b.label),
+        };
+        self.info(msg);
+    }
+
+    /// The summary line for the status bar.
+    pub fn summary(&self) -> String {
+        let Some(d) = &self.doc else {
+            return "no trace — Enter runs the prompt, o opens a trace".into();
+        };
+        let t = &d.trace;
+        let toks = view::generated_so_far(t);
+        let fw = t.forward_calls.max(d.index.len());
+        let tpf = if fw == 0 { 0.0 } else { toks as f64 / fw as f64 };
+        let e100 = if toks == 0 { 0.0 } else { 100.0 * d.index.edits as f64 / toks as f64 };
+        format!(
+            "{toks} tokens · {fw} forwards · {tpf:.2} TPF · {} edits ({e100:.1}/100 tok) · {} fallbacks{}",
+            d.index.edits,
+            d.index.fallbacks,
+            if d.live.is_some() { " · decoding…" } else { "" }
+        )
+    }
+}
+
+enum JumpList {
+    Edit,
+    Fallback,
+}
+
+fn collect_json(dir: &std::path::Path, depth: usize, out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() && depth > 1 {
+            collect_json(&p, depth - 1, out);
+        } else if p.extension().is_some_and(|x| x == "json") && !p.ends_with("manifest.json") {
+            out.push(p.display().to_string());
+        }
+    }
+}
+
+/// Maps a key to an action, given where the focus is and what is open.
+pub fn key_action(app: &App, key: KeyEvent) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl && matches!(key.code, KeyCode::Char('c') | KeyCode::Char('q')) {
+        return Some(Action::Quit);
+    }
+    let editing = matches!(app.overlay, Overlay::Input(_)) || app.focus == Focus::Prompt;
+    if editing {
+        return Some(match key.code {
+            KeyCode::Char(c) if !ctrl => Action::Char(c),
+            KeyCode::Char('a') => Action::Home,
+            KeyCode::Char('e') => Action::End,
+            KeyCode::Backspace => Action::Backspace,
+            KeyCode::Delete => Action::Delete,
+            KeyCode::Left => Action::CursorLeft,
+            KeyCode::Right => Action::CursorRight,
+            KeyCode::Home => Action::Home,
+            KeyCode::End => Action::End,
+            KeyCode::Up => Action::SelectPrev,
+            KeyCode::Down => Action::SelectNext,
+            KeyCode::Enter => Action::Submit,
+            KeyCode::Esc => Action::Escape,
+            KeyCode::Tab if app.overlay == Overlay::None => Action::FocusNext,
+            KeyCode::BackTab if app.overlay == Overlay::None => Action::FocusPrev,
+            _ => return None,
+        });
+    }
+    if app.overlay == Overlay::Help {
+        return Some(match key.code {
+            KeyCode::Char('?') => Action::ToggleHelp,
+            KeyCode::Char('q') => Action::Quit,
+            KeyCode::Esc => Action::Escape,
+            KeyCode::Enter => Action::Submit,
+            _ => return None,
+        });
+    }
+    if app.focus == Focus::Settings {
+        match key.code {
+            KeyCode::Up | KeyCode::Char('k') => return Some(Action::SettingPrev),
+            KeyCode::Down | KeyCode::Char('j') => return Some(Action::SettingNext),
+            KeyCode::Right | KeyCode::Char('l') | KeyCode::Char('+') | KeyCode::Char('=') => {
+                return Some(Action::SettingAdjust(1));
+            }
+            KeyCode::Left | KeyCode::Char('h') | KeyCode::Char('-') => {
+                return Some(Action::SettingAdjust(-1));
+            }
+            KeyCode::Char('a') => return Some(Action::StartAdapter),
+            _ => {}
+        }
+    }
+    if app.focus == Focus::Timeline {
+        match key.code {
+            KeyCode::Up | KeyCode::Char('k') => return Some(Action::PrevBlock),
+            KeyCode::Down | KeyCode::Char('j') => return Some(Action::NextBlock),
+            _ => {}
+        }
+    }
+    Some(match key.code {
+        KeyCode::Right | KeyCode::Char('l') => Action::NextStep,
+        KeyCode::Left | KeyCode::Char('h') => Action::PrevStep,
+        KeyCode::Char(']') => Action::NextBlock,
+        KeyCode::Char('[') => Action::PrevBlock,
+        KeyCode::Char('e') => Action::NextEdit,
+        KeyCode::Char('E') => Action::PrevEdit,
+        KeyCode::Char('f') => Action::NextFallback,
+        KeyCode::Char(' ') => Action::TogglePlay,
+        KeyCode::Char('+') | KeyCode::Char('=') => Action::Faster,
+        KeyCode::Char('-') => Action::Slower,
+        KeyCode::Up | KeyCode::Char('k') => Action::SelectPrev,
+        KeyCode::Down | KeyCode::Char('j') => Action::SelectNext,
+        KeyCode::Enter => Action::Run,
+        KeyCode::Tab => Action::FocusNext,
+        KeyCode::BackTab => Action::FocusPrev,
+        KeyCode::Char('/') => Action::StartSearch,
+        KeyCode::Char('n') => Action::SearchNext,
+        KeyCode::Char('s') => Action::StartSave,
+        KeyCode::Char('o') => Action::StartOpen,
+        KeyCode::Char('d') => Action::ToggleDiff,
+        KeyCode::Char('x') => Action::SwapDiff,
+        KeyCode::Char('p') => Action::Focus(Focus::Prompt),
+        KeyCode::Char('?') => Action::ToggleHelp,
+        KeyCode::Char('q') => Action::Quit,
+        KeyCode::Esc => Action::Escape,
+        _ => return None,
+    })
+}
+
+/// Maps a mouse event to an action (left clicks select; the wheel steps).
+pub fn mouse_action(m: MouseEvent) -> Option<Action> {
+    match m.kind {
+        MouseEventKind::Down(MouseButton::Left) => Some(Action::Click { x: m.column, y: m.row }),
+        MouseEventKind::ScrollDown => Some(Action::NextStep),
+        MouseEventKind::ScrollUp => Some(Action::PrevStep),
+        _ => None,
+    }
+}
+
+/// The key list shown in the help overlay: (keys, what they do).
+pub const HELP: &[(&str, &str)] = &[
+    ("→ / l", "next step"),
+    ("← / h", "previous step"),
+    ("] / [", "next / previous block"),
+    ("e / E", "next / previous edit"),
+    ("f", "next fallback commit"),
+    ("space", "play / pause (speed + / -)"),
+    ("↑↓ / click", "select a position"),
+    ("Enter", "run the prompt (what-if: change settings, run again)"),
+    ("Esc", "cancel a running decode; leave the prompt box"),
+    ("Tab", "cycle panels (prompt, settings, blocks, tokens, inspector)"),
+    ("p", "edit the prompt"),
+    ("/ , n", "search a token; next match"),
+    ("d", "diff with the previous trace (x swaps them)"),
+    ("s / o", "save / open a trace"),
+    ("settings", "↑↓ choose, ←→ or +/- change, a: adapter path"),
+    ("?", "this help"),
+    ("q", "quit"),
+];

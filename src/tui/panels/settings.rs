@@ -1,0 +1,63 @@
+//! The settings panel: compact when unfocused, one row per setting when focused.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::panel;
+use crate::tui::app::{App, Focus};
+use crate::tui::settings::{ROWS, Settings};
+use crate::tui::theme;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let focused = app.focus == Focus::Settings;
+    let block = panel(" Settings (Tab here to change) ", focused);
+    let s = &app.settings;
+    let key = Style::new().fg(theme::MUTED);
+    let lines: Vec<Line> = if focused {
+        ROWS.iter()
+            .enumerate()
+            .map(|(i, &row)| {
+                let mut st = Style::new();
+                if i == app.setting_row {
+                    st = st.add_modifier(Modifier::REVERSED);
+                }
+                Line::from(vec![
+                    Span::styled(format!("{:<12}", Settings::label(row)), key),
+                    Span::styled(s.value(row), st),
+                ])
+            })
+            .collect()
+    } else {
+        vec![
+            Line::from(vec![
+                Span::styled("mode ", key),
+                Span::raw(format!("{} ", s.mode_label())),
+                Span::styled("thr ", key),
+                Span::raw(format!("{:.2} ", s.threshold)),
+                Span::styled("edit ", key),
+                Span::raw(format!("{:.2} ", s.editing_threshold)),
+                Span::styled("post ", key),
+                Span::raw(s.max_post_steps.to_string()),
+            ]),
+            Line::from(vec![
+                Span::raw(format!("{} ", s.attention.label())),
+                Span::styled("block ", key),
+                Span::raw(format!("{} ", s.block_length)),
+                Span::styled("gen ", key),
+                Span::raw(s.gen_length.to_string()),
+            ]),
+            Line::from(vec![
+                Span::styled("adapter ", key),
+                Span::raw(match (&s.adapter, s.adapter_on) {
+                    (Some(p), true) => p.display().to_string(),
+                    (Some(_), false) => "off".into(),
+                    (None, _) => "none".into(),
+                }),
+            ]),
+        ]
+    };
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}

@@ -1,0 +1,68 @@
+//! The three bottom lines: the trace summary, the last message, and the keys (or the input
+//! line when one is open).
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::tui::app::{App, Focus, InputKind, Overlay, SPEEDS};
+use crate::tui::theme;
+
+pub fn footer_keys(app: &App) -> &'static str {
+    match app.focus {
+        Focus::Prompt => "type the prompt · Enter run · Esc done · Tab next panel · Ctrl-C quit",
+        Focus::Settings => "↑↓ choose · ←→/+- change · a adapter path · Enter run (what-if) · Tab next panel",
+        _ => {
+            "→/l step ←/h back ]/[ block e/E edit f fallback space play ↑↓ select Enter run Tab panel / search s save o open d diff ? help q quit"
+        }
+    }
+}
+
+pub fn render(frame: &mut Frame, status: Rect, message: Rect, footer: Rect, app: &App) {
+    let mut spans = Vec::new();
+    if let Some(d) = &app.doc {
+        spans.push(Span::styled(format!(" {} ", d.label), Style::new().add_modifier(Modifier::REVERSED)));
+        spans.push(Span::raw(" "));
+    }
+    spans.push(Span::raw(app.summary()));
+    if app.playing {
+        spans.push(Span::styled(
+            format!("  ▶ {}/s", SPEEDS[app.speed]),
+            Style::new().fg(ratatui::style::Color::Cyan),
+        ));
+    }
+    if app.diff {
+        spans.push(Span::styled("  DIFF", Style::new().fg(theme::DIFF_BG).add_modifier(Modifier::BOLD)));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), status);
+    if let Some(s) = &app.status {
+        let st = if s.error { Style::new().fg(theme::ERROR) } else { Style::new().fg(theme::MUTED) };
+        frame.render_widget(Paragraph::new(Line::from(Span::styled(format!(" {}", s.text), st))), message);
+    }
+    match &app.overlay {
+        Overlay::Input(inp) => {
+            let label = match inp.kind {
+                InputKind::Open => "open trace: ",
+                InputKind::Save => "save trace to: ",
+                InputKind::Search => "search token: ",
+                InputKind::Adapter => "adapter dir (empty: none): ",
+            };
+            let line = Line::from(vec![
+                Span::styled(label, Style::new().fg(theme::FOCUS).add_modifier(Modifier::BOLD)),
+                Span::raw(inp.edit.text.clone()),
+            ]);
+            frame.render_widget(Paragraph::new(line), footer);
+            let before: String = inp.edit.text.chars().take(inp.edit.cursor).collect();
+            let x = footer.x + Span::raw(label).width() as u16 + Span::raw(before).width() as u16;
+            frame.set_cursor_position((x.min(footer.right().saturating_sub(1)), footer.y));
+        }
+        _ => {
+            frame.render_widget(
+                Paragraph::new(Line::from(Span::styled(footer_keys(app), Style::new().fg(theme::MUTED)))),
+                footer,
+            );
+        }
+    }
+}
