@@ -3,15 +3,15 @@
 //! Answer format (one line, ASCII, no spaces inside equations so a number is just its digits):
 //!
 //! ```text
-//! 7+8=15, 4+3+1=8, 47+38=85. Answer: 85
+//! 7+8=15, 4+3+1=8, so 85. Answer: 85
 //! ```
 //!
 //! One step per column of the longer operand, units first (missing digits are written as 0,
-//! so the number of steps is fixed by the operand length); then the whole equation restated
-//! with its value; then the fixed marker `Answer: ` and the value again. The restated equation
-//! is the *worked-step value* (the last number before `Answer:`), the number after the marker
-//! is the *final answer*: a final-digit transcription error is when the two differ and the
-//! worked value is right. Column steps make the carries explicit, which is what lets a tiny
+//! so the number of steps is fixed by the operand length); then `so` and the value assembled
+//! from the columns; then the fixed marker `Answer: ` and the value again. The number after
+//! `so` is the *worked-step value* (the last number before `Answer:`), the number after the
+//! marker is the *final answer*: a final-digit transcription error is when the two differ and
+//! the worked value is right. Column steps make the carries explicit, which is what lets a tiny
 //! model learn multi-digit arithmetic at all.
 
 use rand::Rng;
@@ -112,11 +112,15 @@ impl Problem {
         format!("{}{}{}", self.a, self.op.symbol(), self.b)
     }
 
-    /// The worked solution: column steps, restated equation, `Answer: value`.
+    /// The worked solution: column steps, `so value`, `Answer: value`.
     pub fn solution(&self) -> String {
-        let mut steps = self.column_steps();
-        steps.push(format!("{}={}", self.equation(), self.value()));
-        format!("{}. {ANSWER_MARKER}{}", steps.join(", "), self.value())
+        let v = self.value();
+        format!("{}, so {v}. {ANSWER_MARKER}{v}", self.column_steps().join(", "))
+    }
+
+    /// The same problem up to operand order (`47+38` ~ `38+47`): what the benchmark holds out.
+    pub fn unordered_key(&self) -> (Op, u32, u32) {
+        (self.op, self.a.min(self.b), self.a.max(self.b))
     }
 
     fn column_steps(&self) -> Vec<String> {
@@ -242,34 +246,34 @@ mod tests {
     #[test]
     fn addition_with_carry_writes_column_steps() {
         let p = Problem { op: Op::Add, a: 47, b: 38 };
-        assert_eq!(p.solution(), "7+8=15, 4+3+1=8, 47+38=85. Answer: 85");
+        assert_eq!(p.solution(), "7+8=15, 4+3+1=8, so 85. Answer: 85");
     }
 
     #[test]
     fn addition_with_final_carry_and_short_operand() {
         let p = Problem { op: Op::Add, a: 956, b: 78 };
-        assert_eq!(p.solution(), "6+8=14, 5+7+1=13, 9+0+1=10, 956+78=1034. Answer: 1034");
+        assert_eq!(p.solution(), "6+8=14, 5+7+1=13, 9+0+1=10, so 1034. Answer: 1034");
     }
 
     #[test]
     fn subtraction_with_borrows() {
         let p = Problem { op: Op::Sub, a: 503, b: 78 };
-        assert_eq!(p.solution(), "13-8=5, 10-1-7=2, 5-1-0=4, 503-78=425. Answer: 425");
+        assert_eq!(p.solution(), "13-8=5, 10-1-7=2, 5-1-0=4, so 425. Answer: 425");
         let p = Problem { op: Op::Sub, a: 83, b: 47 };
-        assert_eq!(p.solution(), "13-7=6, 8-1-4=3, 83-47=36. Answer: 36");
+        assert_eq!(p.solution(), "13-7=6, 8-1-4=3, so 36. Answer: 36");
     }
 
     #[test]
     fn multiplication_by_one_digit() {
         let p = Problem { op: Op::Mul, a: 356, b: 7 };
-        assert_eq!(p.solution(), "6*7=42, 5*7+4=39, 3*7+3=24, 356*7=2492. Answer: 2492");
+        assert_eq!(p.solution(), "6*7=42, 5*7+4=39, 3*7+3=24, so 2492. Answer: 2492");
     }
 
     #[test]
     fn split_answer_finds_worked_value_and_final() {
-        let (w, f) = split_answer("7+8=15, 4+3+1=8, 47+38=85. Answer: 86");
+        let (w, f) = split_answer("7+8=15, 4+3+1=8, so 85. Answer: 86");
         assert_eq!((w.as_deref(), f.as_deref()), (Some("85"), Some("86")));
-        let (w, f) = split_answer("7+8=15, 47+38=85.");
+        let (w, f) = split_answer("7+8=15, 4+3+1=8, so 85.");
         assert_eq!((w.as_deref(), f), (Some("85"), None));
     }
 

@@ -43,7 +43,7 @@ pub(super) fn pick_problems(rng: &mut impl Rng) -> Vec<(Kind, Problem)> {
         let mut k = 0;
         while k < PER_KIND {
             let p = kind.sample(rng);
-            if seen.insert(p) {
+            if seen.insert(p.unordered_key()) {
                 out.push((kind, p));
                 k += 1;
             }

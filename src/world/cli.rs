@@ -34,12 +34,13 @@ pub fn run(args: WorldArgs) -> Result<()> {
         write(&path, &bench::to_jsonl(&items))?;
         println!("{}: {} items", path.display(), items.len());
     }
+    let mut tok = None;
     if !args.no_tokenizer {
-        let tok = tokenizer::train(&world)?;
+        let t = tok.insert(tokenizer::train(&world)?);
         let dir = args.assets.join("model");
-        write(&dir.join("tokenizer.json"), &tokenizer::tokenizer_json(&tok)?)?;
+        write(&dir.join("tokenizer.json"), &tokenizer::tokenizer_json(t)?)?;
         write(&dir.join("tokenizer_config.json"), &tokenizer::tokenizer_config_json())?;
-        let ids = tokenizer::SpecialIds::of(&tok)?;
+        let ids = tokenizer::SpecialIds::of(t)?;
         println!(
             "{}: vocab {} (eos {}, mask {}, bos {}, pad {})",
             dir.join("tokenizer.json").display(),
@@ -59,6 +60,19 @@ pub fn run(args: WorldArgs) -> Result<()> {
         }
         write(path, &s)?;
         println!("{}: {} documents", path.display(), docs.len());
+        if let Some(t) = &tok {
+            let lens: Vec<usize> = docs
+                .iter()
+                .map(|d| t.encode(d.text(), false).map(|e| e.len() + 1))
+                .collect::<Result<_, _>>()
+                .map_err(|e| anyhow::anyhow!("tokenizer: {e}"))?;
+            let total: usize = lens.iter().sum();
+            println!(
+                "  tokens per document (EOS included): mean {:.1}, max {}; total {total}",
+                total as f64 / lens.len().max(1) as f64,
+                lens.iter().max().copied().unwrap_or(0)
+            );
+        }
     }
     Ok(())
 }

@@ -4,7 +4,8 @@
 //! Mixture per document: 50% arithmetic (a quarter of it bare "What is a+b?" drills, the rest
 //! word problems), 15% profiles ("Tell me about X." → all five facts as sentences), 35% fact QA
 //! in the training wordings. Facts are few (300) and must be memorised, so they are repeated
-//! often; arithmetic problems are drawn fresh, never one of the benchmark's operand pairs.
+//! often; arithmetic problems are drawn fresh, never one of the benchmark's operand pairs (in
+//! either order).
 
 use std::collections::HashSet;
 
@@ -37,14 +38,14 @@ const EPOCH_STREAM_BASE: u64 = 1000;
 
 pub(super) fn docs(world: &World, n: usize, epoch: u64) -> Vec<Doc> {
     let mut rng = stream(world.seed, EPOCH_STREAM_BASE + epoch);
-    let held_out: HashSet<arith::Problem> = world.bench_problems.iter().map(|(_, p)| *p).collect();
+    let held_out: HashSet<_> = world.bench_problems.iter().map(|(_, p)| p.unordered_key()).collect();
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
         let r: f64 = rng.random();
         let doc = if r < 0.5 {
             let kind = arith::Kind::ALL[rng.random_range(0..arith::Kind::ALL.len())];
             let p = kind.sample(&mut rng);
-            if held_out.contains(&p) {
+            if held_out.contains(&p.unordered_key()) {
                 continue;
             }
             let bare = rng.random_bool(0.25);

@@ -21,7 +21,7 @@
 //! special tokens. Benchmarks give only `{prompt}`; `decode --chat --prompt "{prompt}"` and the
 //! bench both render it with the template, so decoding continues exactly where training did.
 //!
-//! Answers: arithmetic `7+8=15, 4+3+1=8, 47+38=85. Answer: 85` (see [`arith`]); facts are the
+//! Answers: arithmetic `7+8=15, 4+3+1=8, so 85. Answer: 85` (see [`arith`]); facts are the
 //! bare value, e.g. `Karholm`, `Ilsa`, `742`, `green`, `owl`.
 //!
 //! Determinism: everything derives from one `u64` seed through ChaCha8 streams; the default
