@@ -7,6 +7,8 @@ pub mod data;
 pub mod objective;
 pub mod optim;
 pub mod run;
+#[doc(hidden)]
+pub mod testutil;
 
 pub use objective::{NoiseConfig, Objective};
 pub use run::{Outcome, RunConfig, RunKind, Status, Trainer};
