@@ -15,7 +15,8 @@ pub struct WorldArgs {
     /// Assets directory to write `benchmarks/*.jsonl` and `model/tokenizer*.json` into.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/assets"))]
     pub assets: PathBuf,
-    /// Also write the training corpus here, one JSON object `{"prompt","answer"}` per line.
+    /// Also write the training corpus here, one JSON object `{"text","prompt","answer"}` per
+    /// line (`text` is the chat-rendered document, as `train --data` reads it).
     #[arg(long)]
     pub corpus_out: Option<PathBuf>,
     /// Documents in the written corpus.
@@ -55,7 +56,8 @@ pub fn run(args: WorldArgs) -> Result<()> {
         let docs = world.training_docs(args.docs, 0);
         let mut s = String::new();
         for d in &docs {
-            s.push_str(&serde_json::to_string(d)?);
+            let line = CorpusLine { text: d.text(), prompt: &d.prompt, answer: &d.answer };
+            s.push_str(&serde_json::to_string(&line)?);
             s.push('\n');
         }
         write(path, &s)?;
@@ -75,6 +77,15 @@ pub fn run(args: WorldArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A `--corpus-out` line: `text` is the rendered chat document (what `train --data` reads; the
+/// trainer appends EOS), `prompt` and `answer` its parts.
+#[derive(serde::Serialize)]
+struct CorpusLine<'a> {
+    text: String,
+    prompt: &'a str,
+    answer: &'a str,
 }
 
 /// Writes atomically (temp file in the same directory, then rename).
