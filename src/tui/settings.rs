@@ -86,7 +86,7 @@ impl Settings {
             attention: f.attention,
             block_length: f.block_length,
             gen_length: f.gen_length,
-            eos_early_stop: true,
+            eos_early_stop: f.eos_early_stop,
             chat: true,
             adapter_on: adapter.is_some(),
             adapter,

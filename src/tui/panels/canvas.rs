@@ -85,11 +85,12 @@ pub fn render_doc(
     let block_h = (lines as u16).min(inner.height);
     let ctx_h = inner.height - block_h;
     // Text before the block (prompt dimmed), its last lines.
-    if ctx_h >= 2 {
+    let mut used = 0;
+    if ctx_h >= 2 && b.start > 0 {
         let ctx = Rect::new(inner.x, inner.y, inner.width, ctx_h - 1);
-        render_context(buf, ctx, doc, b.start);
+        used = render_context(buf, ctx, doc, b.start) + 1;
     }
-    let y0 = inner.y + ctx_h;
+    let y0 = inner.y + used;
     let mut hits = hits;
     for (cell, (x, line, spans)) in cells.iter().zip(placed) {
         if line as u16 >= block_h {
@@ -151,8 +152,9 @@ pub fn flow(
     out
 }
 
-/// The committed text before position `end`, wrapped, showing its last lines.
-fn render_context(buf: &mut Buffer, area: Rect, doc: &Doc, end: usize) {
+/// The committed text before position `end`, wrapped, showing its last lines; returns how
+/// many lines it drew.
+fn render_context(buf: &mut Buffer, area: Rect, doc: &Doc, end: usize) -> u16 {
     let t = &doc.trace;
     let w = area.width as usize;
     let budget = w * area.height as usize;
@@ -200,6 +202,7 @@ fn render_context(buf: &mut Buffer, area: Rect, doc: &Doc, end: usize) {
     }
     let h = area.height as usize;
     let skip = lines.len().saturating_sub(h);
+    let drawn = (lines.len() - skip) as u16;
     for (row, line) in lines.into_iter().skip(skip).enumerate() {
         let mut cx = area.x;
         for (text, st) in line {
@@ -208,4 +211,5 @@ fn render_context(buf: &mut Buffer, area: Rect, doc: &Doc, end: usize) {
             cx = nx;
         }
     }
+    drawn
 }
