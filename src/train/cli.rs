@@ -43,9 +43,9 @@ pub struct CommonArgs {
     /// Cosine decay floor as a fraction of the peak.
     #[arg(long, default_value_t = 0.1)]
     pub min_lr_ratio: f64,
-    /// Sequences per micro-batch.
-    #[arg(long, default_value_t = 8)]
-    pub batch_size: usize,
+    /// Sequences per micro-batch (pretrain: 16, train: 8).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Micro-batches per optimizer step.
     #[arg(long, default_value_t = 1)]
     pub grad_accum: usize,
@@ -97,6 +97,18 @@ pub struct CommonArgs {
     /// Print one JSON line per step instead of a progress bar.
     #[arg(long)]
     pub json: bool,
+    /// CPU threads for candle (ignored when RAYON_NUM_THREADS is set). candle's CPU pool
+    /// spin-waits, so on a small or shared machine one thread is fastest (3× on 2 busy cores).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+}
+
+/// Sets candle's CPU thread count (it reads RAYON_NUM_THREADS once, on first use).
+pub fn set_threads(n: usize) {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() && n > 0 {
+        // SAFETY: called at command start, before any thread of ours or candle's exists.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
+    }
 }
 
 #[derive(Args, Debug)]
@@ -128,7 +140,7 @@ pub struct PretrainArgs {
     /// Width of each expert (and of each shared expert).
     #[arg(long, default_value_t = 64)]
     pub moe_intermediate: usize,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 16)]
     pub experts: usize,
     #[arg(long, default_value_t = 2)]
     pub experts_per_tok: usize,
@@ -240,6 +252,9 @@ pub struct BenchTrainArgs {
     /// Also time a full-parameter pretraining step of the default pretrain config.
     #[arg(long)]
     pub pretrain: bool,
+    /// CPU threads (see `train --threads`).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
 }
 
 fn noise(c: &CommonArgs, objective: Objective) -> NoiseConfig {
@@ -259,12 +274,14 @@ fn noise(c: &CommonArgs, objective: Objective) -> NoiseConfig {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_config(
     c: &CommonArgs,
     run: RunKind,
     noise: NoiseConfig,
     steps: usize,
     lr: f64,
+    batch: usize,
     ck: usize,
     tokenizer: PathBuf,
 ) -> RunConfig {
@@ -276,7 +293,7 @@ fn run_config(
         lr: c.lr.unwrap_or(lr),
         warmup: c.warmup.unwrap_or(steps / 20),
         min_lr_ratio: c.min_lr_ratio,
-        batch_size: c.batch_size,
+        batch_size: c.batch_size.unwrap_or(batch),
         grad_accum: c.grad_accum,
         seq_len: c.seq_len,
         seed: c.seed,
@@ -364,6 +381,7 @@ pub fn pretrain_model_config(a: &PretrainArgs, tokenizer: &Path) -> Result<Confi
 }
 
 pub fn pretrain(a: PretrainArgs) -> Result<()> {
+    set_threads(a.common.threads);
     if let Some(dir) = &a.resume {
         return drive(Trainer::resume(dir, a.common.steps)?, a.common.json);
     }
@@ -374,11 +392,12 @@ pub fn pretrain(a: PretrainArgs) -> Result<()> {
     let mut nz = noise(&a.common, Objective::Random);
     nz.random_frac = a.random_frac;
     let run = RunKind::Pretrain { model: cfg, init_std: a.init_std, bias_update_rate: a.bias_update_rate };
-    let rc = run_config(&a.common, run, nz, 3000, 3e-3, 250, tokenizer);
+    let rc = run_config(&a.common, run, nz, 3500, 3e-3, 16, 250, tokenizer);
     drive(Trainer::create(&out, rc)?, a.common.json)
 }
 
 pub fn train(a: TrainArgs) -> Result<()> {
+    set_threads(a.common.threads);
     if let Some(dir) = &a.resume {
         return drive(Trainer::resume(dir, a.common.steps)?, a.common.json);
     }
@@ -393,7 +412,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     nz.gate = a.gate;
     nz.random_mix = a.random_mix;
     let run = RunKind::Lora { base: a.base.clone(), adapter };
-    let mut rc = run_config(&a.common, run, nz, 300, 1e-3, 50, tokenizer);
+    let mut rc = run_config(&a.common, run, nz, 300, 1e-3, 8, 50, tokenizer);
     rc.eval_every = a.eval_every;
     drive(Trainer::create(&out, rc)?, a.common.json)
 }
@@ -451,6 +470,7 @@ fn load_all_tensors(dir: &Path) -> Result<HashMap<String, Tensor>> {
 
 /// Training throughput (tokens/s) for LoRA on both objectives, optionally pretraining too.
 pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
+    set_threads(a.threads);
     let resolved = source::resolve(a.base.as_deref())?;
     let tokenizer = a.tokenizer.clone().unwrap_or_else(|| resolved.dir.join("tokenizer.json"));
     let common = CommonArgs {
@@ -462,7 +482,7 @@ pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
         lr: Some(1e-3),
         warmup: Some(0),
         min_lr_ratio: 0.1,
-        batch_size: a.batch_size,
+        batch_size: Some(a.batch_size),
         grad_accum: 1,
         seq_len: a.seq_len,
         block_length: 32,
@@ -481,6 +501,7 @@ pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
         keep_checkpoints: 1,
         device: a.device,
         json: true,
+        threads: a.threads,
     };
     let mut cases: Vec<(String, RunKind, Objective)> = Vec::new();
     for obj in [Objective::Random, Objective::SelfDraft] {
@@ -507,7 +528,16 @@ pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
     println!("model {}  batch {}×{} tokens  device {:?}", resolved.id, a.batch_size, a.seq_len, a.device);
     for (name, run, obj) in cases {
         let tmp = tempfile::tempdir()?;
-        let rc = run_config(&common, run, noise(&common, obj), a.steps + 1, 1e-3, 0, tokenizer.clone());
+        let rc = run_config(
+            &common,
+            run,
+            noise(&common, obj),
+            a.steps + 1,
+            1e-3,
+            a.batch_size,
+            0,
+            tokenizer.clone(),
+        );
         let mut t = Trainer::create(tmp.path(), rc)?;
         t.step()?;
         let t0 = std::time::Instant::now();
