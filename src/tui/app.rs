@@ -21,7 +21,7 @@ pub const SPEEDS: [u32; 7] = [1, 2, 4, 8, 16, 32, 64];
 /// Prompt for a model without a tokenizer (the reference fixture's).
 pub const SAMPLE_IDS: &str = "409,191,80,91,337";
 /// Prompt for a model with a tokenizer.
-pub const SAMPLE_TEXT: &str = "Ada has 17 apples and buys 25 more. How many apples does she have now?";
+pub const SAMPLE_TEXT: &str = "Hugo has 79 cards and gets 33 more. How many cards does Hugo have now?";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {

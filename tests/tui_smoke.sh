@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Smoke test of the workbench in a real terminal, driven by tmux: start on the reference
+# fixture model, run the sample prompt, step, jump to an edit, open the inspector, open help,
+# quit; the screen is checked with capture-pane, and after quitting the terminal must be back
+# to normal (primary screen, no mouse capture, not raw). Then: open a saved session with no
+# model, and start with no model at all (the status line must say so).
+#
+#   tests/tui_smoke.sh            (uses target/release/draftscope; DRAFTSCOPE_BIN overrides)
+#
+# Installs tmux with apt-get when missing and possible; otherwise skips (exit 0) with a message.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${DRAFTSCOPE_BIN:-target/release/draftscope}
+[ -x "$BIN" ] || { echo "tui_smoke: $BIN not built (cargo build --release)"; exit 1; }
+
+if ! command -v tmux >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "tui_smoke: installing tmux"
+    (apt-get update -qq && apt-get install -y -qq tmux) >/dev/null 2>&1 || true
+  fi
+fi
+if ! command -v tmux >/dev/null 2>&1; then
+  echo "tui_smoke: SKIPPED (tmux is not installed and could not be installed)"
+  exit 0
+fi
+
+# One tmux server (socket) per scenario, so scenarios never share state.
+RUN=0
+T="tmux -L draftscope-smoke-$$-0"
+cleanup() { $T kill-server >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+export TERM=xterm-256color
+
+fail() {
+  echo "tui_smoke: FAIL: $*"
+  echo "----- screen -----"
+  $T capture-pane -t smoke -p || true
+  echo "------------------"
+  exit 1
+}
+screen() { $T capture-pane -t smoke -p; }
+# wait_for TEXT [SECONDS]
+wait_for() {
+  local n=$(( ${2:-20} * 10 ))
+  for _ in $(seq "$n"); do
+    screen | grep -qF -- "$1" && return 0
+    sleep 0.1
+  done
+  fail "timed out waiting for: $1"
+}
+expect_not() { screen | grep -qF -- "$1" && fail "unexpected on screen: $1" || true; }
+keys() { $T send-keys -t smoke "$@"; sleep 0.3; }
+start() {
+  cleanup
+  RUN=$((RUN + 1))
+  T="tmux -L draftscope-smoke-$$-$RUN"
+  $T new-session -d -s smoke -x 150 -y 42 "$1; echo DRAFTSCOPE-EXIT=\$?; sleep 120"
+}
+# After quitting: the shell line printed, the alternate screen left, mouse capture off, and
+# the tty back in canonical mode.
+check_clean_exit() {
+  wait_for "DRAFTSCOPE-EXIT=0" 10
+  expect_not "┌ Prompt"
+  [ "$($T display -p -t smoke '#{alternate_on}')" = 0 ] || fail "still on the alternate screen"
+  [ "$($T display -p -t smoke '#{mouse_any_flag}')" = 0 ] || fail "mouse capture left on"
+  local tty
+  tty=$($T display -p -t smoke '#{pane_tty}')
+  if stty -a <"$tty" | grep -qE -- "(^| )-icanon( |$)"; then fail "terminal left in raw mode"; fi
+}
+
+# 1. Fixture model: run, step, edit, inspector, help, quit.
+start "$BIN tui --model tests/fixtures/llada2-tiny --block-length 8 --gen-length 32 --prompt-ids 409,191,80,91,337"
+wait_for "ready: press Enter"
+wait_for "┌ Prompt (token ids)"
+wait_for "→/l step"
+keys Enter
+wait_for "done: 9 tokens, 54 forwards"
+wait_for "b3    "
+wait_for "max-post-steps"
+keys '['
+keys '['
+keys '['
+keys '['
+wait_for "Tokens · block 0 · step 0/"
+keys l
+wait_for "Tokens · block 0 · step 1/"
+keys e
+wait_for "edit 2 of "
+keys Tab
+wait_for "┌ Inspector · pos"
+wait_for "why: edit"
+wait_for "top-5 at step"
+keys '?'
+wait_for "Help — ? or Esc closes"
+wait_for "next fallback commit"
+keys Escape
+expect_not "Help — ? or Esc closes"
+keys q
+check_clean_exit
+
+# 2. A saved session opens with no model.
+start "$BIN tui --no-model --open sessions/fixture/fixture-q.json --diff sessions/fixture/fixture-s.json"
+wait_for "A: fixture-q"
+wait_for "B: fixture-s"
+wait_for "DIFF"
+keys e
+wait_for "edit 1 of"
+keys q
+check_clean_exit
+
+# 3. No model at all: the workbench still opens, says so, and quits cleanly.
+start "DRAFTSCOPE_ASSETS=/nonexistent $BIN"
+wait_for "no model: embedded model not found"
+wait_for "(no model)"
+keys Enter
+wait_for "no model to run"
+keys q
+check_clean_exit
+
+echo "tui_smoke: OK"
