@@ -306,13 +306,13 @@ fn id_items_score_by_prefix_through_the_library() {
         items: vec![item("probe", "<0>")],
         skipped: Vec::new(),
     };
-    let first = run_suite(&lm, &suite, &suite.items, &opts, d.path(), "t1", &|_| {}).unwrap();
+    let first = run_suite((&lm).into(), &suite, &suite.items, &opts, d.path(), "t1", &|_| {}).unwrap();
     let trace = Trace::load(&d.path().join(&first[0].trace)).unwrap();
     let eos = trace.output.iter().position(|&t| t == 508).unwrap_or(trace.output.len());
     let text: String = trace.output[..eos].iter().map(|i| format!("<{i}>")).collect();
     assert_eq!(first[0].predicted.as_deref(), Some(text.as_str()));
     let items = vec![item("right", &text), item("wrong", "<511><511>")];
-    let out = run_suite(&lm, &suite, &items, &opts, d.path(), "t2", &|_| {}).unwrap();
+    let out = run_suite((&lm).into(), &suite, &items, &opts, d.path(), "t2", &|_| {}).unwrap();
     assert_eq!(out.iter().map(|o| o.correct).collect::<Vec<_>>(), [!text.is_empty(), false]);
     assert_eq!(out[0].tokens, trace.output.len());
 }

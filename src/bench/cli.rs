@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
 use clap::Args;
@@ -10,8 +9,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use super::results::{self, ComparisonRow, ResultsStore, RunRecord};
-use super::run::{RunOptions, SuiteMetrics, run_suite};
-use super::suite::{self, Format, Suite};
+use super::run::{RunContext, RunOptions, SuiteMetrics, bench_suites, load_suites};
+use super::suite::Format;
 use crate::cli::ModelArgs;
 use crate::cli::decode::{DecodeFlags, load_with_adapter};
 
@@ -69,19 +68,6 @@ pub struct BenchReport {
     pub suites: Vec<SuiteMetrics>,
 }
 
-fn now() -> (u64, u32) {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    (d.as_secs(), d.subsec_nanos())
-}
-
-/// `20260421-141012-3fa9` (UTC time, then 16 bits from the clock's nanoseconds and the pid).
-pub fn new_run_id(unix: u64, nanos: u32) -> String {
-    let t = results::rfc3339(unix);
-    let compact: String = t.chars().filter(|c| c.is_ascii_digit()).collect();
-    let tag = (nanos >> 10 ^ std::process::id().wrapping_mul(2_654_435_761)) & 0xffff;
-    format!("{}-{}-{tag:04x}", &compact[..8], &compact[8..14])
-}
-
 pub fn run(args: BenchArgs) -> Result<()> {
     if args.jobs == 0 {
         bail!("--jobs must be at least 1");
@@ -90,31 +76,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
         bail!("--limit must be at least 1");
     }
     let data_dir = crate::session::data_dir(args.sessions.as_deref());
-    let dirs = suite::search_dirs(&args.bench_dir, &data_dir);
     // Bad input fails before the model loads.
-    let mut suites: Vec<Suite> = Vec::new();
-    for spec in args.suite.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        let path = suite::resolve(spec, &dirs)?;
-        let s = suite::load(&path, args.format)?;
+    let suites = load_suites(&args.suite, args.format, &args.bench_dir, &data_dir)?;
+    for s in &suites {
         for k in s.skipped.iter().take(20) {
-            eprintln!("warning: {}:{}: {} (line skipped)", path.display(), k.line, k.error);
+            eprintln!("warning: {}:{}: {} (line skipped)", s.path.display(), k.line, k.error);
         }
         if s.skipped.len() > 20 {
-            eprintln!("warning: {}: {} more malformed lines skipped", path.display(), s.skipped.len() - 20);
-        }
-        if s.items.is_empty() {
-            bail!("suite {}: no usable items in {}", s.name, path.display());
-        }
-        suites.push(s);
-    }
-    if suites.is_empty() {
-        bail!("--suite: give at least one suite");
-    }
-    let mut names = std::collections::HashSet::new();
-    for s in &mut suites {
-        if !names.insert(s.name.clone()) {
-            s.name = format!("{}~{}", s.name, names.len());
-            names.insert(s.name.clone());
+            eprintln!("warning: {}: {} more malformed lines skipped", s.path.display(), s.skipped.len() - 20);
         }
     }
 
@@ -125,9 +94,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let opts = RunOptions { params, attention: args.flags.attention, jobs: args.jobs, chat: !args.no_chat };
     let checkpoint_step = args.model.adapter.as_deref().and_then(results::checkpoint_step);
     let mode = format!("{:?}", args.flags.mode).to_lowercase();
-    let (unix, nanos) = now();
-    let run_id = new_run_id(unix, nanos);
-    let time = results::rfc3339(unix);
+    let ctx = RunContext::new(&data_dir, &mode, checkpoint_step, args.limit);
 
     let total: usize =
         suites.iter().map(|s| args.limit.map_or(s.items.len(), |l| l.min(s.items.len()))).sum();
@@ -137,62 +104,36 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let mut records = Vec::new();
-    let mut metrics = Vec::new();
-    for s in &suites {
-        let items = &s.items[..args.limit.map_or(s.items.len(), |l| l.min(s.items.len()))];
-        let rel_dir = format!("bench/{run_id}/{}", suite_dir_name(&s.name));
-        bar.set_prefix(s.name.clone());
-        let tally = Mutex::new((0usize, 0usize));
-        let t0 = Instant::now();
-        let outcomes = run_suite(&lm, s, items, &opts, &data_dir, &rel_dir, &|o| {
-            let mut t = tally.lock().unwrap();
-            t.0 += usize::from(o.correct);
-            t.1 += 1;
-            bar.set_message(format!("{}/{} right", t.0, t.1));
-            bar.inc(1);
-        })?;
-        let wall_s = t0.elapsed().as_secs_f64();
-        for o in outcomes.iter().filter(|o| o.error.is_some()).take(10) {
-            bar.suspend(|| {
-                eprintln!("warning: {} item {}: {}", s.name, o.id, o.error.as_deref().unwrap_or(""))
-            });
+    let tally = Mutex::new((String::new(), 0usize, 0usize));
+    let records = bench_suites((&lm).into(), &suites, &opts, &ctx, &|s, o| {
+        let mut t = tally.lock().unwrap();
+        if t.0 != s.name {
+            *t = (s.name.clone(), 0, 0);
+            bar.set_prefix(s.name.clone());
         }
-        let m = SuiteMetrics::from_outcomes(&s.name, s.format, s.skipped.len(), &outcomes, wall_s);
-        records.push(RunRecord {
-            version: results::RESULTS_VERSION,
-            run_id: run_id.clone(),
-            time: time.clone(),
-            unix_time: unix,
-            model: lm.id.clone(),
-            adapter: lm.adapter.clone(),
-            checkpoint_step,
-            mode: mode.clone(),
-            params: opts.params.clone(),
-            attention: opts.attention,
-            suite: s.name.clone(),
-            source: s.path.display().to_string(),
-            format: s.format,
-            chat: opts.chat,
-            limit: args.limit,
-            metrics: m.clone(),
-            items: outcomes,
-            traces: rel_dir,
-        });
-        metrics.push(m);
-    }
+        t.1 += usize::from(o.correct);
+        t.2 += 1;
+        bar.set_message(format!("{}/{} right", t.1, t.2));
+        bar.inc(1);
+    })?;
     bar.finish_and_clear();
+    for r in &records {
+        for o in r.items.iter().filter(|o| o.error.is_some()).take(10) {
+            eprintln!("warning: {} item {}: {}", r.suite, o.id, o.error.as_deref().unwrap_or(""));
+        }
+    }
 
     let store = ResultsStore::open(&data_dir);
     store.append(&records)?;
-    let header = format!(
-        "{}{} · {}-mode · {} · run {run_id}",
+    println!(
+        "{}{} · {}-mode · {} · run {}",
         lm.id,
         lm.adapter.as_deref().map(|a| format!(" + {a}")).unwrap_or_default(),
         mode,
-        opts.attention.label()
+        opts.attention.label(),
+        ctx.run_id
     );
-    println!("{header}");
+    let metrics: Vec<SuiteMetrics> = records.iter().map(|r| r.metrics.clone()).collect();
     for m in &metrics {
         println!();
         print!("{}", suite_table(m));
@@ -201,13 +142,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
         println!();
         print!("{}", summary_table(&metrics));
     }
-    let traces_dir = data_dir.join("bench").join(&run_id);
+    let traces_dir = data_dir.join("bench").join(&ctx.run_id);
     eprintln!("traces: {}", traces_dir.display());
     eprintln!("results: {}", store.path().display());
     if let Some(out) = &args.json {
         let report = BenchReport {
-            run_id,
-            time,
+            run_id: ctx.run_id.clone(),
+            time: results::rfc3339(ctx.unix_time),
             model: lm.id.clone(),
             adapter: lm.adapter.clone(),
             checkpoint_step,
@@ -222,10 +163,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
         eprintln!("metrics written to {}", out.display());
     }
     Ok(())
-}
-
-fn suite_dir_name(name: &str) -> String {
-    super::run::trace_file_name(name).trim_end_matches(".json").to_string()
 }
 
 fn pct(x: f64) -> String {

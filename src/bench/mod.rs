@@ -18,6 +18,8 @@ pub mod suite;
 
 pub use classify::{ChurnRef, DigitError, EditRef, TraceFindings, analyse_trace, final_digit_error};
 pub use results::{ComparisonRow, FailingItem, ResultsStore, RunRecord, RunSummary};
-pub use run::{ItemOutcome, RunOptions, SuiteMetrics, run_suite};
+pub use run::{
+    ItemOutcome, ModelRef, RunContext, RunOptions, SuiteMetrics, bench_suites, load_suites, run_suite,
+};
 pub use score::Scorer;
 pub use suite::{Format, Item, Suite};

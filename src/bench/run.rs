@@ -6,22 +6,40 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::classify::{DigitError, analyse_trace, canvas_text, final_digit_error};
+use super::results::RunRecord;
 use super::stats::{Z95, wilson};
 use super::suite::{Format, Item, Suite};
 use crate::decode::{AttentionMode, DecodeParams};
-use crate::model::LoadedModel;
+use crate::model::{Llada2, LoadedModel, TextCodec};
 
 // The model is shared by reference across worker threads.
 const _: fn() = || {
     fn sync<T: Sync>() {}
     sync::<LoadedModel>();
 };
+
+/// The model a bench runs: a [`LoadedModel`] (`(&lm).into()`), or the parts of one (the
+/// trainer evaluating the model it is training).
+#[derive(Clone, Copy)]
+pub struct ModelRef<'a> {
+    /// Recorded in traces and results.
+    pub id: &'a str,
+    pub adapter: Option<&'a str>,
+    pub model: &'a Llada2,
+    pub codec: &'a TextCodec,
+}
+
+impl<'a> From<&'a LoadedModel> for ModelRef<'a> {
+    fn from(lm: &'a LoadedModel) -> Self {
+        Self { id: &lm.id, adapter: lm.adapter.as_deref(), model: &lm.model, codec: &lm.codec }
+    }
+}
 
 /// How to run items.
 #[derive(Debug, Clone)]
@@ -176,6 +194,123 @@ impl SuiteMetrics {
     }
 }
 
+/// Identity of one bench invocation, shared by the records of its suites.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    /// Session data directory: traces go to `bench/<run id>/<suite>/` in it.
+    pub data_dir: PathBuf,
+    pub run_id: String,
+    pub unix_time: u64,
+    /// Threshold preset label (`q`, `s`, `default`).
+    pub mode: String,
+    /// Adapter checkpoint step ([`super::results::checkpoint_step`]).
+    pub checkpoint_step: Option<u64>,
+    /// Only the first N items of each suite.
+    pub limit: Option<usize>,
+}
+
+impl RunContext {
+    /// A context with a fresh run id from the clock.
+    pub fn new(data_dir: &Path, mode: &str, checkpoint_step: Option<u64>, limit: Option<usize>) -> Self {
+        let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        Self {
+            data_dir: data_dir.to_path_buf(),
+            run_id: new_run_id(d.as_secs(), d.subsec_nanos()),
+            unix_time: d.as_secs(),
+            mode: mode.to_string(),
+            checkpoint_step,
+            limit,
+        }
+    }
+}
+
+/// `20260421-141012-3fa9`: UTC time, then 16 bits from the clock's nanoseconds and the pid.
+pub fn new_run_id(unix: u64, nanos: u32) -> String {
+    let compact: String = super::results::rfc3339(unix).chars().filter(|c| c.is_ascii_digit()).collect();
+    let tag = ((nanos >> 10) ^ std::process::id().wrapping_mul(2_654_435_761)) & 0xffff;
+    format!("{}-{}-{tag:04x}", &compact[..8], &compact[8..14])
+}
+
+/// Resolves and loads `--suite` entries (names or paths). Malformed lines stay in each suite's
+/// `skipped`; a suite with no usable item, or an unknown name, is an error. Repeated names get
+/// a `~N` suffix so their traces and records stay apart.
+pub fn load_suites(
+    specs: &[String],
+    format: Format,
+    extra_dirs: &[PathBuf],
+    data_dir: &Path,
+) -> Result<Vec<Suite>> {
+    let dirs = super::suite::search_dirs(extra_dirs, data_dir);
+    let mut suites: Vec<Suite> = Vec::new();
+    for spec in specs.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let path = super::suite::resolve(spec, &dirs)?;
+        let s = super::suite::load(&path, format)?;
+        if s.items.is_empty() {
+            let first = s.skipped.first().map(|k| format!(" ({}:{}: {})", path.display(), k.line, k.error));
+            bail!("suite {}: no usable items in {}{}", s.name, path.display(), first.unwrap_or_default());
+        }
+        suites.push(s);
+    }
+    if suites.is_empty() {
+        bail!("--suite: give at least one suite");
+    }
+    let mut names = std::collections::HashSet::new();
+    for (i, s) in suites.iter_mut().enumerate() {
+        if !names.insert(s.name.clone()) {
+            s.name = format!("{}~{}", s.name, i + 1);
+            names.insert(s.name.clone());
+        }
+    }
+    Ok(suites)
+}
+
+/// Runs the suites one after another; one record per suite, ready for
+/// [`super::ResultsStore::append`]. `on_item` sees every finished item (from worker threads).
+pub fn bench_suites(
+    lm: ModelRef<'_>,
+    suites: &[Suite],
+    opts: &RunOptions,
+    ctx: &RunContext,
+    on_item: &(dyn Fn(&Suite, &ItemOutcome) + Sync),
+) -> Result<Vec<RunRecord>> {
+    let time = super::results::rfc3339(ctx.unix_time);
+    let mut records = Vec::new();
+    for s in suites {
+        let items = &s.items[..ctx.limit.map_or(s.items.len(), |l| l.min(s.items.len()))];
+        let rel_dir = format!("bench/{}/{}", ctx.run_id, trace_file_name(&s.name).trim_end_matches(".json"));
+        let t0 = Instant::now();
+        let outcomes = run_suite(lm, s, items, opts, &ctx.data_dir, &rel_dir, &|o| on_item(s, o))?;
+        let metrics = SuiteMetrics::from_outcomes(
+            &s.name,
+            s.format,
+            s.skipped.len(),
+            &outcomes,
+            t0.elapsed().as_secs_f64(),
+        );
+        records.push(RunRecord {
+            version: super::results::RESULTS_VERSION,
+            run_id: ctx.run_id.clone(),
+            time: time.clone(),
+            unix_time: ctx.unix_time,
+            model: lm.id.to_string(),
+            adapter: lm.adapter.map(String::from),
+            checkpoint_step: ctx.checkpoint_step,
+            mode: ctx.mode.clone(),
+            params: opts.params.clone(),
+            attention: opts.attention,
+            suite: s.name.clone(),
+            source: s.path.display().to_string(),
+            format: s.format,
+            chat: opts.chat,
+            limit: ctx.limit,
+            metrics,
+            items: outcomes,
+            traces: rel_dir,
+        });
+    }
+    Ok(records)
+}
+
 /// File name for an item's trace: the id with anything but `[A-Za-z0-9._-]` replaced.
 pub fn trace_file_name(id: &str) -> String {
     let s: String = id
@@ -189,7 +324,7 @@ pub fn trace_file_name(id: &str) -> String {
 /// Runs every item of `suite`; traces go to `data_dir/rel_dir/<item>.json`. `on_item` is called
 /// once per finished item (from worker threads).
 pub fn run_suite(
-    lm: &LoadedModel,
+    lm: ModelRef<'_>,
     suite: &Suite,
     items: &[Item],
     opts: &RunOptions,
@@ -243,7 +378,7 @@ pub fn run_suite(
 
 /// Decodes, scores and classifies one item and saves its trace. Errors become outcomes.
 pub fn run_item(
-    lm: &LoadedModel,
+    lm: ModelRef<'_>,
     item: &Item,
     opts: &RunOptions,
     data_dir: &Path,
@@ -278,10 +413,10 @@ pub fn run_item(
 }
 
 fn decode_item(
-    lm: &LoadedModel,
+    lm: ModelRef<'_>,
     item: &Item,
     opts: &RunOptions,
-    trace_path: &PathBuf,
+    trace_path: &Path,
     out: &mut ItemOutcome,
 ) -> Result<()> {
     let (prompt, ids) = match &item.prompt_ids {
@@ -292,10 +427,12 @@ fn decode_item(
             (Some(text), ids)
         }
     };
-    let trace =
-        crate::cli::decode::run_decode(lm, opts.params.clone(), opts.attention, prompt, &ids, &mut |_| {
-            ControlFlow::Continue(())
-        })?;
+    let decoder = crate::decode::Decoder::new(lm.model, opts.params.clone(), opts.attention)?;
+    let mut trace = decoder.run(&ids, &mut |_| ControlFlow::Continue(()))?;
+    trace.model = lm.id.to_string();
+    trace.adapter = lm.adapter.map(String::from);
+    trace.prompt = prompt;
+    crate::cli::decode::fill_token_text(&mut trace, lm.codec);
     let p = &trace.params;
     let detok = |ids: &[u32]| lm.codec.decode(ids);
     let text = canvas_text(&trace.output, p.mask_id, p.eos_id, &detok);
