@@ -431,8 +431,8 @@ pub fn merge(a: MergeArgs) -> Result<()> {
     let mut tensors = load_all_tensors(&resolved.dir)?;
     for (path, lin) in lm.model.linears_mut() {
         let key = format!("{path}.weight");
-        if tensors.contains_key(&key) {
-            tensors.insert(key, lin.weight.clone());
+        if let Some(slot) = tensors.get_mut(&key) {
+            *slot = lin.weight.clone();
         }
     }
     let cfg = Config::from_file(&resolved.dir.join("config.json"))?;

@@ -155,7 +155,7 @@ fn decode_cache(bytes: &[u8], n_docs: usize) -> Option<Vec<Vec<u32>>> {
 
 /// Block-aligned greedy packing (see the module docs).
 pub fn pack(docs: &[Vec<u32>], seq_len: usize, block: usize, eos: u32) -> Vec<Vec<u32>> {
-    assert!(block > 0 && seq_len % block == 0, "seq_len must be a multiple of block_length");
+    assert!(block > 0 && seq_len.is_multiple_of(block), "seq_len must be a multiple of block_length");
     let mut seqs = Vec::new();
     let mut cur: Vec<u32> = Vec::with_capacity(seq_len);
     for d in docs {

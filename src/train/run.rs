@@ -4,7 +4,7 @@
 //! ```text
 //! DIR/run.json          config, status (running|finished|failed|cancelled), pid, device, versions
 //! DIR/metrics.jsonl     one line per step
-//! DIR/checkpoints/step-N/   weights (model.safetensors | adapter/), optimizer.safetensors, state.json
+//! DIR/checkpoints/step-N/   weights (HF model dir | adapter/), optimizer.safetensors, state.json
 //! DIR/model/            pretraining result in HF layout (config.json, model.safetensors, tokenizer)
 //! DIR/adapter/          LoRA result in PEFT layout
 //! ```
@@ -172,7 +172,10 @@ fn load_docs(spec: &DataSpec, cache_dir: Option<&Path>) -> Result<(Vec<Vec<u32>>
     Ok((docs, sp))
 }
 
-fn build_model(rc: &RunConfig) -> Result<(Llada2, BTreeMap<String, Var>, BTreeMap<String, Var>)> {
+/// The model, the tensors a checkpoint saves, and the trainable subset.
+type Built = (Llada2, BTreeMap<String, Var>, BTreeMap<String, Var>);
+
+fn build_model(rc: &RunConfig) -> Result<Built> {
     let dev = rc.device.device()?;
     match &rc.run {
         RunKind::Pretrain { model: cfg, init_std, .. } => {
@@ -216,7 +219,7 @@ impl Trainer {
         if dir.join("run.json").exists() {
             bail!("{} already holds a run (use --resume {} to continue it)", dir.display(), dir.display());
         }
-        if rc.seq_len == 0 || rc.seq_len % rc.noise.block_length != 0 {
+        if rc.seq_len == 0 || !rc.seq_len.is_multiple_of(rc.noise.block_length) {
             bail!(
                 "--seq-len ({}) must be a positive multiple of --block-length ({})",
                 rc.seq_len,
@@ -413,10 +416,11 @@ impl Trainer {
         }
         let tmp = tempfile::Builder::new().prefix(".tmp-").tempdir_in(&root)?;
         match &self.rc.run {
-            RunKind::Pretrain { .. } => {
+            RunKind::Pretrain { model: cfg, .. } => {
+                // A full HF-layout model directory: `--model DIR/checkpoints/step-N` decodes it.
                 let map: HashMap<String, Tensor> =
                     self.saved.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
-                save_tensors_atomic(&tmp.path().join("model.safetensors"), &map)?;
+                write_hf_dir(tmp.path(), cfg, &map, &self.rc.data.tokenizer)?;
             }
             RunKind::Lora { adapter, .. } => {
                 let map: BTreeMap<String, Tensor> =
@@ -518,7 +522,7 @@ impl Trainer {
                 None => println!("{}", serde_json::to_string(&m)?),
             }
             let every = self.rc.checkpoint_every;
-            if every > 0 && self.state.step % every == 0 && self.state.step < total {
+            if every > 0 && self.state.step.is_multiple_of(every) && self.state.step < total {
                 self.save_checkpoint()?;
                 self.write_run_file(Status::Running, None)?;
             }
