@@ -177,14 +177,19 @@ fn decode(model: &Llada2, lens: &[usize], reps: usize) -> Result<()> {
     Ok(())
 }
 
-/// Decode time with and without per-position records (argmax, p, p(current), top-k).
+/// Decode time with and without per-position records (argmax, p, p(current), top-k),
+/// interleaved so background load hits both alike.
 fn record(model: &Llada2, lens: &[usize], reps: usize) -> Result<()> {
     println!("gen_len  without_ms  with_ms  overhead");
     for &g in lens {
-        let (off, _) =
-            time_decode(model, speed_params(&model.cfg, g, false), AttentionMode::BlockCausal, reps)?;
-        let (on, _) =
-            time_decode(model, speed_params(&model.cfg, g, true), AttentionMode::BlockCausal, reps)?;
+        let (mut off, mut on) = (Vec::new(), Vec::new());
+        for _ in 0..reps {
+            off.push(
+                time_decode(model, speed_params(&model.cfg, g, false), AttentionMode::BlockCausal, 1)?.0,
+            );
+            on.push(time_decode(model, speed_params(&model.cfg, g, true), AttentionMode::BlockCausal, 1)?.0);
+        }
+        let (off, on) = (median(off), median(on));
         println!("{g:>7}  {:>10.1}  {:>7.1}  {:>7.1}%", off * 1e3, on * 1e3, 100.0 * (on - off) / off);
     }
     Ok(())

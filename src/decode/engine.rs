@@ -27,7 +27,14 @@ pub struct StepEvent<'a> {
 struct RowPick {
     token: u32,
     p: f32,
-    probs: Vec<f32>,
+    dist: Dist,
+}
+
+/// The distribution a pick came from. At temperature 0 it is the row's softmax, kept as
+/// (max, Σexp) so recording costs one top-k scan instead of a vocabulary-sized vector.
+enum Dist {
+    Softmax { max: f32, sum: f64 },
+    Probs(Vec<f32>),
 }
 
 pub struct Decoder<'m> {
@@ -105,11 +112,13 @@ impl<'m> Decoder<'m> {
                 forward_calls += 1;
                 let rows = logits.to_dtype(candle_core::DType::F32)?.squeeze(0)?.to_vec2::<f32>()?;
                 let picks: Vec<RowPick> = rows.iter().map(|r| self.pick(r, &mut rng)).collect();
+                let picks: Vec<(RowPick, &[f32])> =
+                    picks.into_iter().zip(rows.iter().map(Vec::as_slice)).collect();
                 let forward_ms = tf.elapsed().as_secs_f64() * 1e3;
 
                 // M2T: every mask above threshold, else the most confident `num_to_transfer`.
                 let mut commit_at = vec![None::<CommitKind>; b];
-                let high: Vec<usize> = (0..b).filter(|&i| active[i] && picks[i].p > p.threshold).collect();
+                let high: Vec<usize> = (0..b).filter(|&i| active[i] && picks[i].0.p > p.threshold).collect();
                 if any_mask {
                     if high.len() >= p.num_to_transfer {
                         for &i in &high {
@@ -118,7 +127,7 @@ impl<'m> Decoder<'m> {
                     } else {
                         let mut masks: Vec<usize> = (0..b).filter(|&i| active[i]).collect();
                         // Most confident first; ties keep the lower position (as torch.topk on CPU).
-                        masks.sort_by(|&x, &y| picks[y].p.total_cmp(&picks[x].p).then(x.cmp(&y)));
+                        masks.sort_by(|&x, &y| picks[y].0.p.total_cmp(&picks[x].0.p).then(x.cmp(&y)));
                         for &i in masks.iter().take(p.num_to_transfer) {
                             commit_at[i] = Some(CommitKind::Fallback);
                         }
@@ -130,8 +139,8 @@ impl<'m> Decoder<'m> {
                     let pos = start + i;
                     if !active[i]
                         && pos >= prompt_len
-                        && picks[i].token != before[i]
-                        && picks[i].p > p.editing_threshold
+                        && picks[i].0.token != before[i]
+                        && picks[i].0.p > p.editing_threshold
                     {
                         edit_at[i] = true;
                     }
@@ -141,11 +150,11 @@ impl<'m> Decoder<'m> {
                 for i in 0..b {
                     let pos = start + i;
                     if let Some(kind) = commit_at[i] {
-                        canvas[pos] = picks[i].token;
-                        commits.push(Commit { pos, token: picks[i].token, p: picks[i].p, kind });
+                        canvas[pos] = picks[i].0.token;
+                        commits.push(Commit { pos, token: picks[i].0.token, p: picks[i].0.p, kind });
                     } else if edit_at[i] {
-                        canvas[pos] = picks[i].token;
-                        edits.push(Edit { pos, from: before[i], to: picks[i].token, p: picks[i].p });
+                        canvas[pos] = picks[i].0.token;
+                        edits.push(Edit { pos, from: before[i], to: picks[i].0.token, p: picks[i].0.p });
                     }
                 }
                 let positions = if p.record_positions {
@@ -166,7 +175,7 @@ impl<'m> Decoder<'m> {
                             } else {
                                 Decision::Keep
                             };
-                            self.record(&picks[i], before[i], active[i], decision)
+                            self.record(&picks[i].0, picks[i].1, before[i], active[i], decision)
                         })
                         .collect()
                 } else {
@@ -275,14 +284,16 @@ impl<'m> Decoder<'m> {
     fn pick(&self, logits: &[f32], rng: &mut rand_chacha::ChaCha8Rng) -> RowPick {
         let p = &self.params;
         if p.temperature == 0.0 {
-            let probs = softmax(logits);
-            let mut best = 0usize;
+            // First maximum wins ties, as torch.argmax.
+            let (mut best, mut max) = (0usize, f32::NEG_INFINITY);
             for (i, &l) in logits.iter().enumerate() {
-                if l > logits[best] {
+                if l > max {
                     best = i;
+                    max = l;
                 }
             }
-            return RowPick { token: best as u32, p: probs[best], probs };
+            let sum: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+            return RowPick { token: best as u32, p: (1.0 / sum) as f32, dist: Dist::Softmax { max, sum } };
         }
         let mut scaled: Vec<f32> = logits.iter().map(|&l| l / p.temperature).collect();
         if let Some(k) = p.top_k
@@ -327,16 +338,30 @@ impl<'m> Decoder<'m> {
                 break;
             }
         }
-        RowPick { token: token as u32, p: probs[token], probs }
+        RowPick { token: token as u32, p: probs[token], dist: Dist::Probs(probs) }
     }
 
-    fn record(&self, pick: &RowPick, current: u32, is_mask: bool, decision: Decision) -> PositionRecord {
+    fn record(
+        &self,
+        pick: &RowPick,
+        logits: &[f32],
+        current: u32,
+        is_mask: bool,
+        decision: Decision,
+    ) -> PositionRecord {
         let k = self.params.record_top_k;
-        let top = top_k(&pick.probs, k);
+        let (top, p_current) = match &pick.dist {
+            Dist::Softmax { max, sum } => {
+                let prob = |l: f32| (((l - max) as f64).exp() / sum) as f32;
+                let top = top_k(logits, k).into_iter().map(|(t, l)| (t, prob(l))).collect();
+                (top, logits.get(current as usize).map(|&l| prob(l)).unwrap_or(0.0))
+            }
+            Dist::Probs(probs) => (top_k(probs, k), probs.get(current as usize).copied().unwrap_or(0.0)),
+        };
         PositionRecord {
             argmax: pick.token,
             p: pick.p,
-            p_current: if is_mask { 0.0 } else { pick.probs.get(current as usize).copied().unwrap_or(0.0) },
+            p_current: if is_mask { 0.0 } else { p_current },
             top,
             decision,
         }
@@ -351,7 +376,8 @@ pub fn softmax(logits: &[f32]) -> Vec<f32> {
     exps.iter().map(|&e| (e / sum) as f32).collect()
 }
 
-/// The `k` most likely tokens, most likely first (ties: lower id first).
+/// The `k` largest values (probabilities or logits) with their ids, largest first (ties:
+/// lower id first).
 pub fn top_k(probs: &[f32], k: usize) -> Vec<(u32, f32)> {
     if k == 0 {
         return Vec::new();
