@@ -148,6 +148,12 @@ fn bench_prints_the_table_writes_json_saves_traces_and_results() {
         assert_eq!((t.params.block_length, t.params.gen_length, t.params.threshold), (8, 16, 0.7));
         assert_eq!(t.output.len(), item.tokens);
         assert_eq!(t.edit_count(), item.edits);
+        // Re-judged from the saved trace alone, the classifier agrees with the run.
+        let f = draftscope::bench::item_findings(item, &t).unwrap();
+        assert_eq!(
+            (f.harmful.len(), f.helpful.len(), f.churn.len(), f.over_corrected, f.first_right),
+            (item.harmful_edits, item.helpful_edits, item.churn, item.over_corrected, item.first_right)
+        );
     }
     assert_eq!(r.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["arith-1", "facts-1", "arith-2"]);
 }
@@ -315,4 +321,61 @@ fn id_items_score_by_prefix_through_the_library() {
     let out = run_suite((&lm).into(), &suite, &items, &opts, d.path(), "t2", &|_| {}).unwrap();
     assert_eq!(out.iter().map(|o| o.correct).collect::<Vec<_>>(), [!text.is_empty(), false]);
     assert_eq!(out[0].tokens, trace.output.len());
+}
+
+/// On a real decode: make the gold the generated text up to the first edited position as it
+/// stood before that edit; that edit is then harmful, and the item is over-corrected exactly
+/// when the final text no longer starts with it.
+#[test]
+fn an_edit_that_breaks_a_right_answer_is_found_in_a_real_trace() {
+    let d = tempfile::tempdir().unwrap();
+    let lm = LoadedModel::load_dir("fixture", Path::new(FIXTURE), DeviceKind::Cpu, DtypeKind::F32).unwrap();
+    let mut params = DecodeParams::preset(Mode::Q, 508, 511);
+    params.block_length = 8;
+    params.gen_length = 24;
+    let opts = RunOptions { params, attention: AttentionMode::BlockCausal, jobs: 1, chat: false };
+    let item = |answer: &str| Item {
+        id: "x".into(),
+        line: 1,
+        prompt: String::new(),
+        prompt_ids: Some(vec![3, 1, 4, 1, 5, 9, 2, 6, 5, 3]),
+        answer: answer.into(),
+        aliases: Vec::new(),
+        scorer: Scorer::Prefix,
+    };
+    let suite = draftscope::bench::Suite {
+        name: "ids".into(),
+        path: d.path().join("ids.jsonl"),
+        format: Format::World,
+        items: vec![item("<0>")],
+        skipped: Vec::new(),
+    };
+    let probe = run_suite((&lm).into(), &suite, &suite.items, &opts, d.path(), "probe", &|_| {}).unwrap();
+    let t = Trace::load(&d.path().join(&probe[0].trace)).unwrap();
+    let p0 = t.prompt_ids.len();
+    let mut canvas = t.final_canvas.clone();
+    canvas[p0..].fill(511);
+    let mut gold = None;
+    'find: for b in &t.blocks {
+        for s in &b.steps {
+            canvas[b.start..b.start + s.before.len()].copy_from_slice(&s.before);
+            for e in &s.edits {
+                let head = &canvas[p0..=e.pos];
+                if !head.contains(&511) && !head.contains(&508) {
+                    gold = Some((head.iter().map(|i| format!("<{i}>")).collect::<String>(), e.clone()));
+                    break 'find;
+                }
+            }
+        }
+    }
+    let (gold, edit) = gold.expect("the random fixture edits a fully written prefix");
+    let out = run_suite((&lm).into(), &suite, &[item(&gold)], &opts, d.path(), "t", &|_| {}).unwrap();
+    let t2 = Trace::load(&d.path().join(&out[0].trace)).unwrap();
+    let f = draftscope::bench::item_findings(&out[0], &t2).unwrap();
+    assert!(f.harmful.iter().any(|h| h.pos == edit.pos && h.from == edit.from && h.to == edit.to), "{f:?}");
+    assert!(out[0].harmful_edits >= 1);
+    assert!(f.first_right.is_some());
+    let final_text: String = t2.output.iter().take_while(|&&i| i != 508).map(|i| format!("<{i}>")).collect();
+    assert_eq!(out[0].over_corrected, !final_text.starts_with(&gold));
+    assert_eq!(out[0].correct, final_text.starts_with(&gold));
 }

@@ -176,6 +176,12 @@ pub fn canvas_text(tokens: &[u32], mask_id: u32, eos_id: u32, detok: &dyn Fn(&[u
     out
 }
 
+/// Text of token ids from the trace's own token texts (`<id>` without a tokenizer), so a saved
+/// trace can be judged with no model loaded.
+pub fn trace_detok(trace: &Trace) -> impl Fn(&[u32]) -> String + '_ {
+    move |ids: &[u32]| ids.iter().map(|&i| trace.text_of(i)).collect()
+}
+
 /// Replays the trace step by step and judges every intermediate answer with `is_correct`
 /// (which receives the generated text, see [`canvas_text`]).
 pub fn analyse_trace(

@@ -5,8 +5,8 @@
 //!
 //! For the TUI: [`ResultsStore::open`] + [`ResultsStore::load`] for the records,
 //! [`results::compare`] (base vs adapters by checkpoint), [`results::list_runs`],
-//! [`ResultsStore::failing_items`] (with trace paths), and [`classify::analyse_trace`] to
-//! locate harmful edits and churn in an opened trace.
+//! [`ResultsStore::failing_items`] (with trace paths), and [`results::item_findings`] to
+//! locate harmful/helpful edits and churn in an opened trace without the model.
 
 pub mod classify;
 pub mod cli;
@@ -17,7 +17,9 @@ pub mod stats;
 pub mod suite;
 
 pub use classify::{ChurnRef, DigitError, EditRef, TraceFindings, analyse_trace, final_digit_error};
-pub use results::{ComparisonRow, FailingItem, ResultsStore, RunRecord, RunSummary};
+pub use results::{
+    ComparisonRow, FailingItem, ResultsStore, RunRecord, RunSummary, compare, item_findings, list_runs,
+};
 pub use run::{
     ItemOutcome, ModelRef, RunContext, RunOptions, SuiteMetrics, bench_suites, load_suites, run_suite,
 };

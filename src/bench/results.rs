@@ -205,6 +205,20 @@ impl ResultsStore {
     }
 }
 
+/// Re-judges an item's saved trace without the model: which edits were harmful or helpful
+/// (block, step, position, tokens), churn, and when the answer was right. `None` for records
+/// written without a scorer.
+pub fn item_findings(
+    item: &ItemOutcome,
+    trace: &crate::decode::Trace,
+) -> Option<super::classify::TraceFindings> {
+    let scorer = item.scorer.as_ref()?;
+    let detok = super::classify::trace_detok(trace);
+    Some(super::classify::analyse_trace(trace, &detok, &|t| {
+        scorer.score(t, &item.gold, &item.aliases).correct
+    }))
+}
+
 /// Runs, newest first, each with its suites.
 pub fn list_runs(records: &[RunRecord]) -> Vec<RunSummary> {
     let mut by_run: BTreeMap<(u64, String), RunSummary> = BTreeMap::new();

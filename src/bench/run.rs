@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::classify::{DigitError, analyse_trace, canvas_text, final_digit_error};
 use super::results::RunRecord;
+use super::score::Scorer;
 use super::stats::{Z95, wilson};
 use super::suite::{Format, Item, Suite};
 use crate::decode::{AttentionMode, DecodeParams};
@@ -88,6 +89,13 @@ pub struct ItemOutcome {
     /// Set when the item could not be decoded (it is then left out of the metrics).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Other accepted answers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// How the item is scored, so the trace can be re-judged without the suite file
+    /// ([`super::results::item_findings`]).
+    #[serde(default)]
+    pub scorer: Option<Scorer>,
 }
 
 /// Counts of final-digit transcription errors by subtype.
@@ -404,6 +412,8 @@ pub fn run_item(
         wall_ms: 0.0,
         trace: rel_trace.to_string(),
         error: None,
+        aliases: item.aliases.clone(),
+        scorer: Some(item.scorer.clone()),
     };
     if let Err(e) = decode_item(lm, item, opts, &data_dir.join(rel_trace), &mut out) {
         out.error = Some(format!("{e:#}"));
@@ -479,6 +489,8 @@ mod tests {
             wall_ms: 1.0,
             trace: "t.json".into(),
             error: None,
+            aliases: Vec::new(),
+            scorer: None,
         }
     }
 

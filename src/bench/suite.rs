@@ -207,7 +207,7 @@ pub fn load(path: &Path, format: Format) -> Result<Suite> {
         if format == Format::Piqa && piqa_labels.is_none() {
             piqa_labels = Some(read_piqa_labels(path));
         }
-        match item_from(&v, format, line, items.len(), piqa_labels.as_deref()) {
+        match item_from(&v, format, line, piqa_labels.as_deref()) {
             Ok(it) => items.push(it),
             Err(e) => skipped.push(SkippedLine { line, error: format!("{e:#}") }),
         }
@@ -247,17 +247,12 @@ pub const MATH_SUFFIX_ZH: &str = "\n请逐步推理，并把最终答案放在 \
 /// OpenCompass `triviaqa_gen` (0-shot) instruction.
 pub const TRIVIAQA_PREFIX: &str = "Answer these questions, your answer should be as simple as possible, start your answer with the prompt 'The answer is '.\nQ: ";
 
-fn item_from(
-    v: &Value,
-    format: Format,
-    line: usize,
-    index: usize,
-    piqa_labels: Option<&[String]>,
-) -> Result<Item> {
+/// `line` is 1-based; PIQA's labels file has one label per data line.
+fn item_from(v: &Value, format: Format, line: usize, piqa_labels: Option<&[String]>) -> Result<Item> {
     if !v.is_object() {
         bail!("expected a JSON object");
     }
-    let fallback_id = format!("{}-{:04}", format.label(), index + 1);
+    let fallback_id = format!("{}-{:04}", format.label(), line);
     let item = match format {
         Format::World | Format::Auto => {
             let task = text_field(v, &["task"]).unwrap_or_default();
@@ -336,7 +331,7 @@ fn item_from(
             let sol2 = text_field(v, &["sol2"])?;
             let label = match text_field(v, &["label"]) {
                 Ok(l) => l,
-                Err(_) => match piqa_labels.and_then(|l| l.get(index)) {
+                Err(_) => match piqa_labels.and_then(|l| l.get(line - 1)) {
                     Some(l) => l.clone(),
                     None => bail!("field `label` is missing (and no -labels.lst file beside the suite)"),
                 },
