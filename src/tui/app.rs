@@ -1039,3 +1039,36 @@ pub const HELP: &[(&str, &str)] = &[
     ("?", "this help"),
     ("q", "quit"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_edit_inserts_and_deletes_at_the_cursor_in_characters() {
+        let mut e = LineEdit::new("añb");
+        e.apply(&Action::CursorLeft);
+        e.apply(&Action::Char('é'));
+        assert_eq!((e.text.as_str(), e.cursor), ("añéb", 3));
+        e.apply(&Action::Backspace);
+        e.apply(&Action::Backspace);
+        assert_eq!(e.text, "ab");
+        e.apply(&Action::Home);
+        e.apply(&Action::Delete);
+        assert_eq!((e.text.as_str(), e.cursor), ("b", 0));
+    }
+
+    #[test]
+    fn a_live_block_ends_as_the_decoder_would_have_ended_it() {
+        let t = crate::tui::sample::small();
+        assert_eq!(inferred_end(&t.blocks[0]), BlockEnd::NoEditAfterFill);
+        assert_eq!(inferred_end(&t.blocks[2]), BlockEnd::MaxPostSteps);
+    }
+
+    #[test]
+    fn the_summary_counts_tokens_forwards_and_edits() {
+        let mut a = App::default();
+        a.open_doc(Doc::new(crate::tui::sample::small(), "s".into(), None));
+        assert_eq!(a.summary(), "5 tokens · 9 forwards · 0.56 TPF · 3 edits (60.0/100 tok) · 1 fallbacks");
+    }
+}

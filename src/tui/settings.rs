@@ -230,3 +230,63 @@ fn stepped(list: &[usize], v: usize, dir: i32) -> usize {
         list.iter().rev().copied().find(|&x| x < v).unwrap_or(v)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_cycles_through_the_presets_and_sets_their_thresholds() {
+        let mut s = Settings::default();
+        s.adjust(Row::Mode, 1);
+        assert_eq!((s.mode, s.threshold, s.editing_threshold), (Some(Mode::S), 0.5, 0.0));
+        s.adjust(Row::Mode, 1);
+        assert_eq!((s.mode, s.threshold), (Some(Mode::Default), 0.95));
+        s.adjust(Row::Mode, 1);
+        assert_eq!(s.mode, Some(Mode::Q));
+    }
+
+    #[test]
+    fn thresholds_step_by_005_within_0_and_1() {
+        let mut s = Settings::default();
+        s.adjust(Row::Editing, -1);
+        assert_eq!(s.editing_threshold, 0.45);
+        assert_eq!(s.mode, None);
+        s.editing_threshold = 0.0;
+        s.adjust(Row::Editing, -1);
+        assert_eq!(s.editing_threshold, 0.0);
+    }
+
+    #[test]
+    fn lengths_step_through_powers_of_two() {
+        let mut s = Settings::default();
+        s.adjust(Row::BlockLength, -1);
+        assert_eq!(s.block_length, 16);
+        s.gen_length = 100;
+        s.adjust(Row::GenLength, 1);
+        assert_eq!(s.gen_length, 128);
+    }
+
+    #[test]
+    fn params_carry_every_setting() {
+        let mut s = Settings::default();
+        s.threshold = 0.6;
+        s.block_length = 8;
+        s.eos_early_stop = false;
+        let p = s.params(5, 6);
+        assert_eq!(
+            (p.threshold, p.block_length, p.eos_early_stop, p.eos_id, p.mask_id),
+            (0.6, 8, false, 5, 6)
+        );
+    }
+
+    #[test]
+    fn adapter_toggles_only_when_a_path_is_set() {
+        let mut s = Settings::default();
+        s.adjust(Row::Adapter, 1);
+        assert!(s.active_adapter().is_none());
+        s.adapter = Some("a".into());
+        s.adjust(Row::Adapter, 1);
+        assert_eq!(s.active_adapter(), Some(&PathBuf::from("a")));
+    }
+}

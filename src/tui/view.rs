@@ -198,7 +198,7 @@ pub fn generated_so_far(trace: &Trace) -> usize {
 
 /// Whether two traces differ at step `r` of block `r.block` (block states after the step,
 /// step-aligned; a missing step compares with the block's last step).
-pub fn step_after<'t>(trace: &'t Trace, r: StepRef) -> Option<(&'t [u32], bool)> {
+pub fn step_after(trace: &Trace, r: StepRef) -> Option<(&[u32], bool)> {
     let b = trace.blocks.get(r.block)?;
     let last = b.steps.len().checked_sub(1)?;
     let s = &b.steps[r.step.min(last)];
@@ -226,4 +226,80 @@ pub fn final_differences(a: &Trace, b: &Trace) -> usize {
     let ga = a.final_canvas.get(pa..).unwrap_or(&[]);
     let gb = b.final_canvas.get(pb..).unwrap_or(&[]);
     (0..ga.len().max(gb.len())).filter(|&i| ga.get(i) != gb.get(i)).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::sample;
+
+    #[test]
+    fn index_lists_steps_in_decode_order_with_edit_and_fallback_steps() {
+        let ix = TraceIndex::build(&sample::small());
+        assert_eq!(ix.len(), 9);
+        assert_eq!(ix.block_first, vec![0, 2, 6]);
+        assert_eq!(ix.steps[4], StepRef { block: 1, step: 2 });
+        assert_eq!(ix.edit_steps, vec![4, 7, 8]);
+        assert_eq!(ix.fallback_steps, vec![2]);
+        assert_eq!((ix.edits, ix.commits, ix.fallbacks), (3, 9, 1));
+    }
+
+    #[test]
+    fn index_built_step_by_step_equals_index_built_at_once() {
+        let t = sample::small();
+        let mut ix = TraceIndex::default();
+        for (bi, b) in t.blocks.iter().enumerate() {
+            for s in &b.steps {
+                ix.push_step(bi, s);
+            }
+        }
+        assert_eq!(ix, TraceIndex::build(&t));
+    }
+
+    #[test]
+    fn next_in_finds_strictly_later_or_earlier_entries() {
+        let l = [2, 5, 9];
+        assert_eq!(TraceIndex::next_in(&l, 2, true), Some(5));
+        assert_eq!(TraceIndex::next_in(&l, 0, true), Some(2));
+        assert_eq!(TraceIndex::next_in(&l, 9, true), None);
+        assert_eq!(TraceIndex::next_in(&l, 5, false), Some(2));
+        assert_eq!(TraceIndex::next_in(&l, 2, false), None);
+    }
+
+    #[test]
+    fn block_cells_classify_every_position() {
+        let t = sample::small();
+        let kinds: Vec<CellKind> =
+            block_cells(&t, StepRef { block: 1, step: 2 }).iter().map(|c| c.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                CellKind::Keep,
+                CellKind::Keep,
+                CellKind::Edit { from: 7 },
+                CellKind::Commit { fallback: false }
+            ]
+        );
+        let c0 = block_cells(&t, StepRef { block: 0, step: 0 });
+        assert_eq!(c0[0].kind, CellKind::Prompt);
+        let c1 = block_cells(&t, StepRef { block: 1, step: 0 });
+        assert_eq!(c1[0].kind, CellKind::Commit { fallback: true });
+        assert_eq!((c1[1].kind, c1[1].p), (CellKind::Mask, Some(0.30)));
+        assert!(block_cells(&t, StepRef { block: 1, step: 2 })[3].eos);
+    }
+
+    #[test]
+    fn visible_shows_whitespace() {
+        assert_eq!(visible(" a\n\t"), "␣a⏎⇥");
+        assert_eq!(visible(""), "∅");
+    }
+
+    #[test]
+    fn generated_so_far_counts_filled_positions_of_a_live_trace() {
+        let mut t = sample::small();
+        t.output.clear();
+        assert_eq!(generated_so_far(&t), 8, "the whole generated span is filled");
+        t.final_canvas[5] = sample::MASK;
+        assert_eq!(generated_so_far(&t), 7);
+    }
 }

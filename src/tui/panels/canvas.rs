@@ -131,12 +131,11 @@ pub fn cell_spans(t: &crate::decode::Trace, c: &TokenCell) -> Vec<(String, Style
     }
 }
 
+/// A laid-out cell: column, line, and the spans it draws.
+pub type Placed = (u16, usize, Vec<(String, Style)>);
+
 /// Lays cells out left to right, wrapping at `width`: `(x, line, spans)` per cell.
-pub fn flow(
-    t: &crate::decode::Trace,
-    cells: &[TokenCell],
-    width: u16,
-) -> Vec<(u16, usize, Vec<(String, Style)>)> {
+pub fn flow(t: &crate::decode::Trace, cells: &[TokenCell], width: u16) -> Vec<Placed> {
     let mut out = Vec::with_capacity(cells.len());
     let (mut x, mut line) = (0u16, 0usize);
     for c in cells {

@@ -56,14 +56,16 @@ pub fn panel<'a>(title: impl Into<ratatui::text::Line<'a>>, focused: bool) -> Bl
 /// Draws the whole workbench; returns the click targets.
 pub fn draw(frame: &mut Frame, app: &App) -> HitMap {
     let a = layout(frame.area(), app);
-    let mut hits = HitMap::default();
-    hits.panels = vec![
-        (a.prompt, Focus::Prompt),
-        (a.settings, Focus::Settings),
-        (a.timeline, Focus::Timeline),
-        (a.tokens, Focus::Tokens),
-        (a.inspector, Focus::Inspector),
-    ];
+    let mut hits = HitMap {
+        panels: vec![
+            (a.prompt, Focus::Prompt),
+            (a.settings, Focus::Settings),
+            (a.timeline, Focus::Timeline),
+            (a.tokens, Focus::Tokens),
+            (a.inspector, Focus::Inspector),
+        ],
+        ..Default::default()
+    };
     prompt::render(frame, a.prompt, app);
     settings::render(frame, a.settings, app);
     timeline::render(frame.buffer_mut(), a.timeline, app, &mut hits.steps);
