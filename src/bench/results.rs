@@ -84,6 +84,8 @@ pub struct ComparisonRow {
     pub suite: String,
     pub model: String,
     pub adapter: Option<String>,
+    /// The training run an adapter checkpoint belongs to ([`adapter_run`]).
+    pub adapter_run: Option<String>,
     pub checkpoint_step: Option<u64>,
     pub mode: String,
     pub attention: AttentionMode,
@@ -246,7 +248,8 @@ pub fn find<'a>(records: &'a [RunRecord], run_id: &str, suite: &str) -> Option<&
 /// Base vs adapters by checkpoint: the latest run of each configuration, ordered by suite,
 /// model, mode, attention, then the base first and adapters by name and step.
 pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow> {
-    type Key = (String, String, String, String, Option<String>, Option<u64>);
+    // Adapters: grouped by training run, then by step (base = None sorts first).
+    type Key = (String, String, String, String, Option<(String, Option<u64>, String)>);
     let mut latest: BTreeMap<Key, (&RunRecord, usize)> = BTreeMap::new();
     for r in records.iter().filter(|r| suite.is_none_or(|s| s == r.suite)) {
         let key = (
@@ -254,8 +257,7 @@ pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow>
             r.model.clone(),
             r.mode.clone(),
             r.attention.label().to_string(),
-            r.adapter.clone(),
-            r.checkpoint_step,
+            r.adapter.as_ref().map(|a| (adapter_run(a), r.checkpoint_step, a.clone())),
         );
         let e = latest.entry(key).or_insert((r, 0));
         e.1 += 1;
@@ -281,6 +283,7 @@ pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow>
                 suite: r.suite.clone(),
                 model: r.model.clone(),
                 adapter: r.adapter.clone(),
+                adapter_run: r.adapter.as_deref().map(adapter_run),
                 checkpoint_step: r.checkpoint_step,
                 mode: r.mode.clone(),
                 attention: r.attention,
@@ -301,6 +304,20 @@ pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow>
             }
         })
         .collect()
+}
+
+/// The training run an adapter belongs to: `RUN` for `RUN/checkpoints/step-N/adapter` and
+/// `RUN/adapter`; the adapter path itself otherwise.
+pub fn adapter_run(adapter: &str) -> String {
+    let a = adapter.replace('\\', "/");
+    let a = a.trim_end_matches('/');
+    if let Some(i) = a.rfind("/checkpoints/") {
+        return a[..i].to_string();
+    }
+    if let Some(run) = a.strip_suffix("/adapter") {
+        return run.to_string();
+    }
+    a.to_string()
 }
 
 /// The training step of an adapter checkpoint. Looks in the adapter folder, then its parent
@@ -431,6 +448,7 @@ mod tests {
             record("r4", 400, "facts", None, None, 0.80),
         ];
         let rows = compare(&recs, Some("arith"));
+        assert_eq!(rows[1].adapter_run.as_deref(), Some("a"));
         let got: Vec<(Option<u64>, f64, Option<f64>, usize)> =
             rows.iter().map(|r| (r.checkpoint_step, r.accuracy, r.delta_vs_base, r.runs)).collect();
         let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-12);
@@ -483,6 +501,19 @@ mod tests {
         assert_eq!(checkpoint_step(&r), None);
         std::fs::write(d.path().join("run2/run.json"), "{\"step\": 1200}").unwrap();
         assert_eq!(checkpoint_step(&r), Some(1200));
+    }
+
+    #[test]
+    fn adapters_of_one_training_run_sort_by_step() {
+        let recs = vec![
+            record("r1", 100, "arith", Some("runs/x/checkpoints/step-1000/adapter"), Some(1000), 0.6),
+            record("r2", 200, "arith", Some("runs/x/checkpoints/step-250/adapter"), Some(250), 0.5),
+            record("r3", 300, "arith", Some("runs/x/adapter"), Some(1500), 0.7),
+        ];
+        let rows = compare(&recs, None);
+        assert_eq!(rows.iter().map(|r| r.checkpoint_step.unwrap()).collect::<Vec<_>>(), [250, 1000, 1500]);
+        assert!(rows.iter().all(|r| r.adapter_run.as_deref() == Some("runs/x")));
+        assert_eq!(adapter_run("some/dir"), "some/dir");
     }
 
     #[test]
