@@ -354,6 +354,7 @@ fn question_mark_opens_help_and_esc_closes_it() {
 #[test]
 fn settings_arrows_change_values_and_a_threshold_change_makes_mode_custom() {
     let mut a = app();
+    a.settings.set_mode(draftscope::decode::Mode::Q);
     a.focus = Focus::Settings;
     press(&mut a, KeyCode::Right);
     assert_eq!(a.settings.mode_label(), "S");
@@ -363,6 +364,21 @@ fn settings_arrows_change_values_and_a_threshold_change_makes_mode_custom() {
     assert_eq!(a.settings.threshold, 0.55);
     assert_eq!(a.settings.mode_label(), "custom");
     assert_eq!(at(&a), (0, 0), "arrows did not step");
+}
+
+#[test]
+fn opening_a_trace_adopts_its_settings_so_enter_reruns_it() {
+    let mut a = App::default();
+    let mut t = sample::small();
+    t.prompt = None;
+    t.attention = draftscope::decode::AttentionMode::Hf;
+    a.open_doc(Doc::new(t, "s".into(), None));
+    let s = &a.settings;
+    assert_eq!((s.threshold, s.editing_threshold, s.max_post_steps), (0.7, 0.5, 2));
+    assert_eq!(s.mode_label(), "custom", "max_post_steps 2 is no preset");
+    assert_eq!((s.block_length, s.gen_length), (4, 8));
+    assert_eq!(s.attention, draftscope::decode::AttentionMode::Hf);
+    assert_eq!(a.prompt.text, "10,11,12");
 }
 
 #[test]

@@ -72,7 +72,7 @@ check_clean_exit() {
 start "$BIN tui --model tests/fixtures/llada2-tiny --block-length 8 --gen-length 32 --prompt-ids 409,191,80,91,337"
 wait_for "ready: press Enter"
 wait_for "┌ Prompt (token ids)"
-wait_for "→/l step"
+wait_for "→/l ←/h step ]/[ block"
 keys Enter
 wait_for "done: 9 tokens, 54 forwards"
 wait_for "b3    "

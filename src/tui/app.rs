@@ -12,8 +12,8 @@ use ratatui::layout::{Position, Rect};
 use super::settings::{ROWS, Settings};
 use super::view::{self, StepRef, TraceIndex};
 use super::worker::{ModelInfo, RunRequest, WorkerEvent};
-use crate::decode::Trace;
 use crate::decode::trace::{BlockEnd, BlockTrace};
+use crate::decode::{Mode, Trace};
 
 /// Playback speeds, steps per second.
 pub const SPEEDS: [u32; 7] = [1, 2, 4, 8, 16, 32, 64];
@@ -322,8 +322,32 @@ impl App {
         self.status = Some(Status { text: text.into(), error: true });
     }
 
+    /// Takes the settings (and an id prompt) of an opened trace, so Enter re-runs it and a
+    /// changed setting is a what-if against it.
+    pub fn adopt_settings(&mut self, t: &Trace) {
+        let p = &t.params;
+        let s = &mut self.settings;
+        s.threshold = p.threshold;
+        s.editing_threshold = p.editing_threshold;
+        s.max_post_steps = p.max_post_steps;
+        s.mode = [Mode::Q, Mode::S, Mode::Default]
+            .into_iter()
+            .find(|m| m.thresholds() == (p.threshold, p.editing_threshold, p.max_post_steps));
+        s.attention = t.attention;
+        s.block_length = p.block_length;
+        s.gen_length = p.gen_length;
+        s.eos_early_stop = p.eos_early_stop;
+        s.record_top_k = p.record_top_k;
+        if t.prompt.is_none() && !t.prompt_ids.is_empty() {
+            let ids: Vec<String> = t.prompt_ids.iter().map(u32::to_string).collect();
+            self.prompt = LineEdit::new(&ids.join(","));
+            self.prompt_set = true;
+        }
+    }
+
     /// Shows a trace (it becomes the current one; the previous one is kept for diffs).
     pub fn open_doc(&mut self, doc: Doc) {
+        self.adopt_settings(&doc.trace);
         let summary = doc.trace.summary();
         let label = doc.label.clone();
         if let Some(old) = self.doc.take() {
@@ -683,6 +707,9 @@ impl App {
                 self.flat = 0;
                 self.sel = 0;
                 self.follow = true;
+                self.info(format!(
+                    "run #{run_id} decoding… (Esc cancels; ← freezes the view, → to the end follows)"
+                ));
             }
             WorkerEvent::Step { run_id, block, block_start, step, texts } => {
                 let Some(d) = self.doc.as_mut().filter(|d| d.live == Some(run_id)) else { return };

@@ -52,7 +52,8 @@ pub fn render_doc(
     hits: Option<&mut Vec<(Rect, usize)>>,
 ) {
     let t = &doc.trace;
-    let prefix = if side.is_empty() { String::new() } else { format!("{side}: {} · ", doc.label) };
+    let prefix =
+        if side.is_empty() { "Tokens · ".to_string() } else { format!("{side}: {} · ", doc.label) };
     let Some(b) = t.blocks.get(r.block) else {
         let block = panel(format!(" {prefix}no block {} ", r.block), focused);
         block.render(area, buf);
@@ -63,7 +64,7 @@ pub fn render_doc(
     let ended = if r.step > last { format!(" (ended at step {last})") } else { String::new() };
     let s = &b.steps[step];
     let title = format!(
-        " {prefix}Tokens · block {} · step {}/{}{ended}{} ",
+        " {prefix}block {} · step {}/{}{ended}{} ",
         b.block,
         step,
         b.steps.len(),

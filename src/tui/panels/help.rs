@@ -47,7 +47,7 @@ pub fn render_overlays(frame: &mut Frame, app: &App) {
 fn render_help(frame: &mut Frame) {
     let area = frame.area();
     let h = (HELP.len() as u16 + 4).min(area.height);
-    let rect = area.centered(Constraint::Length(72.min(area.width)), Constraint::Length(h));
+    let rect = area.centered(Constraint::Length(80.min(area.width)), Constraint::Length(h));
     let key = Style::new().fg(theme::FOCUS).add_modifier(Modifier::BOLD);
     let mut lines: Vec<Line> = HELP
         .iter()

@@ -10,13 +10,39 @@ use ratatui::widgets::Paragraph;
 use crate::tui::app::{App, Focus, InputKind, Overlay, SPEEDS};
 use crate::tui::theme;
 
-pub fn footer_keys(app: &App) -> &'static str {
+/// The footer's key hints for the focused panel: (keys, what).
+pub fn footer_keys(app: &App) -> &'static [(&'static str, &'static str)] {
     match app.focus {
-        Focus::Prompt => "type the prompt · Enter run · Esc done · Tab next panel · Ctrl-C quit",
-        Focus::Settings => "↑↓ choose · ←→/+- change · a adapter path · Enter run (what-if) · Tab next panel",
-        _ => {
-            "→/l step ←/h back ]/[ block e/E edit f fallback space play ↑↓ select Enter run Tab panel / search s save o open d diff ? help q quit"
-        }
+        Focus::Prompt => &[
+            ("type", "the prompt"),
+            ("Enter", "run"),
+            ("Esc", "done"),
+            ("Tab", "next panel"),
+            ("^C", "quit"),
+        ],
+        Focus::Settings => &[
+            ("↑↓", "choose"),
+            ("←→/+-", "change"),
+            ("a", "adapter path"),
+            ("Enter", "run (what-if)"),
+            ("Tab", "next panel"),
+        ],
+        _ => &[
+            ("→/l ←/h", "step"),
+            ("]/[", "block"),
+            ("e/E", "edit"),
+            ("f", "fallback"),
+            ("space", "play"),
+            ("↑↓", "select"),
+            ("Enter", "run"),
+            ("Tab", "panel"),
+            ("/", "find"),
+            ("s", "save"),
+            ("o", "open"),
+            ("d", "diff"),
+            ("?", "help"),
+            ("q", "quit"),
+        ],
     }
 }
 
@@ -59,10 +85,13 @@ pub fn render(frame: &mut Frame, status: Rect, message: Rect, footer: Rect, app:
             frame.set_cursor_position((x.min(footer.right().saturating_sub(1)), footer.y));
         }
         _ => {
-            frame.render_widget(
-                Paragraph::new(Line::from(Span::styled(footer_keys(app), Style::new().fg(theme::MUTED)))),
-                footer,
-            );
+            let key = Style::new().fg(theme::FOCUS);
+            let what = Style::new().fg(theme::MUTED);
+            let spans: Vec<Span> = footer_keys(app)
+                .iter()
+                .flat_map(|(k, w)| [Span::styled(*k, key), Span::styled(format!(" {w} "), what)])
+                .collect();
+            frame.render_widget(Paragraph::new(Line::from(spans)), footer);
         }
     }
 }
