@@ -92,7 +92,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
     params.eos_early_stop = !args.no_eos_early_stop;
     params.validate(lm.model.cfg.vocab_size)?;
     let opts = RunOptions { params, attention: args.flags.attention, jobs: args.jobs, chat: !args.no_chat };
-    let checkpoint_step = args.model.adapter.as_deref().and_then(results::checkpoint_step);
+    // The adapter's training step; without an adapter, a pretraining checkpoint's.
+    let checkpoint_step = match (&args.model.adapter, &args.model.model) {
+        (Some(a), _) => results::checkpoint_step(a),
+        (None, Some(m)) if std::path::Path::new(m).is_dir() => {
+            results::checkpoint_step(std::path::Path::new(m))
+        }
+        _ => None,
+    };
     let mode = format!("{:?}", args.flags.mode).to_lowercase();
     let ctx = RunContext::new(&data_dir, &mode, checkpoint_step, args.limit);
 
