@@ -269,10 +269,7 @@ mod tests {
 
     #[test]
     fn params_carry_every_setting() {
-        let mut s = Settings::default();
-        s.threshold = 0.6;
-        s.block_length = 8;
-        s.eos_early_stop = false;
+        let s = Settings { threshold: 0.6, block_length: 8, eos_early_stop: false, ..Default::default() };
         let p = s.params(5, 6);
         assert_eq!(
             (p.threshold, p.block_length, p.eos_early_stop, p.eos_id, p.mask_id),

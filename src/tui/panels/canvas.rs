@@ -187,6 +187,12 @@ fn render_context(buf: &mut Buffer, area: Rect, doc: &Doc, end: usize) -> u16 {
     let mut lines: Vec<Vec<(String, Style)>> = vec![Vec::new()];
     let mut x = 0usize;
     for (text, st) in pieces {
+        // Whole tokens move to the next line; only a token wider than the area is split.
+        let tw = Span::raw(text.as_str()).width();
+        if x > 0 && x + tw.min(w) > w {
+            lines.push(Vec::new());
+            x = 0;
+        }
         let mut cur = String::new();
         for ch in text.chars() {
             let cw = Span::raw(ch.to_string()).width();
