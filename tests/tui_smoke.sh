@@ -3,7 +3,8 @@
 # fixture model, run the sample prompt, step, jump to an edit, open the inspector, open help,
 # quit; the screen is checked with capture-pane, and after quitting the terminal must be back
 # to normal (primary screen, no mouse capture, not raw). Then: open a saved session with no
-# model, and start with no model at all (the status line must say so).
+# model, start with no model at all (the status line must say so), and panic on purpose
+# (DRAFTSCOPE_TUI_TEST_PANIC): the hook must restore the terminal.
 #
 #   tests/tui_smoke.sh            (uses target/release/draftscope; DRAFTSCOPE_BIN overrides)
 #
@@ -116,5 +117,15 @@ keys Enter
 wait_for "no model to run"
 keys q
 check_clean_exit
+
+# 4. A panic restores the terminal before the message prints.
+start "DRAFTSCOPE_TUI_TEST_PANIC=1 $BIN tui --no-model"
+wait_for "DRAFTSCOPE-EXIT=101" 10
+wait_for "test panic (DRAFTSCOPE_TUI_TEST_PANIC is set)"
+expect_not "┌ Prompt"
+[ "$($T display -p -t smoke '#{alternate_on}')" = 0 ] || fail "panic: still on the alternate screen"
+[ "$($T display -p -t smoke '#{mouse_any_flag}')" = 0 ] || fail "panic: mouse capture left on"
+tty=$($T display -p -t smoke '#{pane_tty}')
+if stty -a <"$tty" | grep -qE -- "(^| )-icanon( |$)"; then fail "panic: terminal left in raw mode"; fi
 
 echo "tui_smoke: OK"

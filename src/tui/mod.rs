@@ -152,11 +152,16 @@ pub fn run(args: TuiArgs) -> Result<()> {
             .context("cannot start the input thread")?;
     }
     let mut auto_run = args.run;
+    let test_panic = std::env::var_os("DRAFTSCOPE_TUI_TEST_PANIC").is_some();
     let mut next_tick = Instant::now();
     loop {
         let mut hits = app::HitMap::default();
         term.terminal.draw(|f| hits = panels::draw(f, &app)).context("cannot draw")?;
         app.hits = hits;
+        if test_panic {
+            // For tests/tui_smoke.sh: the panic hook must leave a clean terminal.
+            panic!("test panic (DRAFTSCOPE_TUI_TEST_PANIC is set)");
+        }
         let interval = Duration::from_secs_f64(1.0 / app::SPEEDS[app.speed] as f64);
         let timeout = if app.playing {
             next_tick.saturating_duration_since(Instant::now())
