@@ -242,6 +242,19 @@ fn inspector_ends_with_the_why_sentence() {
 }
 
 #[test]
+fn inspector_lists_the_positions_changes_and_marks_churn() {
+    let t = sample::small();
+    let text = |l: ratatui::text::Line| l.spans.iter().map(|s| s.content.to_string()).collect::<String>();
+    let l = inspector::changes_line(&t, StepRef { block: 1, step: 2 }, 2);
+    assert_eq!(text(l.clone()), "changes: s1 ▒→7 0.75 · s2 7→1 0.83");
+    assert_eq!(l.spans[1].style.fg, Some(Color::Green), "the commit");
+    assert_eq!(l.spans[3].style.fg, Some(Color::Magenta), "the edit");
+    assert!(l.spans[3].style.add_modifier.contains(Modifier::REVERSED), "this step's change");
+    let l = inspector::changes_line(&t, StepRef { block: 2, step: 0 }, 0);
+    assert_eq!(text(l), "changes: s0 ▒→EOS 0.95 · s1 EOS→5 0.60 · s2 5→EOS 0.70↺");
+}
+
+#[test]
 fn inspector_on_a_mask_shows_hold_and_no_current_probability() {
     let buf = inspector_at(StepRef { block: 1, step: 0 }, 1);
     assert!(row(&buf, 1).starts_with("│HOLD (mask)  ▒"), "{}", row(&buf, 1));

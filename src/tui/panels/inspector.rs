@@ -138,7 +138,46 @@ pub fn lines(t: &Trace, r: StepRef, offset: usize) -> Vec<Line<'static>> {
     if let Some(why) = t.why(r.block, r.step, offset) {
         out.push(Line::from(vec![Span::styled("why: ", key), Span::raw(why)]));
     }
+    out.push(changes_line(t, r, offset));
     out
+}
+
+/// Every change of the position in its block: `s1 ▒→7 0.75 · s2 7→1 0.83`; a change back to
+/// a token the position held before is marked `↺` (churn, A→B→A); this step's change is bold.
+pub fn changes_line(t: &Trace, r: StepRef, offset: usize) -> Line<'static> {
+    let key = Style::new().fg(theme::MUTED);
+    let Some(b) = t.blocks.get(r.block) else { return Line::default() };
+    let mut spans = vec![Span::styled("changes: ", key)];
+    let mut held: Vec<u32> = Vec::new();
+    let mut n = 0;
+    for s in &b.steps {
+        let (Some(&from), Some(&to)) = (s.before.get(offset), s.after.get(offset)) else { continue };
+        if from == to {
+            continue;
+        }
+        if from != t.params.mask_id {
+            held.push(from);
+        }
+        let p = s.positions.get(offset).map(|p| p.p).unwrap_or(0.0);
+        let colour = if from == t.params.mask_id { theme::COMMIT } else { theme::EDIT };
+        let mut st = Style::new().fg(colour);
+        if s.step == r.step {
+            st = st.add_modifier(Modifier::BOLD | Modifier::REVERSED);
+        }
+        if n > 0 {
+            spans.push(Span::styled(" · ", key));
+        }
+        let churn = if held.contains(&to) { "↺" } else { "" };
+        spans.push(Span::styled(
+            format!("s{} {}→{} {p:.2}{churn}", s.step, view::token_label(t, from), view::token_label(t, to)),
+            st,
+        ));
+        n += 1;
+    }
+    if n == 0 {
+        spans.push(Span::styled("none in this block", key));
+    }
+    Line::from(spans)
 }
 
 fn truncate(s: &str, n: usize) -> String {
