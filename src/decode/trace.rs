@@ -186,18 +186,29 @@ impl Trace {
         Self::from_slice(&bytes).with_context(|| format!("{}: not a draftscope trace", path.display()))
     }
 
+    /// Parses once on the happy path (large traces stay fast to open); only a failed parse
+    /// probes the version, to say "wrong version" rather than "missing field".
     pub fn from_slice(bytes: &[u8]) -> Result<Self> {
         #[derive(Deserialize)]
         struct Probe {
             version: Option<u32>,
         }
-        let probe: Probe = serde_json::from_slice(bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
-        match probe.version {
-            Some(TRACE_VERSION) => {}
+        let check = |v: Option<u32>| match v {
+            Some(TRACE_VERSION) => Ok(()),
             Some(v) => bail!("trace version {v} is not supported (this build reads version {TRACE_VERSION})"),
             None => bail!("field `version` is missing"),
+        };
+        match serde_json::from_slice::<Trace>(bytes) {
+            Ok(t) => {
+                check(Some(t.version))?;
+                Ok(t)
+            }
+            Err(e) => {
+                let probe: Probe = serde_json::from_slice(bytes).map_err(|_| anyhow::anyhow!("{e}"))?;
+                check(probe.version)?;
+                Err(anyhow::anyhow!("{e}"))
+            }
         }
-        serde_json::from_slice(bytes).map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     /// Explains one position's change at one step in a sentence built from the numbers.
