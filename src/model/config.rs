@@ -129,7 +129,7 @@ impl Config {
                 bail!("field `{name}` must be positive");
             }
         }
-        if self.num_attention_heads % self.num_key_value_heads != 0 {
+        if !self.num_attention_heads.is_multiple_of(self.num_key_value_heads) {
             bail!(
                 "field `num_attention_heads` ({}) must be a multiple of `num_key_value_heads` ({})",
                 self.num_attention_heads,
@@ -142,7 +142,7 @@ impl Config {
         if !(0.0..=1.0).contains(&self.partial_rotary_factor) {
             bail!("field `partial_rotary_factor` must be in [0, 1], got {}", self.partial_rotary_factor);
         }
-        if self.rope_dim() % 2 != 0 {
+        if !self.rope_dim().is_multiple_of(2) {
             bail!("field `partial_rotary_factor`: rotary dims ({}) must be even", self.rope_dim());
         }
         if let Some(scaling) = &self.rope_scaling
@@ -157,7 +157,7 @@ impl Config {
             if e == 0 || self.num_experts_per_tok == 0 || self.num_experts_per_tok > e {
                 bail!("field `num_experts_per_tok` ({}) must be in 1..={e}", self.num_experts_per_tok);
             }
-            if self.n_group == 0 || e % self.n_group != 0 {
+            if self.n_group == 0 || !e.is_multiple_of(self.n_group) {
                 bail!("field `n_group` ({}) must divide `num_experts` ({e})", self.n_group);
             }
             if self.topk_group == 0 || self.topk_group > self.n_group {

@@ -38,7 +38,7 @@ impl MaskKind {
             MaskKind::GenerateBias { block_length } => (block_length, false),
             MaskKind::BlockCausal { block_length } => (block_length, true),
         };
-        if hard && q_start % b == 0 && q_len <= b && k_len <= q_start + b {
+        if hard && q_start.is_multiple_of(b) && q_len <= b && k_len <= q_start + b {
             // A single block against its prefix: every key is visible, the hard mask is a no-op.
             return Ok(None);
         }
@@ -59,6 +59,9 @@ impl MaskKind {
     }
 }
 
+/// Pre-sigmoid router logits `[tokens, experts]` and the experts chosen per token.
+pub type RouterRecord = (Tensor, Vec<Vec<usize>>);
+
 /// What a forward returns besides logits, when asked.
 #[derive(Debug, Default)]
 pub struct Collect {
@@ -74,7 +77,7 @@ pub struct ForwardOutput {
     /// after the final norm. Each `[b, n, hidden]`.
     pub hidden_states: Vec<Tensor>,
     /// Per MoE layer: pre-sigmoid router logits `[b·n, experts]` and the chosen experts.
-    pub router: Vec<(Tensor, Vec<Vec<usize>>)>,
+    pub router: Vec<RouterRecord>,
     /// Keys/values of this call's rows, per layer (after norm + RoPE), `[b, h_kv, n, d]`.
     pub new_kv: Vec<(Tensor, Tensor)>,
 }
@@ -257,7 +260,7 @@ impl Moe {
     }
 
     /// Returns the MoE output and, when asked, the router logits and choices.
-    fn forward(&self, x: &Tensor, want_router: bool) -> Result<(Tensor, Option<(Tensor, Vec<Vec<usize>>)>)> {
+    fn forward(&self, x: &Tensor, want_router: bool) -> Result<(Tensor, Option<RouterRecord>)> {
         let (b, n, h) = x.dims3()?;
         let flat = x.reshape((b * n, h))?;
         let n_experts = self.experts.len();

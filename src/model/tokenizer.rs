@@ -97,7 +97,7 @@ impl TextCodec {
 
 /// Byte-level BPE and metaspace markers shown as the space they stand for.
 fn clean_piece(s: &str) -> String {
-    s.replace('Ġ', " ").replace('▁', " ").replace('Ċ', "\n")
+    s.replace(['Ġ', '▁'], " ").replace('Ċ', "\n")
 }
 
 fn ids_text(ids: &[u32]) -> String {
