@@ -87,6 +87,10 @@ pub enum Action {
     End,
     Submit,
     Escape,
+    /// Show the decode view, the training panel or the results pane.
+    Show(super::screens::Screen),
+    /// A key on the training panel or the results pane.
+    Pane(super::screens::PaneKey),
 }
 
 /// Work the event loop carries out for the app.
@@ -97,6 +101,8 @@ pub enum Effect {
     Open(PathBuf),
     Save(PathBuf),
     Quit,
+    /// Start or signal a training / bench process (training panel, results pane).
+    Process(super::screens::ProcessOp),
 }
 
 /// A one-line text editor.
@@ -271,6 +277,10 @@ pub struct App {
     /// Where `s` proposes to save, and `o` looks for traces.
     pub save_dir: PathBuf,
     pub sessions_dir: PathBuf,
+    /// Which screen is up: decode view, training panel (`t`) or results pane (`r`).
+    pub screen: super::screens::Screen,
+    pub training: super::training::TrainingState,
+    pub results: super::results::ResultsState,
 }
 
 impl Default for App {
@@ -306,6 +316,9 @@ impl App {
             quit: false,
             save_dir: crate::session::data_dir(None).join("traces"),
             sessions_dir: PathBuf::from("sessions"),
+            screen: super::screens::Screen::Decode,
+            training: super::training::TrainingState::new(crate::session::data_dir(None)),
+            results: super::results::ResultsState::new(crate::session::data_dir(None)),
         }
     }
 
@@ -598,6 +611,8 @@ impl App {
                 }
             }
             Action::Submit => self.run(),
+            Action::Show(s) => super::screens::show(self, s),
+            Action::Pane(k) => super::screens::on_key(self, k),
         }
     }
 
@@ -955,6 +970,9 @@ pub fn key_action(app: &App, key: KeyEvent) -> Option<Action> {
     if ctrl && matches!(key.code, KeyCode::Char('c') | KeyCode::Char('q')) {
         return Some(Action::Quit);
     }
+    if app.screen != super::screens::Screen::Decode {
+        return super::screens::key_action(app, key);
+    }
     let editing = matches!(app.overlay, Overlay::Input(_)) || app.focus == Focus::Prompt;
     if editing {
         return Some(match key.code {
@@ -1032,6 +1050,8 @@ pub fn key_action(app: &App, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('?') => Action::ToggleHelp,
         KeyCode::Char('q') => Action::Quit,
         KeyCode::Esc => Action::Escape,
+        KeyCode::Char('t') => Action::Show(super::screens::Screen::Training),
+        KeyCode::Char('r') => Action::Show(super::screens::Screen::Results),
         _ => return None,
     })
 }
@@ -1063,6 +1083,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("d", "diff with the previous trace (x swaps them)"),
     ("s / o", "save / open a trace"),
     ("settings", "↑↓ choose, ←→ or +/- change, a: adapter path"),
+    ("t / r", "training panel / results pane (Esc back here)"),
     ("?", "this help"),
     ("q", "quit"),
 ];

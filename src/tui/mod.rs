@@ -11,9 +11,13 @@ pub mod app;
 pub mod bench;
 pub mod demo;
 pub mod panels;
+pub mod results;
+pub mod runs;
 pub mod sample;
+pub mod screens;
 pub mod settings;
 pub mod theme;
+pub mod training;
 pub mod view;
 pub mod worker;
 
@@ -78,6 +82,8 @@ pub enum Event {
     Worker(WorkerEvent),
     Opened(PathBuf, std::result::Result<Box<Doc>, String>),
     Saved(PathBuf, std::result::Result<(), String>),
+    /// Run directories and results stores, re-read by the poller thread.
+    Poll(runs::PollEvent),
 }
 
 /// Loads a trace file as a document labelled by its file name.
@@ -138,6 +144,13 @@ pub fn run(args: TuiArgs) -> Result<()> {
         }))
     };
     let mut term = TermGuard::enter()?;
+    {
+        let t = tx.clone();
+        let demo = app.results.demo_dir.clone();
+        runs::Poller::spawn(app.training.data_dir.clone(), vec![demo], move |e| {
+            t.send(Event::Poll(e)).is_ok()
+        })?;
+    }
     {
         let t = tx.clone();
         std::thread::Builder::new()
@@ -235,6 +248,10 @@ fn handle_event(app: &mut App, ev: Event) {
             app.info(format!("saved {}", path.display()));
         }
         Event::Saved(path, Err(e)) => app.error(format!("cannot save {}: {e}", path.display())),
+        Event::Poll(p) => {
+            screens::on_poll(app, p);
+            app.results.refresh_jobs();
+        }
     }
 }
 
@@ -273,6 +290,7 @@ fn execute(app: &mut App, eff: Effect, worker: Option<&Worker>, tx: &Sender<Even
             });
         }
         Effect::Quit => {}
+        Effect::Process(op) => screens::execute(app, op),
     }
 }
 

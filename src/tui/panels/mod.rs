@@ -5,9 +5,11 @@ pub mod canvas;
 pub mod help;
 pub mod inspector;
 pub mod prompt;
+pub mod results;
 pub mod settings;
 pub mod status;
 pub mod timeline;
+pub mod training;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -55,6 +57,11 @@ pub fn panel<'a>(title: impl Into<ratatui::text::Line<'a>>, focused: bool) -> Bl
 
 /// Draws the whole workbench; returns the click targets.
 pub fn draw(frame: &mut Frame, app: &App) -> HitMap {
+    match app.screen {
+        crate::tui::screens::Screen::Training => return training::draw(frame, app),
+        crate::tui::screens::Screen::Results => return results::draw(frame, app),
+        crate::tui::screens::Screen::Decode => {}
+    }
     let a = layout(frame.area(), app);
     let mut hits = HitMap {
         panels: vec![

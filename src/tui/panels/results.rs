@@ -1,0 +1,288 @@
+//! The results pane (`r`): suite × model/adapter/checkpoint table, accuracy and edit-intensity
+//! curves across checkpoints with the base model as the reference line, and the selected row's
+//! failing items.
+
+use ratatui::Frame;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Row, Table, TableState, Widget};
+
+use super::panel;
+use super::training::{render_bottom, render_tabs};
+use crate::tui::app::{App, HitMap};
+use crate::tui::results::{Curves, ResFocus, ResultsState, row_label};
+use crate::tui::screens::Screen;
+use crate::tui::theme;
+
+/// Colours of the runs' curves, in order.
+pub const CURVE_COLORS: [Color; 5] =
+    [Color::Cyan, Color::Magenta, Color::Yellow, Color::LightBlue, Color::LightGreen];
+/// The base model's reference line.
+pub const BASE_COLOR: Color = Color::White;
+pub const BETTER: Color = Color::Green;
+pub const WORSE: Color = Color::Red;
+
+pub fn draw(frame: &mut Frame, app: &App) -> HitMap {
+    let jobs_h = u16::from(!app.results.jobs.is_empty() || !app.results.job_notes.is_empty());
+    let [tabs, main, jobs, message, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(jobs_h),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    render_tabs(frame.buffer_mut(), tabs, Screen::Results);
+    render_main(frame.buffer_mut(), main, &app.results);
+    render_jobs(frame.buffer_mut(), jobs, &app.results);
+    render_bottom(frame.buffer_mut(), message, footer, app, crate::tui::results::footer_keys(app));
+    if let Some(ed) = &app.results.bench_input {
+        let label = "draftscope bench ";
+        let line = Line::from(vec![
+            Span::styled(label, Style::new().fg(theme::FOCUS).add_modifier(Modifier::BOLD)),
+            Span::raw(ed.text.clone()),
+        ]);
+        Paragraph::new(line).render(footer, frame.buffer_mut());
+        let before: String = ed.text.chars().take(ed.cursor).collect();
+        let x = footer.x + Span::raw(label).width() as u16 + Span::raw(before).width() as u16;
+        frame.set_cursor_position((x.min(footer.right().saturating_sub(1)), footer.y));
+    }
+    super::help::render_overlays(frame, app);
+    HitMap::default()
+}
+
+fn render_jobs(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
+    if area.height == 0 {
+        return;
+    }
+    let text = match rs.jobs.first() {
+        Some(j) => format!(
+            " ⟳ {} (pid {}, {}){}",
+            j.what,
+            j.pid,
+            crate::tui::runs::fmt_duration(j.started.elapsed().as_secs_f64()),
+            if rs.jobs.len() > 1 { format!(" +{} more", rs.jobs.len() - 1) } else { String::new() }
+        ),
+        None => format!(" {}", rs.job_notes.first().cloned().unwrap_or_default()),
+    };
+    Paragraph::new(Span::styled(text, Style::new().fg(Color::Cyan))).render(area, buf);
+}
+
+/// Table on top, charts and failing items below.
+pub fn render_main(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
+    let table_h = (rs.rows.len() as u16 + 4).clamp(6, (area.height / 2).max(6));
+    let [table_a, lower] = Layout::vertical([Constraint::Length(table_h), Constraint::Fill(1)]).areas(area);
+    let [charts_a, failing_a] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Fill(1)]).areas(lower);
+    render_table(buf, table_a, rs);
+    let [acc_a, edit_a] =
+        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(charts_a);
+    let c = rs.curves();
+    curve_chart(buf, acc_a, &c, true);
+    curve_chart(buf, edit_a, &c, false);
+    render_failing(buf, failing_a, rs);
+}
+
+fn fmt_delta(d: Option<f64>) -> String {
+    match d {
+        Some(d) => format!("{:+.1}", d * 100.0),
+        None => "–".into(),
+    }
+}
+
+pub fn render_table(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
+    let focused = rs.focus == ResFocus::Table;
+    let mut title = format!(" Results · {} ", rs.root().display());
+    if rs.showing_demo() {
+        title.push_str("(demo set) ");
+    }
+    if let Some(Ok(l)) = rs.loaded()
+        && !l.bad_lines.is_empty()
+    {
+        title.push_str(&format!("· {} unreadable lines skipped ", l.bad_lines.len()));
+    }
+    let block = panel(title, focused);
+    if rs.rows.is_empty() {
+        let inner = block.inner(area);
+        block.render(area, buf);
+        Paragraph::new(Span::styled(rs.source_line(), Style::new().fg(theme::MUTED))).render(inner, buf);
+        return;
+    }
+    let header = Row::new(vec![
+        "suite",
+        "model / adapter",
+        "n",
+        "accuracy [95% CI]",
+        "Δbase",
+        "edits/100",
+        "TPF",
+        "final-digit",
+        "over-corr",
+    ])
+    .style(Style::new().fg(theme::MUTED).add_modifier(Modifier::BOLD));
+    let rows: Vec<Row> = rs
+        .rows
+        .iter()
+        .map(|r| {
+            let acc_style = match r.delta_vs_base {
+                Some(d) if d > 0.0005 => Style::new().fg(BETTER),
+                Some(d) if d < -0.0005 => Style::new().fg(WORSE),
+                _ => Style::new(),
+            };
+            let label_style =
+                if r.adapter.is_none() { Style::new().add_modifier(Modifier::BOLD) } else { Style::new() };
+            Row::new(vec![
+                Span::raw(r.suite.clone()),
+                Span::styled(row_label(r), label_style),
+                Span::raw(r.n.to_string()),
+                Span::styled(
+                    format!("{:.3} [{:.2},{:.2}]", r.accuracy, r.accuracy_ci[0], r.accuracy_ci[1]),
+                    acc_style,
+                ),
+                Span::styled(fmt_delta(r.delta_vs_base), acc_style),
+                Span::raw(format!("{:.1}", r.edit_intensity)),
+                Span::raw(format!("{:.2}", r.tpf)),
+                Span::raw(r.final_digit_errors.to_string()),
+                Span::styled(
+                    r.over_corrected.to_string(),
+                    if r.over_corrected > 0 { Style::new().fg(Color::Yellow) } else { Style::new() },
+                ),
+            ])
+        })
+        .collect();
+    let widths = [
+        Constraint::Length(8),
+        Constraint::Fill(1),
+        Constraint::Length(4),
+        Constraint::Length(20),
+        Constraint::Length(6),
+        Constraint::Length(9),
+        Constraint::Length(5),
+        Constraint::Length(11),
+        Constraint::Length(9),
+    ];
+    let hl = if focused {
+        Style::new().add_modifier(Modifier::REVERSED)
+    } else {
+        Style::new().add_modifier(Modifier::UNDERLINED)
+    };
+    let table =
+        Table::new(rows, widths).header(header).block(block).row_highlight_style(hl).column_spacing(1);
+    let mut state = TableState::default().with_selected(Some(rs.sel));
+    ratatui::widgets::StatefulWidget::render(table, area, buf, &mut state);
+}
+
+/// Accuracy (`accuracy = true`) or edit intensity across checkpoints, one line per run, the
+/// base model as a flat reference line.
+pub fn curve_chart(buf: &mut Buffer, area: Rect, c: &Curves, accuracy: bool) {
+    let what = if accuracy { "Accuracy" } else { "Edits/100 tokens" };
+    let block = panel(format!(" {what} · {} ", if c.suite.is_empty() { "–" } else { &c.suite }), false);
+    let series: Vec<(&str, &Vec<(f64, f64)>)> =
+        c.runs.iter().map(|r| (r.name.as_str(), if accuracy { &r.accuracy } else { &r.edits })).collect();
+    let base = if accuracy { c.base_accuracy } else { c.base_edits };
+    if series.iter().all(|s| s.1.is_empty()) && base.is_none() {
+        let inner = block.inner(area);
+        block.render(area, buf);
+        Paragraph::new(Span::styled("no results for this suite", Style::new().fg(theme::MUTED)))
+            .render(inner, buf);
+        return;
+    }
+    let x_max = series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).fold(0.0f64, f64::max).max(1.0);
+    let ys = series.iter().flat_map(|s| s.1.iter().map(|p| p.1)).chain(base);
+    let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| (l.min(y), h.max(y)));
+    let (y0, y1) = if accuracy {
+        (0.0, 1.0)
+    } else {
+        let pad = ((hi - lo) * 0.1).max(0.5);
+        ((lo - pad).max(0.0), hi + pad)
+    };
+    let base_pts: Vec<(f64, f64)> = base.map(|b| vec![(0.0, b), (x_max, b)]).unwrap_or_default();
+    let mut ds = Vec::new();
+    if let Some(b) = base {
+        ds.push(
+            Dataset::default()
+                .name(format!("base {b:.2}"))
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::new().fg(BASE_COLOR))
+                .data(&base_pts),
+        );
+    }
+    for (i, (name, pts)) in series.iter().enumerate() {
+        ds.push(
+            Dataset::default()
+                .name(name.to_string())
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::new().fg(CURVE_COLORS[i % CURVE_COLORS.len()]))
+                .data(pts),
+        );
+    }
+    Chart::new(ds)
+        .block(block)
+        .x_axis(
+            Axis::default()
+                .title("step")
+                .bounds([0.0, x_max])
+                .labels(["0".to_string(), format!("{x_max:.0}")])
+                .style(Style::new().fg(theme::MUTED)),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([y0, y1])
+                .labels([format!("{y0:.1}"), format!("{y1:.1}")])
+                .style(Style::new().fg(theme::MUTED)),
+        )
+        .legend_position(Some(ratatui::widgets::LegendPosition::BottomRight))
+        .hidden_legend_constraints((Constraint::Percentage(60), Constraint::Percentage(60)))
+        .render(area, buf);
+}
+
+pub fn render_failing(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
+    let focused = rs.focus == ResFocus::Failing;
+    let title = match rs.selected_row() {
+        Some(r) => format!(" Failing · {} · {} ({}) ", r.suite, row_label(r), rs.failing.len()),
+        None => " Failing items ".into(),
+    };
+    let block = panel(title, focused);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if rs.failing.is_empty() {
+        let msg = if rs.rows.is_empty() { "" } else { "none — every item right" };
+        Paragraph::new(Span::styled(msg, Style::new().fg(theme::MUTED))).render(inner, buf);
+        return;
+    }
+    let h = inner.height as usize;
+    let first = (rs.fsel + 1).saturating_sub(h);
+    for (row, (i, f)) in rs.failing.iter().enumerate().skip(first).take(h).enumerate() {
+        let mut spans = vec![
+            Span::raw(format!("{:<10} ", f.id)),
+            Span::styled(f.predicted.clone().unwrap_or_else(|| "∅".into()), Style::new().fg(WORSE)),
+            Span::styled(" → ", Style::new().fg(theme::MUTED)),
+            Span::styled(f.gold.clone(), Style::new().fg(BETTER)),
+        ];
+        if let Some(d) = f.final_digit {
+            spans.push(Span::styled(
+                format!("  final-digit:{}", format!("{d:?}").to_lowercase()),
+                Style::new().fg(Color::Yellow),
+            ));
+        }
+        if f.over_corrected {
+            spans.push(Span::styled("  over-corrected", Style::new().fg(theme::EDIT)));
+        }
+        if f.harmful_edits > 0 {
+            spans.push(Span::styled(format!("  {} harmful", f.harmful_edits), Style::new().fg(theme::EDIT)));
+        }
+        if let Some(e) = &f.error {
+            spans.push(Span::styled(format!("  error: {e}"), Style::new().fg(theme::ERROR)));
+        }
+        let mut line = Line::from(spans);
+        if i == rs.fsel && focused {
+            line = line.patch_style(Style::new().add_modifier(Modifier::REVERSED));
+        }
+        Paragraph::new(line).render(Rect::new(inner.x, inner.y + row as u16, inner.width, 1), buf);
+    }
+}

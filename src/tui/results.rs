@@ -1,0 +1,424 @@
+//! The results pane's state (`r`): the bench results store as a table (suite × model /
+//! adapter / checkpoint), per-run curves across checkpoints, the failing items of the selected
+//! row, and bench jobs started from the pane. Drawing is in `panels::results`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::app::{App, Effect, LineEdit};
+use super::runs::{self, Launch};
+use super::screens::{PaneKey, ProcessOp, Screen};
+use crate::bench::results::{self, ComparisonRow, FailingItem, Loaded, ResultsStore};
+
+/// Where the demo results set lives (relative to the working directory, like `sessions/`).
+pub const DEMO_DIR: &str = "sessions/results";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResFocus {
+    Table,
+    Failing,
+}
+
+/// A `draftscope bench` started from the pane.
+#[derive(Debug, Clone)]
+pub struct BenchJob {
+    pub pid: u32,
+    pub log: PathBuf,
+    pub what: String,
+    pub started: Instant,
+}
+
+/// One curve of a chart: a training run's points across checkpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve {
+    pub name: String,
+    /// `(step, accuracy)`.
+    pub accuracy: Vec<(f64, f64)>,
+    /// `(step, edit intensity)`.
+    pub edits: Vec<(f64, f64)>,
+}
+
+/// The charts of a suite: each run's curve and the base model's reference values.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Curves {
+    pub suite: String,
+    pub runs: Vec<Curve>,
+    pub base_accuracy: Option<f64>,
+    pub base_edits: Option<f64>,
+}
+
+pub struct ResultsState {
+    /// The session data directory (its `results.jsonl` updates live).
+    pub data_dir: PathBuf,
+    /// The demo set shown when the data directory has no results yet.
+    pub demo_dir: PathBuf,
+    pub live: Option<Result<Loaded, String>>,
+    pub demo: Option<Result<Loaded, String>>,
+    /// `None`: the data directory when it has results, else the demo set; `d` picks.
+    pub use_demo: Option<bool>,
+    pub rows: Vec<ComparisonRow>,
+    pub sel: usize,
+    pub focus: ResFocus,
+    pub failing: Vec<FailingItem>,
+    pub fsel: usize,
+    /// `b`: the bench flags being typed.
+    pub bench_input: Option<LineEdit>,
+    pub jobs: Vec<BenchJob>,
+    /// Last lines of finished jobs' logs, newest first.
+    pub job_notes: Vec<String>,
+    /// When the shown store last changed.
+    pub updated: Option<Instant>,
+}
+
+impl ResultsState {
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            demo_dir: PathBuf::from(DEMO_DIR),
+            live: None,
+            demo: None,
+            use_demo: None,
+            rows: Vec::new(),
+            sel: 0,
+            focus: ResFocus::Table,
+            failing: Vec::new(),
+            fsel: 0,
+            bench_input: None,
+            jobs: Vec::new(),
+            job_notes: Vec::new(),
+            updated: None,
+        }
+    }
+
+    fn has_records(l: &Option<Result<Loaded, String>>) -> bool {
+        matches!(l, Some(Ok(x)) if !x.records.is_empty())
+    }
+
+    /// Whether the demo set is on screen.
+    pub fn showing_demo(&self) -> bool {
+        match self.use_demo {
+            Some(d) => d,
+            None => !Self::has_records(&self.live) && Self::has_records(&self.demo),
+        }
+    }
+
+    /// The store on screen.
+    pub fn root(&self) -> &Path {
+        if self.showing_demo() { &self.demo_dir } else { &self.data_dir }
+    }
+
+    pub fn loaded(&self) -> Option<&Result<Loaded, String>> {
+        if self.showing_demo() { self.demo.as_ref() } else { self.live.as_ref() }
+    }
+
+    pub fn records(&self) -> &[results::RunRecord] {
+        match self.loaded() {
+            Some(Ok(l)) => &l.records,
+            _ => &[],
+        }
+    }
+
+    pub fn source_line(&self) -> String {
+        let root = self.root().display().to_string();
+        match self.loaded() {
+            None => format!("results: reading {root}…"),
+            Some(Err(e)) => format!("results: {e}"),
+            Some(Ok(l)) if l.records.is_empty() => format!(
+                "results: none yet in {root} — b runs a benchmark; training runs with eval every K add theirs"
+            ),
+            Some(Ok(l)) => format!(
+                "results: {} rows from {} records in {root}{}",
+                self.rows.len(),
+                l.records.len(),
+                if self.showing_demo() { " (demo set; d: your results)" } else { "" }
+            ),
+        }
+    }
+
+    /// A store the poller (re)read.
+    pub fn set_loaded(&mut self, root: &Path, loaded: Result<Loaded, String>) {
+        if root == self.data_dir {
+            self.live = Some(loaded);
+        } else if root == self.demo_dir {
+            self.demo = Some(loaded);
+        } else {
+            return;
+        }
+        if root == self.root() {
+            self.updated = Some(Instant::now());
+        }
+        self.recompute();
+    }
+
+    fn row_key(r: &ComparisonRow) -> (String, String, Option<String>, Option<u64>, String) {
+        (r.suite.clone(), r.model.clone(), r.adapter.clone(), r.checkpoint_step, r.mode.clone())
+    }
+
+    /// Rebuilds the table, keeping the selected row.
+    pub fn recompute(&mut self) {
+        let key = self.rows.get(self.sel).map(Self::row_key);
+        self.rows = results::compare(self.records(), None);
+        self.sel = key
+            .and_then(|k| self.rows.iter().position(|r| Self::row_key(r) == k))
+            .unwrap_or(0)
+            .min(self.rows.len().saturating_sub(1));
+        self.refresh_failing();
+    }
+
+    fn refresh_failing(&mut self) {
+        let store = ResultsStore::open(self.root());
+        self.failing = self
+            .rows
+            .get(self.sel)
+            .and_then(|r| results::find(self.records(), &r.run_id, &r.suite))
+            .map(|rec| store.failing_items(rec))
+            .unwrap_or_default();
+        self.fsel = self.fsel.min(self.failing.len().saturating_sub(1));
+    }
+
+    pub fn selected_row(&self) -> Option<&ComparisonRow> {
+        self.rows.get(self.sel)
+    }
+
+    /// The charts for the selected row's suite (same model, mode and attention).
+    pub fn curves(&self) -> Curves {
+        let Some(sel) = self.selected_row() else { return Curves::default() };
+        let same = |r: &&ComparisonRow| {
+            r.suite == sel.suite && r.model == sel.model && r.mode == sel.mode && r.attention == sel.attention
+        };
+        let mut c = Curves { suite: sel.suite.clone(), ..Default::default() };
+        for r in self.rows.iter().filter(same) {
+            match (&r.adapter_run, r.checkpoint_step) {
+                (None, _) => {
+                    c.base_accuracy = Some(r.accuracy);
+                    c.base_edits = Some(r.edit_intensity);
+                }
+                (Some(run), Some(step)) => {
+                    let name = short_run(run);
+                    let i = match c.runs.iter().position(|x| x.name == name) {
+                        Some(i) => i,
+                        None => {
+                            c.runs.push(Curve { name, accuracy: Vec::new(), edits: Vec::new() });
+                            c.runs.len() - 1
+                        }
+                    };
+                    c.runs[i].accuracy.push((step as f64, r.accuracy));
+                    c.runs[i].edits.push((step as f64, r.edit_intensity));
+                }
+                (Some(_), None) => {}
+            }
+        }
+        for r in &mut c.runs {
+            r.accuracy.sort_by(|a, b| a.0.total_cmp(&b.0));
+            r.edits.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        c
+    }
+
+    /// The bench flags `b` proposes: the selected row's suite and adapter.
+    pub fn default_bench_flags(&self) -> String {
+        let mut s = String::from("--suite arith,facts --limit 40");
+        if let Some(r) = self.selected_row() {
+            if !r.model.starts_with("embedded") && !r.model.is_empty() {
+                s.push_str(&format!(" --model {}", r.model));
+            }
+            if let Some(a) = &r.adapter {
+                s.push_str(&format!(" --adapter {a}"));
+            }
+        }
+        s
+    }
+
+    /// The launch of `draftscope bench FLAGS` writing to the data directory.
+    pub fn bench_launch(&self, exe: &Path, flags: &str) -> Launch {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let mut args = vec!["bench".to_string(), "--sessions".into(), self.data_dir.display().to_string()];
+        args.extend(flags.split_whitespace().map(String::from));
+        Launch {
+            exe: exe.to_path_buf(),
+            args,
+            data_dir: self.data_dir.clone(),
+            log: self.data_dir.join("bench-logs").join(format!("bench-{now}.log")),
+            run_dir: None,
+            start_step: 0,
+            resume: false,
+        }
+    }
+
+    /// Drops finished jobs, keeping the last line of their logs.
+    pub fn refresh_jobs(&mut self) {
+        let mut notes = Vec::new();
+        self.jobs.retain(|j| {
+            if runs::pid_runs(j.pid, &["bench"]) {
+                return true;
+            }
+            let tail = runs::tail_lines(&j.log, 3);
+            notes.push(format!("{} finished: {}", j.what, tail.last().cloned().unwrap_or_default()));
+            false
+        });
+        for n in notes {
+            self.job_notes.insert(0, n);
+        }
+        self.job_notes.truncate(3);
+    }
+}
+
+/// `self-0421` for `…/runs/self-0421`.
+pub fn short_run(run: &str) -> String {
+    Path::new(run).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| run.to_string())
+}
+
+/// The table's model / adapter label: `base` or `RUN@STEP`.
+pub fn row_label(r: &ComparisonRow) -> String {
+    match (&r.adapter_run, r.checkpoint_step) {
+        (None, _) => "base".into(),
+        (Some(run), Some(s)) => format!("{}@{s}", short_run(run)),
+        (Some(run), None) => short_run(run),
+    }
+}
+
+/// A key on the results screen.
+pub fn on_key(app: &mut App, k: PaneKey) {
+    if app.results.bench_input.is_some() {
+        bench_key(app, k);
+        return;
+    }
+    let rs = &mut app.results;
+    match k {
+        PaneKey::Esc => match rs.focus {
+            ResFocus::Failing => rs.focus = ResFocus::Table,
+            ResFocus::Table => super::screens::show(app, Screen::Decode),
+        },
+        PaneKey::Tab | PaneKey::BackTab => {
+            rs.focus = if rs.focus == ResFocus::Table && !rs.failing.is_empty() {
+                ResFocus::Failing
+            } else {
+                ResFocus::Table
+            }
+        }
+        PaneKey::Up
+        | PaneKey::Char('k')
+        | PaneKey::Down
+        | PaneKey::Char('j')
+        | PaneKey::PageUp
+        | PaneKey::PageDown => {
+            let d: i64 = match k {
+                PaneKey::Up | PaneKey::Char('k') => -1,
+                PaneKey::Down | PaneKey::Char('j') => 1,
+                PaneKey::PageUp => -10,
+                _ => 10,
+            };
+            match rs.focus {
+                ResFocus::Table => {
+                    let n = rs.rows.len() as i64;
+                    if n > 0 {
+                        rs.sel = (rs.sel as i64 + d).clamp(0, n - 1) as usize;
+                        rs.fsel = 0;
+                        rs.refresh_failing();
+                    }
+                }
+                ResFocus::Failing => {
+                    let n = rs.failing.len() as i64;
+                    if n > 0 {
+                        rs.fsel = (rs.fsel as i64 + d).clamp(0, n - 1) as usize;
+                    }
+                }
+            }
+        }
+        PaneKey::Enter => match rs.focus {
+            ResFocus::Table => {
+                if rs.failing.is_empty() {
+                    let msg = match rs.selected_row() {
+                        Some(r) => format!("{} on {}: no failing items", row_label(r), r.suite),
+                        None => "no results".into(),
+                    };
+                    app.info(msg);
+                } else {
+                    rs.focus = ResFocus::Failing;
+                    let n = rs.failing.len();
+                    app.info(format!("{n} failing items: ↑↓ choose, Enter opens the trace"));
+                }
+            }
+            ResFocus::Failing => open_trace(app),
+        },
+        PaneKey::Char('b') => {
+            let flags = rs.default_bench_flags();
+            rs.bench_input = Some(LineEdit::new(&flags));
+        }
+        PaneKey::Char('d') => {
+            let demo = !rs.showing_demo();
+            rs.use_demo = Some(demo);
+            rs.sel = 0;
+            rs.recompute();
+            let msg = rs.source_line();
+            app.info(msg);
+        }
+        _ => {}
+    }
+}
+
+fn bench_key(app: &mut App, k: PaneKey) {
+    let rs = &mut app.results;
+    let Some(ed) = rs.bench_input.as_mut() else { return };
+    match k {
+        PaneKey::Esc => rs.bench_input = None,
+        PaneKey::Enter => {
+            let flags = ed.text.clone();
+            rs.bench_input = None;
+            if !flags.split_whitespace().any(|a| a == "--suite" || a.starts_with("--suite=")) {
+                app.error("bench needs --suite (e.g. --suite arith,facts)");
+                return;
+            }
+            let l = rs.bench_launch(&app.training.exe, &flags);
+            app.effects.push(Effect::Process(ProcessOp::Spawn { launch: l, what: format!("bench {flags}") }));
+        }
+        other => {
+            if let Some(a) = other.line_action() {
+                ed.apply(&a);
+            }
+        }
+    }
+}
+
+/// Opens the selected failing item's trace in the decode view.
+fn open_trace(app: &mut App) {
+    let Some(item) = app.results.failing.get(app.results.fsel) else { return };
+    let path = item.trace_path.clone();
+    if !path.exists() {
+        app.error(format!("trace of {} not found: {}", item.id, path.display()));
+        return;
+    }
+    app.info(format!("opening {}…", path.display()));
+    app.effects.push(Effect::Open(path));
+    app.screen = Screen::Decode;
+}
+
+/// Keys shown in the results screen's footer.
+pub fn footer_keys(app: &App) -> &'static [(&'static str, &'static str)] {
+    let rs = &app.results;
+    if rs.bench_input.is_some() {
+        return &[("type", "bench flags"), ("Enter", "start"), ("Esc", "cancel")];
+    }
+    match rs.focus {
+        ResFocus::Table => &[
+            ("↑↓", "row"),
+            ("Enter/Tab", "failing items"),
+            ("b", "run a bench"),
+            ("d", "demo / yours"),
+            ("t", "training"),
+            ("Esc", "decode view"),
+            ("q", "quit"),
+        ],
+        ResFocus::Failing => &[
+            ("↑↓", "item"),
+            ("Enter", "open its trace"),
+            ("Tab/Esc", "table"),
+            ("b", "run a bench"),
+            ("t", "training"),
+            ("q", "quit"),
+        ],
+    }
+}

@@ -1,0 +1,737 @@
+//! Training runs and bench jobs as the TUI sees them: read-only snapshots of run directories
+//! (`run.json`, `metrics.jsonl`, `checkpoints/`, the log), launching `draftscope train …` and
+//! `draftscope bench …` as detached processes that outlive the workbench, cancelling them
+//! (SIGINT: the trainer checkpoints and exits), and a poller thread that re-reads what changed
+//! every [`POLL_MS`] so the UI never blocks on the disk.
+//!
+//! ```text
+//! <data dir>/runs/<name>/run.json        written by the trainer (status, pid, step, evals)
+//! <data dir>/runs/<name>/metrics.jsonl   one line per step (a partial last line is skipped)
+//! <data dir>/runs/<name>/launch.json     written here: pid, command, step it started from
+//! <data dir>/runs/<name>/train.log       the process's stdout + stderr (appended on resume)
+//! <data dir>/results.jsonl               the bench results store (results pane)
+//! ```
+//!
+//! The state shown for a run is derived, never trusted: `run.json` saying `running` with a
+//! dead pid is a stopped run ("stopped — last checkpoint step 300, resume?").
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::bench::results::{Loaded, ResultsStore};
+use crate::train::run::{Metrics, RunFile, RunKind, Status, list_checkpoints, read_run_file};
+
+pub const LAUNCH_FILE: &str = "launch.json";
+pub const LOG_FILE: &str = "train.log";
+/// How often the poller re-reads run directories and the results file.
+pub const POLL_MS: u64 = 500;
+/// Steps after each (re)start left out of the ETA: the first steps of a process are slower.
+pub const WARMUP_STEPS: usize = 2;
+/// Lines of the log kept for the panel.
+pub const LOG_LINES: usize = 200;
+
+/// The runs folder of a session data directory.
+pub fn runs_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("runs")
+}
+
+/// What the workbench wrote when it started a process in a run directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaunchRecord {
+    pub pid: u32,
+    pub args: Vec<String>,
+    pub unix_time: u64,
+    /// The step the process starts from (the last checkpoint when resuming, else 0).
+    pub start_step: usize,
+    pub resume: bool,
+}
+
+/// A run's state, derived from its files and whether its process is alive.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunState {
+    /// Launched; the trainer has not written its status yet (loading the model, the data).
+    Starting {
+        pid: u32,
+    },
+    Running {
+        pid: u32,
+    },
+    /// `run.json` says running but the process is gone (killed, crashed, machine rebooted).
+    Stopped {
+        step: usize,
+        checkpoint: Option<usize>,
+    },
+    Cancelled {
+        step: usize,
+        checkpoint: Option<usize>,
+    },
+    Finished {
+        step: usize,
+    },
+    Failed {
+        error: String,
+        checkpoint: Option<usize>,
+    },
+    /// The process exited before writing `run.json` (see the log).
+    LaunchFailed,
+    /// `run.json` exists but cannot be read.
+    Unreadable(String),
+}
+
+impl RunState {
+    pub fn is_live(&self) -> bool {
+        matches!(self, RunState::Starting { .. } | RunState::Running { .. })
+    }
+
+    pub fn can_resume(&self) -> bool {
+        matches!(self, RunState::Stopped { .. } | RunState::Cancelled { .. } | RunState::Failed { .. })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            RunState::Starting { pid } | RunState::Running { pid } => Some(*pid),
+            _ => None,
+        }
+    }
+
+    /// One word for the runs list.
+    pub fn word(&self) -> &'static str {
+        match self {
+            RunState::Starting { .. } => "starting",
+            RunState::Running { .. } => "running",
+            RunState::Stopped { .. } => "stopped",
+            RunState::Cancelled { .. } => "cancelled",
+            RunState::Finished { .. } => "finished",
+            RunState::Failed { .. } => "failed",
+            RunState::LaunchFailed => "no start",
+            RunState::Unreadable(_) => "unreadable",
+        }
+    }
+
+    /// The honest sentence for the run's detail view.
+    pub fn sentence(&self) -> String {
+        let ck = |c: &Option<usize>| match c {
+            Some(s) => format!("last checkpoint step {s}, resume? (R)"),
+            None => "no checkpoint, resume starts over (R)".into(),
+        };
+        match self {
+            RunState::Starting { pid } => format!("starting (pid {pid}): loading model and data…"),
+            RunState::Running { pid } => format!("running (pid {pid}) — c cancels (it checkpoints)"),
+            RunState::Stopped { step, checkpoint } => {
+                format!("stopped at step {step} (process gone) — {}", ck(checkpoint))
+            }
+            RunState::Cancelled { step, checkpoint } => {
+                format!("cancelled at step {step} — {}", ck(checkpoint))
+            }
+            RunState::Finished { step } => format!("finished: {step} steps; adapter in adapter/"),
+            RunState::Failed { error, checkpoint } => format!("failed: {error} — {}", ck(checkpoint)),
+            RunState::LaunchFailed => "the process exited before the run started — see the log".into(),
+            RunState::Unreadable(e) => format!("run.json unreadable: {e}"),
+        }
+    }
+}
+
+/// Everything the panel shows about one run directory.
+#[derive(Debug, Clone)]
+pub struct RunSnapshot {
+    pub name: String,
+    pub dir: PathBuf,
+    pub run: Option<RunFile>,
+    pub launch: Option<LaunchRecord>,
+    pub metrics: Vec<Metrics>,
+    /// Metric lines that could not be read (a torn write, a crash mid-line).
+    pub bad_metric_lines: usize,
+    pub checkpoints: Vec<usize>,
+    pub log_tail: Vec<String>,
+    pub state: RunState,
+    /// Modification time of the newest of run.json / metrics.jsonl / launch.json.
+    pub modified: Option<SystemTime>,
+}
+
+impl RunSnapshot {
+    /// The latest step reached (metrics run ahead of run.json, which is written at checkpoints).
+    pub fn step(&self) -> usize {
+        let m = self.metrics.last().map_or(0, |m| m.step);
+        m.max(self.run.as_ref().map_or(0, |r| r.step))
+    }
+
+    pub fn total(&self) -> Option<usize> {
+        self.run.as_ref().map(|r| r.config.steps)
+    }
+
+    pub fn objective(&self) -> Option<&'static str> {
+        let r = self.run.as_ref()?;
+        Some(match r.config.noise.objective {
+            crate::train::Objective::Random => "random",
+            crate::train::Objective::SelfDraft => "self",
+        })
+    }
+
+    pub fn is_pretrain(&self) -> bool {
+        matches!(self.run.as_ref().map(|r| &r.config.run), Some(RunKind::Pretrain { .. }))
+    }
+
+    pub fn last_checkpoint(&self) -> Option<usize> {
+        self.checkpoints.last().copied()
+    }
+
+    /// Progress and ETA for the gauge.
+    pub fn progress(&self) -> Progress {
+        let total = self.total().unwrap_or(0);
+        let start = self.launch.as_ref().map_or(0, |l| l.start_step);
+        progress(&self.metrics, self.step(), total, start, self.state.is_live())
+    }
+}
+
+/// The gauge's numbers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    pub step: usize,
+    pub total: usize,
+    pub ratio: f64,
+    /// Median seconds per step over recent steps of this process, warm-up left out.
+    pub secs_per_step: Option<f64>,
+    pub eta_s: Option<f64>,
+}
+
+/// Progress of a run at `step` of `total`. The rate comes from the per-step times
+/// (`elapsed_s` differences) of steps done by the current process — from `start_step` on,
+/// after its first [`WARMUP_STEPS`] — so steps done before a resume and the slow first steps
+/// of a process do not skew it; the median of the last 20 resists checkpoint and eval pauses.
+pub fn progress(metrics: &[Metrics], step: usize, total: usize, start_step: usize, live: bool) -> Progress {
+    let ratio = if total == 0 { 0.0 } else { (step as f64 / total as f64).clamp(0.0, 1.0) };
+    let durations = |skip: usize| -> Vec<f64> {
+        metrics
+            .windows(2)
+            .filter(|w| w[1].step == w[0].step + 1 && w[1].step > start_step + skip)
+            .map(|w| w[1].elapsed_s - w[0].elapsed_s)
+            .filter(|d| d.is_finite() && *d > 0.0)
+            .collect()
+    };
+    let mut d = durations(WARMUP_STEPS);
+    if d.is_empty() {
+        d = durations(0);
+    }
+    let d: Vec<f64> = d.iter().rev().take(20).copied().collect();
+    let secs_per_step = (!d.is_empty()).then(|| median(&d));
+    let eta_s = if live { secs_per_step.map(|s| s * total.saturating_sub(step) as f64) } else { None };
+    Progress { step, total, ratio, secs_per_step, eta_s }
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 }
+}
+
+/// `1h02m`, `3m12s`, `45s`.
+pub fn fmt_duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Whether process `pid` exists and is not a zombie.
+pub fn pid_alive(pid: u32) -> bool {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        // SAFETY: kill with signal 0 only checks for the process; it sends nothing.
+        let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+        let alive = r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !alive {
+            return false;
+        }
+        // Exited but not yet reaped by its parent: not running.
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(s) => !s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+            Err(_) => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        true
+    }
+}
+
+/// Whether `pid` is alive and (where the OS tells) still runs one of `subcommands` — a
+/// recycled pid belonging to another program does not count.
+pub fn pid_runs(pid: u32, subcommands: &[&str]) -> bool {
+    if !pid_alive(pid) {
+        return false;
+    }
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(raw) if !raw.is_empty() => {
+            raw.split(|&b| b == 0).any(|a| subcommands.iter().any(|s| a == s.as_bytes()))
+        }
+        _ => true,
+    }
+}
+
+/// Sends SIGINT to `pid` (the trainer checkpoints, marks the run cancelled and exits).
+pub fn interrupt(pid: u32) -> Result<()> {
+    if pid == 0 || pid > i32::MAX as u32 {
+        anyhow::bail!("bad pid {pid}");
+    }
+    #[cfg(unix)]
+    {
+        // SAFETY: plain kill(2) on a pid we read from the run directory.
+        let r = unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+        if r != 0 {
+            return Err(std::io::Error::last_os_error()).with_context(|| format!("cannot signal pid {pid}"));
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        anyhow::bail!("cancelling needs a Unix system")
+    }
+}
+
+/// A process for the workbench to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Launch {
+    /// The draftscope binary.
+    pub exe: PathBuf,
+    pub args: Vec<String>,
+    /// Session data directory (`DRAFTSCOPE_SESSIONS` of the child: evals land in its results).
+    pub data_dir: PathBuf,
+    /// Where stdout and stderr go (appended).
+    pub log: PathBuf,
+    /// For training runs: the run directory (gets `launch.json`) and the start step.
+    pub run_dir: Option<PathBuf>,
+    pub start_step: usize,
+    pub resume: bool,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Starts the process detached (own session, no terminal, output to the log) so it outlives the
+/// workbench; a thread reaps it if it ends first. Returns the pid.
+pub fn spawn(l: &Launch) -> Result<u32> {
+    if let Some(p) = l.log.parent() {
+        std::fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()))?;
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&l.log)
+        .with_context(|| format!("cannot open {}", l.log.display()))?;
+    let err = log.try_clone()?;
+    let mut cmd = std::process::Command::new(&l.exe);
+    cmd.args(&l.args)
+        .env("DRAFTSCOPE_SESSIONS", &l.data_dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(err);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setsid is async-signal-safe; it detaches the child from our terminal and
+        // process group, so closing the terminal or quitting the workbench leaves it running.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd.spawn().with_context(|| format!("cannot start {}", l.exe.display()))?;
+    let pid = child.id();
+    std::thread::Builder::new()
+        .name("draftscope-reaper".into())
+        .spawn(move || {
+            child.wait().ok();
+        })
+        .ok();
+    if let Some(dir) = &l.run_dir {
+        let rec = LaunchRecord {
+            pid,
+            args: l.args.clone(),
+            unix_time: unix_now(),
+            start_step: l.start_step,
+            resume: l.resume,
+        };
+        crate::session::atomic_write(&dir.join(LAUNCH_FILE), serde_json::to_string_pretty(&rec)?.as_bytes())?;
+    }
+    Ok(pid)
+}
+
+/// `draftscope train --resume DIR` for a stopped run.
+pub fn resume_launch(exe: &Path, data_dir: &Path, snap: &RunSnapshot) -> Launch {
+    let sub = if snap.is_pretrain() { "pretrain" } else { "train" };
+    Launch {
+        exe: exe.to_path_buf(),
+        args: vec![sub.into(), "--resume".into(), snap.dir.display().to_string(), "--json".into()],
+        data_dir: data_dir.to_path_buf(),
+        log: snap.dir.join(LOG_FILE),
+        run_dir: Some(snap.dir.clone()),
+        start_step: snap.last_checkpoint().unwrap_or(0),
+        resume: true,
+    }
+}
+
+/// Reads one run directory. Never fails: whatever is missing or broken shows in the state.
+pub fn read_run(dir: &Path) -> RunSnapshot {
+    let mut cache = MetricsCache::default();
+    read_run_cached(dir, &mut cache)
+}
+
+/// Incremental reader of a growing `metrics.jsonl`.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsCache {
+    /// Bytes consumed (up to the end of the last complete line).
+    offset: u64,
+    metrics: Vec<Metrics>,
+    bad: usize,
+}
+
+impl MetricsCache {
+    /// Reads what was appended since the last call; starts over when the file shrank (a
+    /// resume trims it). A last line without its newline is left for the next call.
+    pub fn update(&mut self, path: &Path) -> (&[Metrics], usize) {
+        let Ok(mut f) = std::fs::File::open(path) else {
+            *self = Self::default();
+            return (&self.metrics, self.bad);
+        };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        if len < self.offset {
+            *self = Self::default();
+        }
+        if len > self.offset && f.seek(SeekFrom::Start(self.offset)).is_ok() {
+            let mut buf = Vec::new();
+            if f.take(len - self.offset).read_to_end(&mut buf).is_ok() {
+                let complete = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                for line in buf[..complete].split(|&b| b == b'\n') {
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    match serde_json::from_slice::<Metrics>(line) {
+                        Ok(m) => {
+                            // A resume rewrites the tail: a step at or before the last one
+                            // replaces what followed it.
+                            while self.metrics.last().is_some_and(|l| l.step >= m.step) {
+                                self.metrics.pop();
+                            }
+                            self.metrics.push(m)
+                        }
+                        Err(_) => self.bad += 1,
+                    }
+                }
+                self.offset += complete as u64;
+            }
+        }
+        (&self.metrics, self.bad)
+    }
+}
+
+fn mtime(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+/// The last `n` lines of a file (reads at most the last 64 KiB).
+pub fn tail_lines(path: &Path, n: usize) -> Vec<String> {
+    let Ok(mut f) = std::fs::File::open(path) else { return Vec::new() };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let from = len.saturating_sub(64 * 1024);
+    if f.seek(SeekFrom::Start(from)).is_err() {
+        return Vec::new();
+    }
+    let mut buf = Vec::new();
+    if f.read_to_end(&mut buf).is_err() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    if from > 0 && !lines.is_empty() {
+        lines.remove(0); // probably cut in the middle
+    }
+    // Progress bars redraw with \r: keep what the line shows last.
+    let mut out: Vec<String> = lines
+        .iter()
+        .map(|l| l.rsplit('\r').find(|s| !s.trim().is_empty()).unwrap_or("").trim_end().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let k = out.len().saturating_sub(n);
+    out.drain(..k);
+    out
+}
+
+fn read_run_cached(dir: &Path, cache: &mut MetricsCache) -> RunSnapshot {
+    let name = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let run_path = dir.join("run.json");
+    let (run, run_err) = if run_path.exists() {
+        match read_run_file(dir) {
+            Ok(r) => (Some(r), None),
+            Err(e) => (None, Some(format!("{e:#}"))),
+        }
+    } else {
+        (None, None)
+    };
+    let launch: Option<LaunchRecord> =
+        std::fs::read_to_string(dir.join(LAUNCH_FILE)).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let (metrics, bad) = cache.update(&dir.join("metrics.jsonl"));
+    let metrics = metrics.to_vec();
+    let checkpoints: Vec<usize> =
+        list_checkpoints(dir).unwrap_or_default().into_iter().map(|(s, _)| s).collect();
+    let log_tail = tail_lines(&dir.join(LOG_FILE), LOG_LINES);
+    let modified = [run_path.clone(), dir.join("metrics.jsonl"), dir.join(LAUNCH_FILE)]
+        .iter()
+        .filter_map(|p| mtime(p))
+        .max();
+    let last_ck = checkpoints.last().copied();
+    let metrics_step = metrics.last().map_or(0, |m| m.step);
+    let subs = ["train", "pretrain"];
+    // A launch newer than the run file's process: the trainer has not taken over yet.
+    let pending_launch = launch.as_ref().filter(|l| {
+        run.as_ref().is_none_or(|r| r.pid != l.pid || r.status != Status::Running) && pid_runs(l.pid, &subs)
+    });
+    let state = if let Some(e) = run_err {
+        match launch.as_ref().filter(|l| pid_runs(l.pid, &subs)) {
+            Some(l) => RunState::Starting { pid: l.pid },
+            None => RunState::Unreadable(e),
+        }
+    } else if let Some(l) = pending_launch {
+        RunState::Starting { pid: l.pid }
+    } else {
+        match &run {
+            None => match &launch {
+                Some(_) => RunState::LaunchFailed,
+                None => RunState::Unreadable("no run.json".into()),
+            },
+            Some(r) => {
+                let step = r.step.max(metrics_step);
+                match r.status {
+                    Status::Running if pid_runs(r.pid, &subs) => RunState::Running { pid: r.pid },
+                    Status::Running => RunState::Stopped { step, checkpoint: last_ck },
+                    Status::Cancelled => RunState::Cancelled { step, checkpoint: last_ck },
+                    Status::Finished => RunState::Finished { step },
+                    Status::Failed => RunState::Failed {
+                        error: r.error.clone().unwrap_or_else(|| "unknown error".into()),
+                        checkpoint: last_ck,
+                    },
+                }
+            }
+        }
+    };
+    RunSnapshot {
+        name,
+        dir: dir.to_path_buf(),
+        run,
+        launch,
+        metrics,
+        bad_metric_lines: bad,
+        checkpoints,
+        log_tail,
+        state,
+        modified,
+    }
+}
+
+/// Re-reads run directories and the results files, keeping what it can between calls.
+#[derive(Debug, Default)]
+pub struct Scanner {
+    pub data_dir: PathBuf,
+    metrics: HashMap<PathBuf, MetricsCache>,
+    results_sig: HashMap<PathBuf, (u64, Option<SystemTime>)>,
+}
+
+/// What the poller reports.
+#[derive(Debug, Clone)]
+pub enum PollEvent {
+    /// Every run directory, newest first.
+    Runs(Vec<RunSnapshot>),
+    /// A results store that changed (or was seen for the first time).
+    Results { root: PathBuf, loaded: Box<std::result::Result<Loaded, String>> },
+}
+
+impl Scanner {
+    pub fn new(data_dir: &Path) -> Self {
+        Self { data_dir: data_dir.to_path_buf(), ..Default::default() }
+    }
+
+    /// Every run under `<data dir>/runs/`, newest first.
+    pub fn runs(&mut self) -> Vec<RunSnapshot> {
+        let root = runs_dir(&self.data_dir);
+        let Ok(rd) = std::fs::read_dir(&root) else { return Vec::new() };
+        let mut dirs: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir() && (p.join("run.json").exists() || p.join(LAUNCH_FILE).exists()))
+            .collect();
+        dirs.sort();
+        self.metrics.retain(|k, _| dirs.contains(k));
+        let mut out: Vec<RunSnapshot> = dirs
+            .iter()
+            .map(|d| {
+                let c = self.metrics.entry(d.clone()).or_default();
+                read_run_cached(d, c)
+            })
+            .collect();
+        out.sort_by(|a, b| b.modified.cmp(&a.modified).then_with(|| a.name.cmp(&b.name)));
+        out
+    }
+
+    /// The records of the store at `root` when its file changed since the last call.
+    pub fn results_if_changed(&mut self, root: &Path) -> Option<std::result::Result<Loaded, String>> {
+        let store = ResultsStore::open(root);
+        let sig = std::fs::metadata(store.path()).map(|m| (m.len(), m.modified().ok())).unwrap_or((0, None));
+        if self.results_sig.get(root) == Some(&sig) {
+            return None;
+        }
+        self.results_sig.insert(root.to_path_buf(), sig);
+        Some(store.load().map_err(|e| format!("{e:#}")))
+    }
+}
+
+/// The background thread that polls; dropping the handle does not stop it, a closed channel
+/// (`send` returning false) does.
+pub struct Poller;
+
+impl Poller {
+    /// Polls `data_dir` (runs and results) and each of `extra_results` (read-only stores such
+    /// as the demo set) every [`POLL_MS`].
+    pub fn spawn(
+        data_dir: PathBuf,
+        extra_results: Vec<PathBuf>,
+        send: impl Fn(PollEvent) -> bool + Send + 'static,
+    ) -> Result<()> {
+        std::thread::Builder::new()
+            .name("draftscope-runs".into())
+            .spawn(move || {
+                let mut sc = Scanner::new(&data_dir);
+                loop {
+                    if !send(PollEvent::Runs(sc.runs())) {
+                        return;
+                    }
+                    for root in std::iter::once(&data_dir).chain(extra_results.iter()) {
+                        if let Some(loaded) = sc.results_if_changed(root)
+                            && !send(PollEvent::Results { root: root.clone(), loaded: Box::new(loaded) })
+                        {
+                            return;
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(POLL_MS));
+                }
+            })
+            .context("cannot start the runs poller")?;
+        Ok(())
+    }
+}
+
+/// Whether `--device cuda` can work here; `Some(reason)` when not.
+pub fn cuda_unavailable() -> Option<String> {
+    if !cfg!(feature = "cuda") {
+        return Some("this build has no CUDA (cargo build --release --features cuda)".into());
+    }
+    let found = Path::new("/dev/nvidiactl").exists()
+        || Path::new("/proc/driver/nvidia/version").exists()
+        || std::fs::read_dir("/dev")
+            .is_ok_and(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().starts_with("nvidia")));
+    (!found).then(|| "no NVIDIA GPU found (no /dev/nvidia*)".into())
+}
+
+/// A compact rendering of a log line: the trainer's JSON step lines become
+/// `step 12  loss 2.314  lr 1.00e-3  812 tok/s`.
+pub fn pretty_log_line(line: &str) -> String {
+    if line.starts_with('{')
+        && let Ok(m) = serde_json::from_str::<Metrics>(line)
+    {
+        return format!(
+            "step {}  loss {:.3} (m2t {} t2t {})  lr {:.2e}  {:.0} tok/s",
+            m.step,
+            m.loss,
+            m.loss_m2t.map_or("-".into(), |v| format!("{v:.3}")),
+            m.loss_t2t.map_or("-".into(), |v| format!("{v:.3}")),
+            m.lr,
+            m.tokens_per_s
+        );
+    }
+    line.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(step: usize, elapsed: f64) -> Metrics {
+        Metrics {
+            step,
+            loss: 1.0,
+            loss_m2t: Some(1.0),
+            loss_t2t: Some(0.5),
+            lr: 1e-3,
+            grad_norm: 1.0,
+            tokens_per_s: 100.0,
+            elapsed_s: elapsed,
+        }
+    }
+
+    #[test]
+    fn eta_leaves_out_warmup_and_steps_before_the_resume() {
+        // Steps 1..=10 at 1 s (step 1 slow), resumed at 10: steps 11, 12 slow (warm-up), then 2 s.
+        let mut ms: Vec<Metrics> = (1..=10).map(|s| m(s, 5.0 + s as f64)).collect();
+        let mut t = 15.0;
+        for (s, dt) in [(11, 9.0), (12, 7.0), (13, 2.0), (14, 2.0), (15, 2.0)] {
+            t += dt;
+            ms.push(m(s, t));
+        }
+        let p = progress(&ms, 15, 100, 10, true);
+        assert_eq!(p.secs_per_step, Some(2.0));
+        assert_eq!(p.eta_s, Some(170.0));
+        assert_eq!(p.ratio, 0.15);
+        // Not live: no ETA.
+        assert_eq!(progress(&ms, 15, 100, 10, false).eta_s, None);
+        // Only warm-up steps so far: use them rather than nothing.
+        assert_eq!(progress(&ms[..12], 12, 100, 10, true).secs_per_step, Some(9.0));
+    }
+
+    #[test]
+    fn durations_format_compactly() {
+        assert_eq!(fmt_duration(45.2), "45s");
+        assert_eq!(fmt_duration(192.0), "3m12s");
+        assert_eq!(fmt_duration(3720.0), "1h02m");
+    }
+
+    #[test]
+    fn metrics_cache_skips_a_partial_line_then_reads_it_when_complete() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("metrics.jsonl");
+        let l1 = serde_json::to_string(&m(1, 1.0)).unwrap();
+        let l2 = serde_json::to_string(&m(2, 2.0)).unwrap();
+        std::fs::write(&p, format!("{l1}\n{}", &l2[..10])).unwrap();
+        let mut c = MetricsCache::default();
+        assert_eq!(c.update(&p).0.len(), 1);
+        std::fs::write(&p, format!("{l1}\n{l2}\n")).unwrap();
+        let (ms, bad) = c.update(&p);
+        assert_eq!((ms.len(), bad), (2, 0));
+        // Trimmed by a resume: starts over.
+        std::fs::write(&p, format!("{l1}\n")).unwrap();
+        assert_eq!(c.update(&p).0.len(), 1);
+    }
+
+    #[test]
+    fn pid_zero_and_a_dead_child_are_not_alive() {
+        assert!(!pid_alive(0));
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        assert!(!pid_alive(pid) || !pid_runs(pid, &["train"]));
+        assert!(pid_alive(std::process::id()));
+    }
+}
