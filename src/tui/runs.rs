@@ -637,7 +637,7 @@ impl Poller {
 /// Whether `--device cuda` can work here; `Some(reason)` when not.
 pub fn cuda_unavailable() -> Option<String> {
     if !cfg!(feature = "cuda") {
-        return Some("this build has no CUDA (cargo build --release --features cuda)".into());
+        return Some("not built with --features cuda".into());
     }
     let found = Path::new("/dev/nvidiactl").exists()
         || Path::new("/proc/driver/nvidia/version").exists()
