@@ -76,7 +76,7 @@ pub fn render_main(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
     let table_h = (rs.rows.len() as u16 + 4).clamp(6, (area.height / 2).max(6));
     let [table_a, lower] = Layout::vertical([Constraint::Length(table_h), Constraint::Fill(1)]).areas(area);
     let [charts_a, failing_a] =
-        Layout::horizontal([Constraint::Percentage(55), Constraint::Fill(1)]).areas(lower);
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Fill(1)]).areas(lower);
     render_table(buf, table_a, rs);
     let [acc_a, edit_a] =
         Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(charts_a);
@@ -200,7 +200,29 @@ pub fn curve_chart(buf: &mut Buffer, area: Rect, c: &Curves, accuracy: bool) {
         ((lo - pad).max(0.0), hi + pad)
     };
     let base_pts: Vec<(f64, f64)> = base.map(|b| vec![(0.0, b), (x_max, b)]).unwrap_or_default();
+    // Every run starts from the base model (a fresh LoRA adapter changes nothing), so its
+    // curve starts at (0, base): a run with one checkpoint is still a line.
+    let starts: Vec<Vec<(f64, f64)>> = series
+        .iter()
+        .map(|(_, pts)| match base {
+            Some(b) if pts.first().is_some_and(|p| p.0 > 0.0) => {
+                std::iter::once((0.0, b)).chain(pts.iter().copied()).collect()
+            }
+            _ => pts.to_vec(),
+        })
+        .collect();
     let mut ds = Vec::new();
+    for (i, ((name, _), pts)) in series.iter().zip(&starts).enumerate() {
+        ds.push(
+            Dataset::default()
+                .name(name.to_string())
+                .marker(Marker::Braille)
+                .graph_type(if pts.len() == 1 { GraphType::Scatter } else { GraphType::Line })
+                .style(Style::new().fg(CURVE_COLORS[i % CURVE_COLORS.len()]))
+                .data(pts),
+        );
+    }
+    // The reference line last, so the runs' curves do not hide it.
     if let Some(b) = base {
         ds.push(
             Dataset::default()
@@ -209,16 +231,6 @@ pub fn curve_chart(buf: &mut Buffer, area: Rect, c: &Curves, accuracy: bool) {
                 .graph_type(GraphType::Line)
                 .style(Style::new().fg(BASE_COLOR))
                 .data(&base_pts),
-        );
-    }
-    for (i, (name, pts)) in series.iter().enumerate() {
-        ds.push(
-            Dataset::default()
-                .name(name.to_string())
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(Style::new().fg(CURVE_COLORS[i % CURVE_COLORS.len()]))
-                .data(pts),
         );
     }
     Chart::new(ds)
@@ -236,7 +248,7 @@ pub fn curve_chart(buf: &mut Buffer, area: Rect, c: &Curves, accuracy: bool) {
                 .labels([format!("{y0:.1}"), format!("{y1:.1}")])
                 .style(Style::new().fg(theme::MUTED)),
         )
-        .legend_position(Some(ratatui::widgets::LegendPosition::BottomRight))
+        .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
         .hidden_legend_constraints((Constraint::Percentage(60), Constraint::Percentage(60)))
         .render(area, buf);
 }
@@ -266,7 +278,7 @@ pub fn render_failing(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
         ];
         if let Some(d) = f.final_digit {
             spans.push(Span::styled(
-                format!("  final-digit:{}", format!("{d:?}").to_lowercase()),
+                format!("  digit {}", format!("{d:?}").to_lowercase()),
                 Style::new().fg(Color::Yellow),
             ));
         }
