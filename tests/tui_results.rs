@@ -232,7 +232,7 @@ fn selecting_a_row_lists_its_failing_items_and_enter_opens_a_trace_in_the_decode
     let buf = draw(&app.results);
     find(&buf, " Failing · arith · self-a@100 (4) ");
     let (x, y) = find(&buf, "arith-6");
-    let pred = &buf[(x + 11, y)];
+    let pred = &buf[(x + 8, y)];
     assert_eq!((pred.symbol(), pred.fg), ("8", Color::Red));
     let (fx, fy) = find(&buf, "digit substituted");
     assert_eq!((fy, buf[(fx, fy)].fg), (y, Color::Yellow));

@@ -365,6 +365,7 @@ fn bench_key(app: &mut App, k: PaneKey) {
     let Some(ed) = rs.bench_input.as_mut() else { return };
     match k {
         PaneKey::Esc => rs.bench_input = None,
+        PaneKey::ClearLine => *ed = LineEdit::default(),
         PaneKey::Enter => {
             let flags = ed.text.clone();
             rs.bench_input = None;

@@ -151,6 +151,9 @@ pub struct RunSnapshot {
     pub state: RunState,
     /// Modification time of the newest of run.json / metrics.jsonl / launch.json.
     pub modified: Option<SystemTime>,
+    /// Wall-clock seconds per step of the running process as the poller watched it (includes
+    /// checkpoint and evaluation pauses); `None` until it has watched for a while.
+    pub wall_secs_per_step: Option<f64>,
 }
 
 impl RunSnapshot {
@@ -184,7 +187,14 @@ impl RunSnapshot {
     pub fn progress(&self) -> Progress {
         let total = self.total().unwrap_or(0);
         let start = self.launch.as_ref().map_or(0, |l| l.start_step);
-        progress(&self.metrics, self.step(), total, start, self.state.is_live())
+        let mut p = progress(&self.metrics, self.step(), total, start, self.state.is_live());
+        if let Some(w) = self.wall_secs_per_step
+            && self.state.is_live()
+        {
+            p.secs_per_step = Some(w);
+            p.eta_s = Some(w * total.saturating_sub(p.step) as f64);
+        }
+        p
     }
 }
 
@@ -194,7 +204,9 @@ pub struct Progress {
     pub step: usize,
     pub total: usize,
     pub ratio: f64,
-    /// Median seconds per step over recent steps of this process, warm-up left out.
+    /// Seconds per step: the poller's wall clock once it has watched the process for a while
+    /// (checkpoint and eval pauses included), else the median of the trainer's own recent step
+    /// times in this process, warm-up left out.
     pub secs_per_step: Option<f64>,
     pub eta_s: Option<f64>,
 }
@@ -540,6 +552,43 @@ fn read_run_cached(dir: &Path, cache: &mut MetricsCache) -> RunSnapshot {
         log_tail,
         state,
         modified,
+        wall_secs_per_step: None,
+    }
+}
+
+/// When the poller saw a running process reach each step: `(seen, step, pid)`.
+#[derive(Debug, Clone, Default)]
+struct WallClock {
+    seen: Vec<(std::time::Instant, usize, u32)>,
+}
+
+/// How long the poller watches before it trusts its own clock over the trainer's step times.
+const WALL_MIN_SPAN_S: f64 = 10.0;
+/// The window of recent observations the wall-clock rate uses.
+const WALL_WINDOW_S: f64 = 120.0;
+
+impl WallClock {
+    fn observe(&mut self, snap: &RunSnapshot) -> Option<f64> {
+        let RunState::Running { pid } = snap.state else {
+            self.seen.clear();
+            return None;
+        };
+        let step = snap.step();
+        let start = snap.launch.as_ref().filter(|l| l.pid == pid).map_or(0, |l| l.start_step);
+        if self.seen.last().is_some_and(|l| l.2 != pid || l.1 > step) {
+            self.seen.clear();
+        }
+        // The first steps of a process are slow: start watching after them.
+        if step > start + WARMUP_STEPS && self.seen.last().is_none_or(|l| l.1 != step) {
+            self.seen.push((std::time::Instant::now(), step, pid));
+        }
+        let now = std::time::Instant::now();
+        while self.seen.len() > 2 && now.duration_since(self.seen[0].0).as_secs_f64() > WALL_WINDOW_S {
+            self.seen.remove(0);
+        }
+        let (a, b) = (self.seen.first()?, self.seen.last()?);
+        let span = b.0.duration_since(a.0).as_secs_f64();
+        (span >= WALL_MIN_SPAN_S && b.1 > a.1).then(|| span / (b.1 - a.1) as f64)
     }
 }
 
@@ -548,6 +597,7 @@ fn read_run_cached(dir: &Path, cache: &mut MetricsCache) -> RunSnapshot {
 pub struct Scanner {
     pub data_dir: PathBuf,
     metrics: HashMap<PathBuf, MetricsCache>,
+    clocks: HashMap<PathBuf, WallClock>,
     results_sig: HashMap<PathBuf, (u64, Option<SystemTime>)>,
 }
 
@@ -576,11 +626,14 @@ impl Scanner {
             .collect();
         dirs.sort();
         self.metrics.retain(|k, _| dirs.contains(k));
+        self.clocks.retain(|k, _| dirs.contains(k));
         let mut out: Vec<RunSnapshot> = dirs
             .iter()
             .map(|d| {
                 let c = self.metrics.entry(d.clone()).or_default();
-                read_run_cached(d, c)
+                let mut snap = read_run_cached(d, c);
+                snap.wall_secs_per_step = self.clocks.entry(d.clone()).or_default().observe(&snap);
+                snap
             })
             .collect();
         out.sort_by(|a, b| b.modified.cmp(&a.modified).then_with(|| a.name.cmp(&b.name)));

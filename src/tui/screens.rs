@@ -33,6 +33,8 @@ pub enum PaneKey {
     Delete,
     Home,
     End,
+    /// Ctrl-U: clear the field being typed.
+    ClearLine,
 }
 
 impl PaneKey {
@@ -80,7 +82,7 @@ pub fn key_action(app: &App, key: KeyEvent) -> Option<Action> {
         });
     }
     if key.modifiers.contains(KeyModifiers::CONTROL) {
-        return None;
+        return (key.code == KeyCode::Char('u')).then_some(Action::Pane(PaneKey::ClearLine));
     }
     Some(Action::Pane(match key.code {
         KeyCode::Up => PaneKey::Up,

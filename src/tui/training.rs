@@ -483,6 +483,7 @@ fn edit_key(app: &mut App, k: PaneKey) {
     let Some(ed) = ts.editing.as_mut() else { return };
     match k {
         PaneKey::Esc => ts.editing = None,
+        PaneKey::ClearLine => *ed = LineEdit::default(),
         PaneKey::Enter => {
             let text = ed.text.clone();
             ts.editing = None;

@@ -269,9 +269,10 @@ pub fn render_failing(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
     }
     let h = inner.height as usize;
     let first = (rs.fsel + 1).saturating_sub(h);
+    let id_w = rs.failing.iter().map(|f| f.id.chars().count()).max().unwrap_or(0).clamp(6, 24);
     for (row, (i, f)) in rs.failing.iter().enumerate().skip(first).take(h).enumerate() {
         let mut spans = vec![
-            Span::raw(format!("{:<10} ", f.id)),
+            Span::raw(format!("{:<id_w$} ", f.id)),
             Span::styled(f.predicted.clone().unwrap_or_else(|| "∅".into()), Style::new().fg(WORSE)),
             Span::styled(" → ", Style::new().fg(theme::MUTED)),
             Span::styled(f.gold.clone(), Style::new().fg(BETTER)),

@@ -150,7 +150,7 @@ pub fn render_form(buf: &mut Buffer, area: Rect, ts: &TrainingState) -> Option<(
     let block = panel(" New LoRA run ", focused);
     let inner = block.inner(area);
     block.render(area, buf);
-    let label_w = 17usize;
+    let label_w = 18usize;
     let mut cursor = None;
     for (i, &row) in FORM_ROWS.iter().enumerate().take(inner.height as usize) {
         let y = inner.y + i as u16;
@@ -317,10 +317,8 @@ pub fn render_detail(buf: &mut Buffer, area: Rect, run: Option<&RunSnapshot>) {
 
     let [m2t_a, t2t_a] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(charts_a);
-    let m2t: Vec<(f64, f64)> =
-        r.metrics.iter().filter_map(|m| m.loss_m2t.map(|v| (m.step as f64, v))).collect();
-    let t2t: Vec<(f64, f64)> =
-        r.metrics.iter().filter_map(|m| m.loss_t2t.map(|v| (m.step as f64, v))).collect();
+    let m2t = smooth(r.metrics.iter().filter_map(|m| m.loss_m2t.map(|v| (m.step as f64, v))));
+    let t2t = smooth(r.metrics.iter().filter_map(|m| m.loss_t2t.map(|v| (m.step as f64, v))));
     let x_max = r.total().unwrap_or(0).max(r.step()).max(1) as f64;
     loss_chart(buf, m2t_a, "M2T loss", &m2t, M2T, x_max);
     loss_chart(buf, t2t_a, "T2T loss", &t2t, T2T, x_max);
@@ -351,6 +349,25 @@ pub fn render_detail(buf: &mut Buffer, area: Rect, run: Option<&RunSnapshot>) {
         Paragraph::new(lines).render(li, buf);
     }
 }
+
+/// Per-step losses are noisy: past [`SMOOTH_AFTER`] points the chart shows an exponential
+/// moving average (weight 0.9; the first points are debiased as in Adam).
+pub fn smooth(pts: impl Iterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
+    let raw: Vec<(f64, f64)> = pts.collect();
+    if raw.len() <= SMOOTH_AFTER {
+        return raw;
+    }
+    let (mut ema, mut w) = (0.0, 0.0);
+    raw.iter()
+        .map(|&(x, y)| {
+            ema = 0.9 * ema + 0.1 * y;
+            w = 0.9 * w + 0.1;
+            (x, ema / w)
+        })
+        .collect()
+}
+
+pub const SMOOTH_AFTER: usize = 30;
 
 fn bounds(v: &[(f64, f64)]) -> [f64; 2] {
     let lo = v.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
