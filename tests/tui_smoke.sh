@@ -128,4 +128,41 @@ expect_not "┌ Prompt"
 tty=$($T display -p -t smoke '#{pane_tty}')
 if stty -a <"$tty" | grep -qE -- "(^| )-icanon( |$)"; then fail "panic: terminal left in raw mode"; fi
 
+# 4. Training panel and results pane: launch a tiny LoRA run from the form (on a 1-second
+#    pretrained base), watch it finish, see its evaluation in the results pane, open a failing
+#    item's trace in the decode view.
+DATA=$(mktemp -d)
+trap 'cleanup; rm -rf "$DATA"' EXIT
+"$BIN" pretrain --out "$DATA/pre" --steps 5 --hidden 32 --layers 2 --heads 2 --kv-heads 1 --head-dim 16 \
+  --intermediate 64 --moe-intermediate 16 --experts 4 --n-group 2 --topk-group 1 --max-docs 200 \
+  --seq-len 64 --batch-size 2 --json >/dev/null 2>&1 || fail "tiny pretraining failed"
+start "DRAFTSCOPE_SESSIONS=$DATA/sessions $BIN tui --no-model"
+wait_for "viewing traces only"
+keys t
+wait_for "no runs yet — fill in the form, L launches"
+wait_for "cuda ("
+keys Tab Down Enter
+keys "$DATA/pre/model" Enter
+wait_for "base model = $DATA/pre/model"
+keys Down Down Enter C-u 12 Enter
+wait_for "steps = 12"
+keys Down Down Down Down Down Down Enter C-u 12 Enter
+wait_for "eval every = 12"
+keys Down Down Enter "--eval-limit 2 --max-docs 200 --seq-len 64 --batch-size 2" Enter
+keys L
+wait_for "started (pid"
+wait_for "finished: 12 steps" 120
+wait_for "12/12 steps (100%)"
+wait_for "eval @12: arith"
+keys r
+wait_for "┌ Results · $DATA/sessions"
+wait_for "@12 " 30
+wait_for "Accuracy · arith"
+keys Enter
+wait_for "failing items: ↑↓ choose, Enter opens the trace"
+keys Enter
+wait_for "opened arith-"
+keys q
+check_clean_exit
+
 echo "tui_smoke: OK"
