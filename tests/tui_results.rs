@@ -45,7 +45,7 @@ fn item(run: &str, suite: &str, i: usize, right: bool) -> ItemOutcome {
         "id": format!("{suite}-{i}"), "line": i + 1, "correct": right,
         "predicted": if right { "85" } else { "86" }, "gold": "85",
         "final_digit": if right { None } else { Some("substituted") },
-        "over_corrected": !right && i % 2 == 0, "harmful_edits": usize::from(!right && i % 2 == 0),
+        "over_corrected": !right && i.is_multiple_of(2), "harmful_edits": usize::from(!right && i.is_multiple_of(2)),
         "edits": 2, "tokens": 40, "forwards": 20, "wall_ms": 1.0,
         "trace": format!("bench/{run}/{suite}/{suite}-{i}.json")
     }))
