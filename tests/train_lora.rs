@@ -287,3 +287,48 @@ fn sigterm_checkpoints_marks_cancelled_and_exits_zero() {
     let step = rf["step"].as_u64().unwrap();
     assert!(run.join(format!("checkpoints/step-{step}/state.json")).exists());
 }
+
+#[test]
+fn eval_every_records_benchmark_results_in_the_run_and_the_results_store() {
+    let fx = Fixture::new();
+    let suite = fx.path("mini.jsonl");
+    std::fs::write(
+        &suite,
+        "{\"id\":\"f1\",\"task\":\"facts\",\"prompt\":\"capital of Arden is\",\"answer\":\"Belo\",\"aliases\":[]}\n",
+    )
+    .unwrap();
+    let run = fx.path("run");
+    let out = bin()
+        .env("DRAFTSCOPE_SESSIONS", fx.path("sessions"))
+        .args(["train", "--objective", "random", "--base"])
+        .arg(fx.path("base"))
+        .arg("--data")
+        .arg(fx.path("corpus.jsonl"))
+        .args([
+            "--steps",
+            "4",
+            "--seq-len",
+            "32",
+            "--block-length",
+            "8",
+            "--batch-size",
+            "2",
+            "--eval-every",
+            "2",
+        ])
+        .arg("--eval-suites")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rf: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    let evals = rf["evals"].as_array().unwrap();
+    assert_eq!(evals.iter().map(|e| e["step"].as_u64().unwrap()).collect::<Vec<_>>(), vec![2, 4]);
+    assert_eq!(evals[0]["n"], 1);
+    let results = std::fs::read_to_string(fx.path("sessions/results.jsonl")).unwrap();
+    assert_eq!(results.lines().count(), 2);
+    assert!(results.contains("checkpoints/step-2/adapter"));
+}

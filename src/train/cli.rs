@@ -86,6 +86,11 @@ pub struct CommonArgs {
     /// Weight of a loss on untouched visible positions (0 = not trained).
     #[arg(long, default_value_t = 0.0)]
     pub w_keep: f64,
+    /// Noise the whole sequence so each block sees noisy earlier blocks (the older layout).
+    /// Default: each block is denoised against a clean copy of the blocks before it, as at
+    /// inference (input `[noisy ; clean]`, twice the tokens per forward).
+    #[arg(long)]
+    pub noisy_context: bool,
     /// Checkpoint every K steps (and always at the end and on SIGINT/SIGTERM).
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
@@ -210,9 +215,16 @@ pub struct TrainArgs {
     /// self: probability that a visible position gets a random token.
     #[arg(long, default_value_t = 0.05)]
     pub random_mix: f64,
-    /// Run the benchmark suites every K steps (0 = never).
+    /// Run the benchmark suites every K steps (0 = never); results go to the session results
+    /// store (results pane) and to run.json `evals`.
     #[arg(long, default_value_t = 0)]
     pub eval_every: usize,
+    /// Suites for --eval-every (names or paths, as `bench --suite`).
+    #[arg(long, value_delimiter = ',', default_values_t = ["arith".to_string(), "facts".to_string()])]
+    pub eval_suites: Vec<String>,
+    /// Items per suite for each evaluation (0 = all).
+    #[arg(long, default_value_t = 40)]
+    pub eval_limit: usize,
 }
 
 #[derive(Args, Debug)]
@@ -271,6 +283,7 @@ fn noise(c: &CommonArgs, objective: Objective) -> NoiseConfig {
         w_m2t: c.w_m2t,
         w_t2t: c.w_t2t,
         w_keep: c.w_keep,
+        clean_context: !c.noisy_context,
     }
 }
 
@@ -302,6 +315,8 @@ fn run_config(
         checkpoint_every: c.checkpoint_every.unwrap_or(ck),
         keep_checkpoints: c.keep_checkpoints,
         eval_every: 0,
+        eval_suites: vec!["arith".into(), "facts".into()],
+        eval_limit: Some(40),
         device: c.device,
         data: DataSpec { file: c.data.clone(), world_seed: c.world_seed, tokenizer, max_docs: c.max_docs },
     }
@@ -414,6 +429,8 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let run = RunKind::Lora { base: a.base.clone(), adapter };
     let mut rc = run_config(&a.common, run, nz, 300, 1e-3, 8, 50, tokenizer);
     rc.eval_every = a.eval_every;
+    rc.eval_suites = a.eval_suites.clone();
+    rc.eval_limit = (a.eval_limit > 0).then_some(a.eval_limit);
     drive(Trainer::create(&out, rc)?, a.common.json)
 }
 
@@ -497,6 +514,7 @@ pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
         w_m2t: 1.0,
         w_t2t: 1.0,
         w_keep: 0.0,
+        noisy_context: false,
         checkpoint_every: Some(0),
         keep_checkpoints: 1,
         device: a.device,

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod data;
+pub mod eval;
 pub mod objective;
 pub mod optim;
 pub mod run;

@@ -16,7 +16,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::data::Specials;
-use crate::model::{Collect, Llada2, MaskKind};
+use crate::model::{Collect, Llada2, MaskKind, clean_context_bias};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -50,6 +50,11 @@ pub struct NoiseConfig {
     pub w_t2t: f64,
     /// Weight of the loss on untouched visible positions (0 = not trained).
     pub w_keep: f64,
+    /// Denoise every block against a clean copy of the blocks before it (the BD3-LM / LLaDA2
+    /// training layout, matching inference). Off: the whole sequence is noised and each block
+    /// sees noisy earlier blocks (runs recorded before this option read as off).
+    #[serde(default)]
+    pub clean_context: bool,
 }
 
 /// What a position is in the corrupted input.
@@ -123,6 +128,34 @@ pub fn train_bias(n: usize, block_length: usize, dev: &Device) -> Result<Option<
     Ok(MaskKind::BlockCausal { block_length }.bias(0, n, n, dev)?)
 }
 
+/// The denoising forward of a noisy batch: logits `[b, n, vocab]` and, when asked, the
+/// router's choices. With `clean_context` the clean sequence rides along as the context of
+/// each block (input `[noisy ; clean]` at positions `0..n` twice, loss rows only noisy).
+fn denoise(
+    model: &Llada2,
+    noisy: &Noisy,
+    cfg: &NoiseConfig,
+    router: bool,
+) -> Result<(Tensor, Vec<Vec<Vec<usize>>>)> {
+    let dev = model.device().clone();
+    let collect = Collect { hidden_states: false, router };
+    let ids = Tensor::from_vec(noisy.input.clone(), (noisy.b, noisy.n), &dev)?;
+    let out = if cfg.clean_context {
+        let clean = Tensor::from_vec(noisy.target.clone(), (noisy.b, noisy.n), &dev)?;
+        let both = Tensor::cat(&[&ids, &clean], 1)?;
+        let positions: Vec<usize> = (0..noisy.n).chain(0..noisy.n).collect();
+        let bias = clean_context_bias(noisy.n, cfg.block_length, &dev)?;
+        let out = model.forward_at(&both, &positions, Some(&bias), None, 0, &collect)?;
+        let logits = out.logits.ok_or_else(|| anyhow::anyhow!("no logits"))?.narrow(1, 0, noisy.n)?;
+        (logits, out.router)
+    } else {
+        let bias = train_bias(noisy.n, cfg.block_length, &dev)?;
+        let out = model.forward(&ids, 0, bias.as_ref(), None, 0, &collect)?;
+        (out.logits.ok_or_else(|| anyhow::anyhow!("no logits"))?, out.router)
+    };
+    Ok((out.0, out.1.into_iter().map(|(_, c)| c).collect()))
+}
+
 /// Pass 1 of the self objective: argmax drafts for masked positions, on the host.
 pub fn self_drafts<R: Rng>(
     model: &Llada2,
@@ -131,11 +164,7 @@ pub fn self_drafts<R: Rng>(
     sp: &Specials,
     rng: &mut R,
 ) -> Result<()> {
-    let dev = model.device().clone();
-    let ids = Tensor::from_vec(noisy.input.clone(), (noisy.b, noisy.n), &dev)?;
-    let bias = train_bias(noisy.n, cfg.block_length, &dev)?;
-    let out = model.forward(&ids, 0, bias.as_ref(), None, 0, &Collect::default())?;
-    let logits = out.logits.ok_or_else(|| anyhow::anyhow!("no logits"))?.detach();
+    let logits = denoise(model, noisy, cfg, false)?.0.detach();
     let logits = logits.to_dtype(DType::F32)?;
     let argmax: Vec<u32> = logits.argmax(D::Minus1)?.flatten_all()?.to_vec1()?;
     let pmax: Vec<f32> = if cfg.gate > 0.0 {
@@ -200,12 +229,7 @@ pub fn loss(model: &Llada2, noisy: &Noisy, cfg: &NoiseConfig) -> Result<LossOut>
 /// [`loss`], also returning each MoE layer's expert choices when `router` is set.
 pub fn loss_collect(model: &Llada2, noisy: &Noisy, cfg: &NoiseConfig, router: bool) -> Result<LossOut> {
     let dev = model.device().clone();
-    let ids = Tensor::from_vec(noisy.input.clone(), (noisy.b, noisy.n), &dev)?;
-    let bias = train_bias(noisy.n, cfg.block_length, &dev)?;
-    let collect = Collect { hidden_states: false, router };
-    let out = model.forward(&ids, 0, bias.as_ref(), None, 0, &collect)?;
-    let router: Vec<Vec<Vec<usize>>> = out.router.into_iter().map(|(_, c)| c).collect();
-    let logits = out.logits.ok_or_else(|| anyhow::anyhow!("no logits"))?;
+    let (logits, router) = denoise(model, noisy, cfg, router)?;
     let v = logits.dim(D::Minus1)?;
     let flat = logits.reshape((noisy.b * noisy.n, v))?;
     let mut rows = Vec::new();
@@ -282,6 +306,7 @@ mod tests {
             w_m2t: 1.0,
             w_t2t: 1.0,
             w_keep: 0.0,
+            clean_context: true,
         }
     }
 

@@ -72,8 +72,18 @@ pub struct RunConfig {
     pub checkpoint_every: usize,
     pub keep_checkpoints: usize,
     pub eval_every: usize,
+    /// Suites for `eval_every` (names or paths, as `draftscope bench --suite`).
+    #[serde(default = "default_eval_suites")]
+    pub eval_suites: Vec<String>,
+    /// First N items of each suite per evaluation (`None` = all).
+    #[serde(default)]
+    pub eval_limit: Option<usize>,
     pub device: DeviceKind,
     pub data: DataSpec,
+}
+
+fn default_eval_suites() -> Vec<String> {
+    vec!["arith".into(), "facts".into()]
 }
 
 impl RunConfig {
@@ -461,6 +471,47 @@ impl Trainer {
         }
     }
 
+    /// Benchmarks the current model (after checkpointing it, so results point at files that
+    /// exist) and records the summaries in `run.json`.
+    pub fn run_eval(&self) -> Result<Vec<String>> {
+        let ck = self.save_checkpoint()?;
+        let codec = crate::model::TextCodec::load(self.rc.data.tokenizer.parent().unwrap_or(Path::new(".")))?;
+        let (id, adapter) = match &self.rc.run {
+            RunKind::Pretrain { .. } => (ck.display().to_string(), None),
+            RunKind::Lora { adapter, .. } => (
+                adapter.base_model_name_or_path.clone().unwrap_or_default(),
+                Some(ck.join("adapter").display().to_string()),
+            ),
+        };
+        let evals = super::eval::evaluate(
+            &self.model,
+            &codec,
+            &id,
+            adapter.as_deref(),
+            self.state.step,
+            &self.rc.eval_suites,
+            self.rc.eval_limit,
+        )?;
+        let mut rf = read_run_file(&self.dir)?;
+        rf.evals.extend(evals.iter().cloned());
+        rf.step = self.state.step;
+        atomic_write(&self.dir.join("run.json"), serde_json::to_string_pretty(&rf)?.as_bytes())?;
+        Ok(evals
+            .iter()
+            .map(|e| {
+                format!(
+                    "eval step {} {}: accuracy {:.3} (n={}), edits/100 {:.1}, over-corrected {}",
+                    self.state.step,
+                    e["suite"].as_str().unwrap_or("?"),
+                    e["accuracy"].as_f64().unwrap_or(0.0),
+                    e["n"],
+                    e["edit_intensity"].as_f64().unwrap_or(0.0),
+                    e["over_corrected"]
+                )
+            })
+            .collect())
+    }
+
     fn append_metrics(&self, m: &Metrics) -> Result<()> {
         let mut f =
             std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("metrics.jsonl"))?;
@@ -487,10 +538,6 @@ impl Trainer {
             pb.reset_eta();
             pb
         });
-        if self.rc.eval_every > 0 && start == 0 {
-            let note = "--eval-every: benchmark evaluation during training is not wired up yet (needs the bench module); ignored";
-            if let Some(pb) = &bar { pb.println(note) } else { eprintln!("{note}") }
-        }
         let mut done = 0usize;
         while self.state.step < total {
             if stop.load(Ordering::SeqCst) || stop_after.is_some_and(|n| done >= n) {
@@ -525,6 +572,17 @@ impl Trainer {
             if every > 0 && self.state.step.is_multiple_of(every) && self.state.step < total {
                 self.save_checkpoint()?;
                 self.write_run_file(Status::Running, None)?;
+            }
+            let ev = self.rc.eval_every;
+            if ev > 0 && self.state.step.is_multiple_of(ev) {
+                let msg = match self.run_eval() {
+                    Ok(lines) => lines.join("; "),
+                    Err(e) => format!("warning: evaluation at step {} failed: {e:#}", self.state.step),
+                };
+                match &bar {
+                    Some(pb) => pb.println(msg),
+                    None => eprintln!("{msg}"),
+                }
             }
         }
         self.save_checkpoint()?;

@@ -8,8 +8,7 @@ use anyhow::Result;
 use candle_core::Tensor;
 
 use super::run::write_hf_dir;
-use crate::model::weights::InitWeights;
-use crate::model::{Config, Llada2};
+use crate::model::Config;
 
 const SPECIALS: [&str; 3] = ["<|endoftext|>", "<|mask|>", "<unk>"];
 const WORDS: [&str; 22] = [
@@ -79,16 +78,27 @@ pub fn tiny_config(vocab: usize) -> Config {
     Config::from_json_str(&v.to_string()).expect("valid tiny config")
 }
 
-/// Writes a randomly initialised tiny base model (HF layout, with tokenizer) into `dir`.
+/// Writes a tiny base model (HF layout, with tokenizer) into `dir`: randomly initialised, then
+/// pretrained for a few steps on [`write_corpus`] so that it never predicts the mask token
+/// (an untrained model may, and a decoder then never fills that mask).
 pub fn write_base(dir: &Path, seed: u64) -> Result<Config> {
-    let tok_dir = dir.join("tok");
-    let vocab = write_tokenizer(&tok_dir)?;
+    let work = tempfile::tempdir()?;
+    let vocab = write_tokenizer(&work.path().join("tok"))?;
     let cfg = tiny_config(vocab);
-    let iw = InitWeights::new(seed, 0.1, &candle_core::Device::Cpu);
-    let _model = Llada2::new(&cfg, &iw)?;
+    let corpus = work.path().join("corpus.jsonl");
+    write_corpus(&corpus, 60)?;
+    let run = super::RunKind::Pretrain { model: cfg.clone(), init_std: 0.1, bias_update_rate: 1e-3 };
+    let mut rc =
+        run_config(run, super::Objective::Random, &corpus, &work.path().join("tok/tokenizer.json"), 20);
+    rc.seed = seed;
+    let mut t = super::Trainer::create(&work.path().join("run"), rc)?;
+    t.quiet = true;
+    for _ in 0..20 {
+        t.step()?;
+    }
     let map: HashMap<String, Tensor> =
-        iw.into_vars().into_iter().map(|(k, v)| (k, v.as_tensor().clone())).collect();
-    write_hf_dir(dir, &cfg, &map, &tok_dir.join("tokenizer.json"))?;
+        t.saved.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+    write_hf_dir(dir, &cfg, &map, &work.path().join("tok/tokenizer.json"))?;
     Ok(cfg)
 }
 
@@ -107,6 +117,7 @@ pub fn noise(objective: super::Objective) -> super::NoiseConfig {
         w_m2t: 1.0,
         w_t2t: 1.0,
         w_keep: 0.0,
+        clean_context: true,
     }
 }
 
@@ -134,6 +145,8 @@ pub fn run_config(
         checkpoint_every: 0,
         keep_checkpoints: 2,
         eval_every: 0,
+        eval_suites: Vec::new(),
+        eval_limit: None,
         device: crate::model::DeviceKind::Cpu,
         data: super::run::DataSpec {
             file: Some(corpus.to_path_buf()),
