@@ -115,3 +115,17 @@ fn invalid_group_layout_is_rejected_with_the_field() {
     .unwrap_err();
     assert!(format!("{err:#}").contains("n_group"), "{err:#}");
 }
+
+#[test]
+fn clean_context_bias_lets_noisy_blocks_see_only_clean_earlier_blocks() {
+    let bias = draftscope::model::clean_context_bias(4, 2, &Device::Cpu).unwrap();
+    let rows: Vec<Vec<f32>> = bias.to_vec2().unwrap();
+    let vis = |q: usize, k: usize| rows[q][k] == 0.0;
+    // noisy block 1 (rows 2,3): itself and clean block 0 (cols 4,5) only
+    assert!(vis(2, 2) && vis(2, 3) && vis(2, 4) && vis(2, 5));
+    assert!(!vis(2, 0) && !vis(2, 6) && !vis(2, 7));
+    // noisy block 0 sees only itself
+    assert!(vis(0, 1) && !vis(0, 4));
+    // clean rows never see noisy ones; clean block 1 sees clean blocks 0 and 1
+    assert!(!vis(6, 2) && vis(6, 4) && vis(6, 7) && !vis(4, 6));
+}

@@ -59,6 +59,30 @@ impl MaskKind {
     }
 }
 
+/// Attention bias `[2n, 2n]` for block-diffusion training with clean context (BD3-LM /
+/// LLaDA2 layout): the input is the noisy sequence followed by its clean copy, both at
+/// positions `0..n`. A noisy block sees itself and the clean blocks before it; a clean block
+/// sees the clean blocks up to itself. So every noisy block is denoised against a clean
+/// prefix, exactly as at inference, where earlier blocks are already committed.
+pub fn clean_context_bias(n: usize, block_length: usize, device: &Device) -> Result<Tensor> {
+    let b = block_length.max(1);
+    let mut data = Vec::with_capacity(4 * n * n);
+    for q in 0..2 * n {
+        let (q_clean, qb) = (q >= n, (q % n) / b);
+        for k in 0..2 * n {
+            let (k_clean, kb) = (k >= n, (k % n) / b);
+            let visible = match (q_clean, k_clean) {
+                (false, false) => kb == qb,
+                (false, true) => kb < qb,
+                (true, false) => false,
+                (true, true) => kb <= qb,
+            };
+            data.push(if visible { 0.0f32 } else { f32::NEG_INFINITY });
+        }
+    }
+    Tensor::from_vec(data, (2 * n, 2 * n), device)
+}
+
 /// Pre-sigmoid router logits `[tokens, experts]` and the experts chosen per token.
 pub type RouterRecord = (Tensor, Vec<Vec<usize>>);
 
@@ -409,7 +433,8 @@ struct Rope {
 }
 
 impl Rope {
-    fn new(cfg: &Config, start: usize, n: usize, dtype: DType, device: &Device) -> Result<Self> {
+    fn new(cfg: &Config, positions: &[usize], dtype: DType, device: &Device) -> Result<Self> {
+        let n = positions.len();
         let rd = cfg.rope_dim();
         let half = rd / 2;
         let theta = cfg.rope_theta as f32;
@@ -417,7 +442,7 @@ impl Rope {
         let inv: Vec<f32> = (0..half).map(|i| 1.0 / theta.powf((2 * i) as f32 / rd as f32)).collect();
         let mut cos = Vec::with_capacity(n * rd);
         let mut sin = Vec::with_capacity(n * rd);
-        for p in start..start + n {
+        for &p in positions {
             for _ in 0..2 {
                 for &f in &inv {
                     let a = f * p as f32;
@@ -537,15 +562,34 @@ impl Llada2 {
         logits_from: usize,
         collect: &Collect,
     ) -> Result<ForwardOutput> {
-        let (b, n) = ids.dims2()?;
+        let (_, n) = ids.dims2()?;
         if let Some(c) = cache
             && c.len != start
         {
             candle_core::bail!("kv cache holds {} positions but the call starts at {start}", c.len);
         }
+        let positions: Vec<usize> = (start..start + n).collect();
+        self.forward_at(ids, &positions, bias, cache, logits_from, collect)
+    }
+
+    /// [`Self::forward`] with explicit position ids (one per column, shared by the batch), for
+    /// training layouts that place two copies of a sequence at the same positions.
+    pub fn forward_at(
+        &self,
+        ids: &Tensor,
+        positions: &[usize],
+        bias: Option<&Tensor>,
+        cache: Option<&KvCache>,
+        logits_from: usize,
+        collect: &Collect,
+    ) -> Result<ForwardOutput> {
+        let (b, n) = ids.dims2()?;
+        if positions.len() != n {
+            candle_core::bail!("{} position ids for {n} tokens", positions.len());
+        }
         let mut x =
             self.word_embeddings.embedding(&ids.flatten_all()?)?.reshape((b, n, self.cfg.hidden_size))?;
-        let rope = Rope::new(&self.cfg, start, n, self.dtype, &self.device)?;
+        let rope = Rope::new(&self.cfg, positions, self.dtype, &self.device)?;
         let mut hidden_states = Vec::new();
         let mut router = Vec::new();
         let mut new_kv = Vec::with_capacity(self.layers.len());

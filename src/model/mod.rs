@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device};
 
 pub use config::Config;
-pub use llada2::{Collect, ForwardOutput, KvCache, Llada2, MaskKind};
+pub use llada2::{Collect, ForwardOutput, KvCache, Llada2, MaskKind, clean_context_bias};
 pub use tokenizer::TextCodec;
 
 /// Compute device, chosen on the command line.
