@@ -750,8 +750,8 @@ mod tests {
         assert_eq!(p.ratio, 0.15);
         // Not live: no ETA.
         assert_eq!(progress(&ms, 15, 100, 10, false).eta_s, None);
-        // Only warm-up steps so far: use them rather than nothing.
-        assert_eq!(progress(&ms[..12], 12, 100, 10, true).secs_per_step, Some(9.0));
+        // Only warm-up steps so far: use them (median of 9 s and 7 s) rather than nothing.
+        assert_eq!(progress(&ms[..12], 12, 100, 10, true).secs_per_step, Some(8.0));
     }
 
     #[test]
