@@ -561,3 +561,29 @@ fn sid(pid: u32) -> Option<i64> {
     // state ppid pgrp session
     rest.split_whitespace().nth(3)?.parse().ok()
 }
+
+#[test]
+fn polling_a_3000_step_run_rereads_only_what_was_appended() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = runs::runs_dir(tmp.path()).join("long");
+    write_run(&dir, Status::Running, DEAD_PID, 3000, 3000, &[3000]);
+    let mut sc = Scanner::new(tmp.path());
+    let t0 = Instant::now();
+    let first = sc.runs();
+    let full = t0.elapsed();
+    assert_eq!(first[0].metrics.len(), 3000);
+    let line = serde_json::to_string(&metrics(3001, 6003.0)).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("metrics.jsonl"))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()))
+        .unwrap();
+    let t1 = Instant::now();
+    let next = sc.runs();
+    let incremental = t1.elapsed();
+    assert_eq!(next[0].metrics.len(), 3001);
+    println!("scan of a 3000-step run: first {full:?}, after one appended step {incremental:?}");
+    // Generous bounds (a shared 2-core machine): the poller runs every 500 ms.
+    assert!(full < Duration::from_millis(1000), "{full:?}");
+    assert!(incremental < Duration::from_millis(250), "{incremental:?}");
+}

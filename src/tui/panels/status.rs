@@ -40,6 +40,8 @@ pub fn footer_keys(app: &App) -> &'static [(&'static str, &'static str)] {
             ("s", "save"),
             ("o", "open"),
             ("d", "diff"),
+            ("t", "train"),
+            ("r", "results"),
             ("?", "help"),
             ("q", "quit"),
         ],
