@@ -350,3 +350,18 @@ fn b_starts_a_bench_of_the_selected_adapter_writing_to_the_data_dir() {
     assert!(launch.log.starts_with(tmp.path().join("bench-logs")));
     assert_eq!(launch.run_dir, None);
 }
+
+#[test]
+fn tiny_terminals_and_an_empty_store_draw_without_panicking() {
+    let tmp = tempfile::tempdir().unwrap();
+    fixed_store(tmp.path());
+    let rs = state(tmp.path());
+    let empty = ResultsState::new(tmp.path().join("none"));
+    for (w, h) in [(1, 1), (20, 5), (60, 12), (200, 60)] {
+        for s in [&rs, &empty] {
+            let mut buf = Buffer::empty(Rect::new(0, 0, w, h));
+            let area = buf.area;
+            render_main(&mut buf, area, s);
+        }
+    }
+}
