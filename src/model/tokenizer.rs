@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-/// Ling-style role tags, used by LLaDA2.1 when `tokenizer_config.json` has no template.
-const FALLBACK_TEMPLATE: &str = "{% for m in messages %}<role>{{ m.role | upper }}</role>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<role>ASSISTANT</role>{% endif %}";
+/// Ling-style role tags (`user` → `HUMAN`), used when `tokenizer_config.json` has no template.
+const FALLBACK_TEMPLATE: &str = "{% for m in messages %}{% set role = m.role | lower %}{% if role == 'user' %}{% set role = 'human' %}{% endif %}<role>{{ role | upper }}</role>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<role>ASSISTANT</role>{% endif %}";
 
 pub struct TextCodec {
     tokenizer: Option<tokenizers::Tokenizer>,
@@ -72,7 +72,7 @@ impl TextCodec {
         let tmpl = env.get_template("chat")?;
         let out = tmpl
             .render(minijinja::context! {
-                messages => vec![minijinja::context!{ role => "HUMAN", content => user }],
+                messages => vec![minijinja::context!{ role => "user", content => user }],
                 add_generation_prompt => true,
             })
             .map_err(|e| anyhow::anyhow!("chat template: {e}"))?;

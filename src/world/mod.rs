@@ -10,7 +10,7 @@
 //! # Text format
 //!
 //! A training document and a benchmark prompt use the same chat layout, the one the shipped
-//! `chat_template` renders for `messages=[{role: "HUMAN", content}]` with a generation prompt:
+//! `chat_template` renders for `messages=[{role: "user", content}]` with a generation prompt:
 //!
 //! ```text
 //! <role>HUMAN</role>{prompt}<role>ASSISTANT</role>{answer}<|endoftext|>

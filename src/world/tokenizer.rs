@@ -48,7 +48,8 @@ const TRAIN_DOCS: usize = 20_000;
 
 /// Ling-style chat template (same as draftscope's built-in fallback), stored in
 /// `tokenizer_config.json`: `<role>HUMAN</role>{content}<role>ASSISTANT</role>`.
-pub const CHAT_TEMPLATE: &str = "{% for m in messages %}<role>{{ m.role | upper }}</role>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<role>ASSISTANT</role>{% endif %}";
+/// Ling-style role tags; HF-style `user` messages map to `HUMAN`, as in LLaDA2.1's template.
+pub const CHAT_TEMPLATE: &str = "{% for m in messages %}{% set role = m.role | lower %}{% if role == 'user' %}{% set role = 'human' %}{% endif %}<role>{{ role | upper }}</role>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<role>ASSISTANT</role>{% endif %}";
 
 /// Ids the pretrainer and decoder need, plus the vocabulary size (specials included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
