@@ -86,6 +86,10 @@ pub struct CommonArgs {
     /// Weight of a loss on untouched visible positions (0 = not trained).
     #[arg(long, default_value_t = 0.0)]
     pub w_keep: f64,
+    /// Probability that a sequence's chat prompts (up to `<role>ASSISTANT</role>`) stay clean,
+    /// as decoding sees them (SFT-style); 0 = noise on every position.
+    #[arg(long, default_value_t = 0.5)]
+    pub prompt_clean: f64,
     /// Noise the whole sequence so each block sees noisy earlier blocks (the older layout).
     /// Default: each block is denoised against a clean copy of the blocks before it, as at
     /// inference (input `[noisy ; clean]`, twice the tokens per forward).
@@ -284,6 +288,7 @@ fn noise(c: &CommonArgs, objective: Objective) -> NoiseConfig {
         w_t2t: c.w_t2t,
         w_keep: c.w_keep,
         clean_context: !c.noisy_context,
+        prompt_clean: c.prompt_clean,
     }
 }
 
@@ -515,6 +520,7 @@ pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
         w_t2t: 1.0,
         w_keep: 0.0,
         noisy_context: false,
+        prompt_clean: 0.5,
         checkpoint_every: Some(0),
         keep_checkpoints: 1,
         device: a.device,

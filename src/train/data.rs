@@ -155,33 +155,62 @@ fn decode_cache(bytes: &[u8], n_docs: usize) -> Option<Vec<Vec<u32>>> {
 
 /// Block-aligned greedy packing (see the module docs).
 pub fn pack(docs: &[Vec<u32>], seq_len: usize, block: usize, eos: u32) -> Vec<Vec<u32>> {
+    pack_with_prompts(docs, &[], seq_len, block, eos).0
+}
+
+/// [`pack`], also marking each sequence's prompt positions: the first `prompt_lens[i]` tokens
+/// of document `i` (missing lengths count as 0).
+pub fn pack_with_prompts(
+    docs: &[Vec<u32>],
+    prompt_lens: &[usize],
+    seq_len: usize,
+    block: usize,
+    eos: u32,
+) -> (Vec<Vec<u32>>, Vec<Vec<bool>>) {
     assert!(block > 0 && seq_len.is_multiple_of(block), "seq_len must be a multiple of block_length");
     let mut seqs = Vec::new();
+    let mut masks = Vec::new();
     let mut cur: Vec<u32> = Vec::with_capacity(seq_len);
-    for d in docs {
+    let mut cur_m: Vec<bool> = Vec::with_capacity(seq_len);
+    for (di, d) in docs.iter().enumerate() {
         let mut piece = d.clone();
         piece.push(eos);
         let padded = piece.len().div_ceil(block) * block;
         piece.resize(padded, eos);
-        for chunk in piece.chunks(seq_len) {
+        let pl = prompt_lens.get(di).copied().unwrap_or(0);
+        let pm: Vec<bool> = (0..padded).map(|i| i < pl).collect();
+        for (chunk, mchunk) in piece.chunks(seq_len).zip(pm.chunks(seq_len)) {
             if cur.len() + chunk.len() > seq_len {
                 cur.resize(seq_len, eos);
+                cur_m.resize(seq_len, false);
                 seqs.push(std::mem::replace(&mut cur, Vec::with_capacity(seq_len)));
+                masks.push(std::mem::replace(&mut cur_m, Vec::with_capacity(seq_len)));
             }
             cur.extend_from_slice(chunk);
+            cur_m.extend_from_slice(mchunk);
         }
     }
     if !cur.is_empty() {
         cur.resize(seq_len, eos);
+        cur_m.resize(seq_len, false);
         seqs.push(cur);
+        masks.push(cur_m);
     }
-    seqs
+    (seqs, masks)
+}
+
+/// Prompt length of a chat document: everything up to and including the last `tag` token
+/// (the assistant role tag); 0 when the tag does not occur.
+pub fn prompt_len(doc: &[u32], tag: Option<u32>) -> usize {
+    tag.and_then(|t| doc.iter().rposition(|&x| x == t)).map_or(0, |i| i + 1)
 }
 
 /// Packed sequences read in a seeded order that is reshuffled every epoch. The cursor counts
 /// sequences read since the start of the run.
 pub struct Loader {
     pub seqs: Vec<Vec<u32>>,
+    /// Per sequence, which positions are prompt (empty when unknown).
+    pub prompts: Vec<Vec<bool>>,
     seed: u64,
     epoch: Option<(u64, Vec<usize>)>,
 }
@@ -191,7 +220,7 @@ impl Loader {
         if seqs.is_empty() {
             bail!("the corpus packs into no sequence");
         }
-        Ok(Self { seqs, seed, epoch: None })
+        Ok(Self { seqs, prompts: Vec::new(), seed, epoch: None })
     }
 
     pub fn seq_len(&self) -> usize {
@@ -207,6 +236,29 @@ impl Loader {
             self.epoch = Some((epoch, idx));
         }
         &self.epoch.as_ref().expect("set above").1
+    }
+
+    /// Marks prompt positions (as [`pack_with_prompts`] returns them).
+    pub fn with_prompts(mut self, prompts: Vec<Vec<bool>>) -> Self {
+        if prompts.len() == self.seqs.len() {
+            self.prompts = prompts;
+        }
+        self
+    }
+
+    /// Prompt masks of the sequences [`Loader::batch`] returns for the same arguments.
+    pub fn prompt_batch(&mut self, cursor: u64, n: usize) -> Vec<Vec<bool>> {
+        if self.prompts.is_empty() {
+            return vec![vec![false; self.seq_len()]; n];
+        }
+        let len = self.seqs.len() as u64;
+        (0..n as u64)
+            .map(|i| {
+                let c = cursor + i;
+                let j = self.order(c / len)[(c % len) as usize];
+                self.prompts[j].clone()
+            })
+            .collect()
     }
 
     /// `n` sequences starting at `cursor`; the caller advances its cursor by `n`.
@@ -236,6 +288,15 @@ mod tests {
         );
         // A document longer than a sequence is split across sequences.
         assert_eq!(pack(&[vec![1; 9]], 8, 4, 0), vec![vec![1; 8], vec![1, 0, 0, 0, 0, 0, 0, 0]]);
+    }
+
+    #[test]
+    fn prompt_positions_follow_their_documents() {
+        let docs = vec![vec![5, 6, 7], vec![8, 9]];
+        let (seqs, masks) = pack_with_prompts(&docs, &[prompt_len(&docs[0], Some(6)), 1], 8, 4, 0);
+        assert_eq!(seqs, vec![vec![5, 6, 7, 0, 8, 9, 0, 0]]);
+        assert_eq!(masks, vec![vec![true, true, false, false, true, false, false, false]]);
+        assert_eq!(prompt_len(&[1, 2], None), 0);
     }
 
     #[test]

@@ -55,6 +55,10 @@ pub struct NoiseConfig {
     /// sees noisy earlier blocks (runs recorded before this option read as off).
     #[serde(default)]
     pub clean_context: bool,
+    /// Probability that a sequence's prompt positions (chat documents: up to the assistant
+    /// tag) stay clean, as in SFT and as decoding sees a prompt (0 = noise everywhere).
+    #[serde(default)]
+    pub prompt_clean: f64,
 }
 
 /// What a position is in the corrupted input.
@@ -95,20 +99,38 @@ pub fn corrupt<R: Rng>(
     sp: &Specials,
     rng: &mut R,
 ) -> Noisy {
+    corrupt_with_prompts(batch, &[], cfg, random_frac, sp, rng)
+}
+
+/// [`corrupt`], leaving a sequence's prompt positions clean with probability `prompt_clean`.
+pub fn corrupt_with_prompts<R: Rng>(
+    batch: &[Vec<u32>],
+    prompts: &[Vec<bool>],
+    cfg: &NoiseConfig,
+    random_frac: f64,
+    sp: &Specials,
+    rng: &mut R,
+) -> Noisy {
     let b = batch.len();
     let n = batch.first().map_or(0, |s| s.len());
     let mut input = Vec::with_capacity(b * n);
     let mut target = Vec::with_capacity(b * n);
     let mut kind = Vec::with_capacity(b * n);
     let bl = cfg.block_length.max(1);
-    for seq in batch {
+    for (si, seq) in batch.iter().enumerate() {
+        let prompt = prompts.get(si).filter(|p| p.iter().any(|&x| x));
+        let keep_prompt =
+            prompt.is_some() && cfg.prompt_clean > 0.0 && rng.random_bool(cfg.prompt_clean.min(1.0));
         let mut t = 0.0;
         for (i, &tok) in seq.iter().enumerate() {
-            if i == 0 || (cfg.per_block && i % bl == 0) {
+            if i == 0 || (cfg.per_block && i.is_multiple_of(bl)) {
                 t = rng.random_range(cfg.t_min..=cfg.t_max);
             }
             target.push(tok);
-            if rng.random_bool(t.clamp(0.0, 1.0)) {
+            if keep_prompt && prompt.is_some_and(|p| p[i]) {
+                input.push(tok);
+                kind.push(Kind::Clean);
+            } else if rng.random_bool(t.clamp(0.0, 1.0)) {
                 input.push(sp.mask);
                 kind.push(Kind::Masked);
             } else if random_frac > 0.0 && rng.random_bool(random_frac.clamp(0.0, 1.0)) {
@@ -199,10 +221,22 @@ pub fn make_input<R: Rng>(
     sp: &Specials,
     rng: &mut R,
 ) -> Result<Noisy> {
+    make_input_with_prompts(model, batch, &[], cfg, sp, rng)
+}
+
+/// [`make_input`] with prompt masks (see [`NoiseConfig::prompt_clean`]).
+pub fn make_input_with_prompts<R: Rng>(
+    model: &Llada2,
+    batch: &[Vec<u32>],
+    prompts: &[Vec<bool>],
+    cfg: &NoiseConfig,
+    sp: &Specials,
+    rng: &mut R,
+) -> Result<Noisy> {
     match cfg.objective {
-        Objective::Random => Ok(corrupt(batch, cfg, cfg.random_frac, sp, rng)),
+        Objective::Random => Ok(corrupt_with_prompts(batch, prompts, cfg, cfg.random_frac, sp, rng)),
         Objective::SelfDraft => {
-            let mut noisy = corrupt(batch, cfg, cfg.random_mix, sp, rng);
+            let mut noisy = corrupt_with_prompts(batch, prompts, cfg, cfg.random_mix, sp, rng);
             self_drafts(model, &mut noisy, cfg, sp, rng)?;
             Ok(noisy)
         }
@@ -307,6 +341,7 @@ mod tests {
             w_t2t: 1.0,
             w_keep: 0.0,
             clean_context: true,
+            prompt_clean: 0.0,
         }
     }
 

@@ -168,8 +168,12 @@ pub struct Trainer {
     pub quiet: bool,
 }
 
-fn load_docs(spec: &DataSpec, cache_dir: Option<&Path>) -> Result<(Vec<Vec<u32>>, Specials)> {
+/// Token of the assistant role tag: chat documents' prompts end with it.
+pub const ASSISTANT_TAG: &str = "<role>ASSISTANT</role>";
+
+fn load_docs(spec: &DataSpec, cache_dir: Option<&Path>) -> Result<(Vec<Vec<u32>>, Vec<usize>, Specials)> {
     let tok = data::load_tokenizer(&spec.tokenizer)?;
+    let tag = tok.token_to_id(ASSISTANT_TAG);
     let sp = data::find_specials(&tok, &spec.tokenizer)?;
     let mut texts = match &spec.file {
         Some(f) => data::load_texts(f)?,
@@ -179,7 +183,8 @@ fn load_docs(spec: &DataSpec, cache_dir: Option<&Path>) -> Result<(Vec<Vec<u32>>
         texts.truncate(m);
     }
     let docs = data::tokenize_cached(&texts, &tok, &spec.tokenizer, cache_dir)?;
-    Ok((docs, sp))
+    let prompt_lens = docs.iter().map(|d| data::prompt_len(d, tag)).collect();
+    Ok((docs, prompt_lens, sp))
 }
 
 /// The model, the tensors a checkpoint saves, and the trainable subset.
@@ -243,9 +248,10 @@ impl Trainer {
     }
 
     fn build(dir: &Path, rc: RunConfig, mut state: State) -> Result<Self> {
-        let (docs, specials) = load_docs(&rc.data, Some(&dir.join("cache")))?;
-        let seqs = data::pack(&docs, rc.seq_len, rc.noise.block_length, specials.eos);
-        let loader = Loader::new(seqs, rc.seed)?;
+        let (docs, prompt_lens, specials) = load_docs(&rc.data, Some(&dir.join("cache")))?;
+        let (seqs, prompts) =
+            data::pack_with_prompts(&docs, &prompt_lens, rc.seq_len, rc.noise.block_length, specials.eos);
+        let loader = Loader::new(seqs, rc.seed)?.with_prompts(prompts);
         let (model, saved, trainable) = build_model(&rc)?;
         if let RunKind::Pretrain { model: cfg, .. } = &rc.run
             && (cfg.vocab_size < specials.vocab_size
@@ -356,8 +362,16 @@ impl Trainer {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.state.rng_seed);
             rng.set_stream((self.state.step * accum + micro) as u64);
             let batch = self.loader.batch(self.state.cursor, rc.batch_size);
+            let prompts = self.loader.prompt_batch(self.state.cursor, rc.batch_size);
             self.state.cursor += rc.batch_size as u64;
-            let noisy = objective::make_input(&self.model, &batch, &rc.noise, &self.specials, &mut rng)?;
+            let noisy = objective::make_input_with_prompts(
+                &self.model,
+                &batch,
+                &prompts,
+                &rc.noise,
+                &self.specials,
+                &mut rng,
+            )?;
             let out = objective::loss_collect(&self.model, &noisy, &rc.noise, want_router)?;
             let store = (&out.loss / accum as f64)?.backward()?;
             let g = self.opt.grads(&store)?;

@@ -118,6 +118,7 @@ pub fn noise(objective: super::Objective) -> super::NoiseConfig {
         w_t2t: 1.0,
         w_keep: 0.0,
         clean_context: true,
+        prompt_clean: 0.0,
     }
 }
 
