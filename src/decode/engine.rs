@@ -280,65 +280,8 @@ impl<'m> Decoder<'m> {
         }
     }
 
-    /// Official `_sample_with_temperature_topk_topp` for one row.
     fn pick(&self, logits: &[f32], rng: &mut rand_chacha::ChaCha8Rng) -> RowPick {
-        let p = &self.params;
-        if p.temperature == 0.0 {
-            // First maximum wins ties, as torch.argmax.
-            let (mut best, mut max) = (0usize, f32::NEG_INFINITY);
-            for (i, &l) in logits.iter().enumerate() {
-                if l > max {
-                    best = i;
-                    max = l;
-                }
-            }
-            let sum: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
-            return RowPick { token: best as u32, p: (1.0 / sum) as f32, dist: Dist::Softmax { max, sum } };
-        }
-        let mut scaled: Vec<f32> = logits.iter().map(|&l| l / p.temperature).collect();
-        if let Some(k) = p.top_k
-            && k < scaled.len()
-        {
-            let mut sorted = scaled.clone();
-            sorted.sort_by(|a, b| b.total_cmp(a));
-            let kth = sorted[k - 1];
-            for l in scaled.iter_mut() {
-                if *l < kth {
-                    *l = f32::NEG_INFINITY;
-                }
-            }
-        }
-        if let Some(top_p) = p.top_p
-            && top_p < 1.0
-        {
-            let probs = softmax(&scaled);
-            let mut order: Vec<usize> = (0..scaled.len()).collect();
-            order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
-            let mut cum = 0.0f32;
-            let mut keep = vec![false; scaled.len()];
-            for &i in &order {
-                // Official: drop a token once the mass before it already exceeds top_p.
-                keep[i] = cum <= top_p;
-                cum += probs[i];
-            }
-            for (l, k) in scaled.iter_mut().zip(keep) {
-                if !k {
-                    *l = f32::NEG_INFINITY;
-                }
-            }
-        }
-        let probs = softmax(&scaled);
-        let u: f32 = rng.random();
-        let mut acc = 0.0f32;
-        let mut token = probs.iter().rposition(|&q| q > 0.0).unwrap_or(0);
-        for (i, &q) in probs.iter().enumerate() {
-            acc += q;
-            if u < acc {
-                token = i;
-                break;
-            }
-        }
-        RowPick { token: token as u32, p: probs[token], dist: Dist::Probs(probs) }
+        pick(&self.params, logits, rng)
     }
 
     fn record(
@@ -366,6 +309,75 @@ impl<'m> Decoder<'m> {
             decision,
         }
     }
+}
+
+/// Official `_sample_with_temperature_topk_topp` for one row (the mask token excluded).
+fn pick(p: &DecodeParams, logits: &[f32], rng: &mut rand_chacha::ChaCha8Rng) -> RowPick {
+    if p.temperature == 0.0 {
+        // First maximum wins ties, as torch.argmax. The mask token is never a candidate:
+        // committing it would leave the position masked and the block could never end
+        // (an untrained model does predict it; the official code would loop forever).
+        let mask = p.mask_id as usize;
+        let (mut best, mut best_l) = (usize::MAX, f32::NEG_INFINITY);
+        let mut max = f32::NEG_INFINITY;
+        for (i, &l) in logits.iter().enumerate() {
+            max = max.max(l);
+            if i != mask && (best == usize::MAX || l > best_l) {
+                best = i;
+                best_l = l;
+            }
+        }
+        let sum: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+        let p_best = (((best_l - max) as f64).exp() / sum) as f32;
+        return RowPick { token: best as u32, p: p_best, dist: Dist::Softmax { max, sum } };
+    }
+    let mut scaled: Vec<f32> = logits.iter().map(|&l| l / p.temperature).collect();
+    if let Some(m) = scaled.get_mut(p.mask_id as usize) {
+        *m = f32::NEG_INFINITY;
+    }
+    if let Some(k) = p.top_k
+        && k < scaled.len()
+    {
+        let mut sorted = scaled.clone();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        let kth = sorted[k - 1];
+        for l in scaled.iter_mut() {
+            if *l < kth {
+                *l = f32::NEG_INFINITY;
+            }
+        }
+    }
+    if let Some(top_p) = p.top_p
+        && top_p < 1.0
+    {
+        let probs = softmax(&scaled);
+        let mut order: Vec<usize> = (0..scaled.len()).collect();
+        order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+        let mut cum = 0.0f32;
+        let mut keep = vec![false; scaled.len()];
+        for &i in &order {
+            // Official: drop a token once the mass before it already exceeds top_p.
+            keep[i] = cum <= top_p;
+            cum += probs[i];
+        }
+        for (l, k) in scaled.iter_mut().zip(keep) {
+            if !k {
+                *l = f32::NEG_INFINITY;
+            }
+        }
+    }
+    let probs = softmax(&scaled);
+    let u: f32 = rng.random();
+    let mut acc = 0.0f32;
+    let mut token = probs.iter().rposition(|&q| q > 0.0).unwrap_or(0);
+    for (i, &q) in probs.iter().enumerate() {
+        acc += q;
+        if u < acc {
+            token = i;
+            break;
+        }
+    }
+    RowPick { token: token as u32, p: probs[token], dist: Dist::Probs(probs) }
 }
 
 /// Softmax with an f64 accumulator (matches torch's f32 softmax to ~1e-7).
@@ -401,6 +413,20 @@ mod tests {
     #[test]
     fn top_k_orders_by_probability_then_id() {
         assert_eq!(top_k(&[0.1, 0.5, 0.1, 0.3], 3), vec![(1, 0.5), (3, 0.3), (0, 0.1)]);
+    }
+
+    #[test]
+    fn the_mask_token_is_never_a_candidate_even_when_most_likely() {
+        let mut p = DecodeParams::preset(super::super::Mode::Q, 0, 2);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let r = pick(&p, &[1.0, 2.0, 9.0, 3.0], &mut rng);
+        assert_eq!(r.token, 3);
+        let want = softmax(&[1.0, 2.0, 9.0, 3.0])[3];
+        assert!((r.p - want).abs() < 1e-6);
+        p.temperature = 1.0;
+        for _ in 0..50 {
+            assert_ne!(pick(&p, &[1.0, 2.0, 9.0, 3.0], &mut rng).token, 2);
+        }
     }
 
     #[test]
