@@ -49,6 +49,9 @@ enum Command {
 }
 
 fn main() {
+    // Die quietly on a closed pipe (`draftscope decode … | head`) instead of panicking.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Decode(a)) => cli::decode::run(a),
