@@ -31,6 +31,19 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
 
 const B: usize = 8;
 
+/// The fixture input under the generate() mask, collecting what a test asks for.
+fn generate_mask_forward(
+    f: &HashMap<String, Tensor>,
+    collect: Collect,
+) -> (draftscope::model::LoadedModel, draftscope::model::ForwardOutput) {
+    let lm = common::fixture_model();
+    let out = lm
+        .model
+        .forward_window(&ids(&f["input_ids"]), MaskKind::GenerateBias { block_length: B }, &collect)
+        .unwrap();
+    (lm, out)
+}
+
 fn logits(mask: MaskKind, input: &[u32]) -> Tensor {
     let lm = common::fixture_model();
     lm.model.forward_window(input, mask, &Collect::default()).unwrap().logits.unwrap()
@@ -78,15 +91,7 @@ fn perturbed_inputs_match_official_in_both_semantics() {
 #[test]
 fn hidden_states_match_official_within_1e4() {
     let f = fixture_tensors();
-    let lm = common::fixture_model();
-    let out = lm
-        .model
-        .forward_window(
-            &ids(&f["input_ids"]),
-            MaskKind::GenerateBias { block_length: B },
-            &Collect { hidden_states: true, router: false },
-        )
-        .unwrap();
+    let (lm, out) = generate_mask_forward(&f, Collect { hidden_states: true, router: false });
     assert_eq!(out.hidden_states.len(), lm.model.cfg.num_hidden_layers + 1);
     let got = Tensor::stack(&out.hidden_states.iter().map(|h| h.squeeze(0).unwrap()).collect::<Vec<_>>(), 0)
         .unwrap();
@@ -97,15 +102,7 @@ fn hidden_states_match_official_within_1e4() {
 #[test]
 fn router_logits_and_choices_match_official() {
     let f = fixture_tensors();
-    let lm = common::fixture_model();
-    let out = lm
-        .model
-        .forward_window(
-            &ids(&f["input_ids"]),
-            MaskKind::GenerateBias { block_length: B },
-            &Collect { hidden_states: false, router: true },
-        )
-        .unwrap();
+    let (_lm, out) = generate_mask_forward(&f, Collect { hidden_states: false, router: true });
     let want_logits = &f["router_logits_generate_mask"];
     let want_idx: Vec<Vec<Vec<i64>>> = f["router_topk_idx_generate_mask"].to_vec3().unwrap();
     assert_eq!(out.router.len(), want_idx.len());
