@@ -332,3 +332,49 @@ fn eval_every_records_benchmark_results_in_the_run_and_the_results_store() {
     assert_eq!(results.lines().count(), 2);
     assert!(results.contains("checkpoints/step-2/adapter"));
 }
+
+#[test]
+fn after_kill_9_resume_continues_from_the_last_complete_checkpoint() {
+    let fx = Fixture::new();
+    let run = fx.path("run");
+    let mut child = bin()
+        .args(["train", "--objective", "random", "--base"])
+        .arg(fx.path("base"))
+        .arg("--data")
+        .arg(fx.path("corpus.jsonl"))
+        .args(["--steps", "100000", "--seq-len", "32", "--block-length", "8", "--batch-size", "2"])
+        .args(["--checkpoint-every", "2", "--out"])
+        .arg(&run)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        let n = std::fs::read_to_string(run.join("metrics.jsonl")).map(|s| s.lines().count()).unwrap_or(0);
+        if n >= 5 || t0.elapsed().as_secs() > 60 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to checkpoint or update run.json
+    child.wait().unwrap();
+    let last = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("step-")?.parse::<u64>().ok())
+        .max()
+        .expect("a checkpoint was written before the kill");
+    let out = bin()
+        .args(["train", "--steps"])
+        .arg((last + 2).to_string())
+        .arg("--resume")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rf: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(rf["status"], "finished");
+    assert_eq!(rf["step"].as_u64().unwrap(), last + 2);
+    assert!(run.join("adapter/adapter_model.safetensors").exists());
+}
