@@ -253,30 +253,38 @@ fn cli_trains_extends_on_resume_and_merges() {
     assert!(diff < 1e-4, "merged model differs by {diff}");
 }
 
-#[test]
-fn sigterm_checkpoints_marks_cancelled_and_exits_zero() {
-    let fx = Fixture::new();
+/// Starts a (practically endless) random-objective run in `fx.path("run")` and returns once it
+/// has logged `steps` steps.
+fn spawn_long_run(fx: &Fixture, extra: &[&str], steps: usize) -> std::process::Child {
     let run = fx.path("run");
-    let mut child = bin()
+    let child = bin()
         .args(["train", "--objective", "random", "--base"])
         .arg(fx.path("base"))
         .arg("--data")
         .arg(fx.path("corpus.jsonl"))
-        .args(["--steps", "100000", "--seq-len", "32", "--block-length", "8", "--batch-size", "2", "--out"])
+        .args(["--steps", "100000", "--seq-len", "32", "--block-length", "8", "--batch-size", "2"])
+        .args(extra)
+        .arg("--out")
         .arg(&run)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until it has trained a few steps.
     let t0 = std::time::Instant::now();
     loop {
         let n = std::fs::read_to_string(run.join("metrics.jsonl")).map(|s| s.lines().count()).unwrap_or(0);
-        if n >= 3 || t0.elapsed().as_secs() > 60 {
-            break;
+        if n >= steps || t0.elapsed().as_secs() > 60 {
+            return child;
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+#[test]
+fn sigterm_checkpoints_marks_cancelled_and_exits_zero() {
+    let fx = Fixture::new();
+    let run = fx.path("run");
+    let mut child = spawn_long_run(&fx, &[], 3);
     let pid = child.id().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = child.wait().unwrap();
@@ -337,26 +345,7 @@ fn eval_every_records_benchmark_results_in_the_run_and_the_results_store() {
 fn after_kill_9_resume_continues_from_the_last_complete_checkpoint() {
     let fx = Fixture::new();
     let run = fx.path("run");
-    let mut child = bin()
-        .args(["train", "--objective", "random", "--base"])
-        .arg(fx.path("base"))
-        .arg("--data")
-        .arg(fx.path("corpus.jsonl"))
-        .args(["--steps", "100000", "--seq-len", "32", "--block-length", "8", "--batch-size", "2"])
-        .args(["--checkpoint-every", "2", "--out"])
-        .arg(&run)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = std::time::Instant::now();
-    loop {
-        let n = std::fs::read_to_string(run.join("metrics.jsonl")).map(|s| s.lines().count()).unwrap_or(0);
-        if n >= 5 || t0.elapsed().as_secs() > 60 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let mut child = spawn_long_run(&fx, &["--checkpoint-every", "2"], 5);
     child.kill().unwrap(); // SIGKILL: no chance to checkpoint or update run.json
     child.wait().unwrap();
     let last = std::fs::read_dir(run.join("checkpoints"))
