@@ -254,7 +254,8 @@ fn cli_trains_extends_on_resume_and_merges() {
 }
 
 /// Starts a (practically endless) random-objective run in `fx.path("run")` and returns once it
-/// has logged `steps` steps.
+/// has logged `steps` steps. The caller signals and waits for it.
+#[allow(clippy::zombie_processes)]
 fn spawn_long_run(fx: &Fixture, extra: &[&str], steps: usize) -> std::process::Child {
     let run = fx.path("run");
     let child = bin()
