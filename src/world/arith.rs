@@ -3,10 +3,13 @@
 //! Answer format (one line, ASCII, no spaces inside equations so a number is just its digits):
 //!
 //! ```text
-//! 7+8=15, 4+3+1=8, so 85. Answer: 85
+//! 47+38: 7+8=15, 4+3+1=8, so 85. Answer: 85
 //! ```
 //!
-//! One step per column of the longer operand, units first (missing digits are written as 0,
+//! The equation first, restated from the question: copying the two operands once, in order,
+//! is the only lookup into the prompt; every column step then reads digits at fixed offsets
+//! from that restatement, which a tiny model learns far sooner than finding digits inside a
+//! word problem. One step per column of the longer operand, units first (missing digits are written as 0,
 //! so the number of steps is fixed by the operand length); then `so` and the value assembled
 //! from the columns; then the fixed marker `Answer: ` and the value again. The number after
 //! `so` is the *worked-step value* (the last number before `Answer:`), the number after the
@@ -39,34 +42,27 @@ impl Op {
     }
 }
 
-/// Problem families: operation and operand sizes.
+/// Problem families: operation and operand sizes. Two-digit operands only: every family
+/// still carries or borrows, and at this size the 2-core pretraining budget can learn them
+/// (the first shipped world also had 3-digit families; the model learned none of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     /// 2-digit + 2-digit.
     Add2,
-    /// 3-digit + 2- or 3-digit.
-    Add3,
     /// 2-digit − 2-digit (positive result).
     Sub2,
-    /// 3-digit − 2- or 3-digit (positive result).
-    Sub3,
     /// 2-digit × 1-digit.
     Mul2,
-    /// 3-digit × 1-digit.
-    Mul3,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [Kind::Add2, Kind::Add3, Kind::Sub2, Kind::Sub3, Kind::Mul2, Kind::Mul3];
+    pub const ALL: [Kind; 3] = [Kind::Add2, Kind::Sub2, Kind::Mul2];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Add2 => "add2",
-            Kind::Add3 => "add3",
             Kind::Sub2 => "sub2",
-            Kind::Sub3 => "sub3",
             Kind::Mul2 => "mul2",
-            Kind::Mul3 => "mul3",
         }
     }
 
@@ -74,17 +70,11 @@ impl Kind {
     pub fn sample(self, rng: &mut impl Rng) -> Problem {
         let (op, a, b) = match self {
             Kind::Add2 => (Op::Add, rng.random_range(10..100), rng.random_range(10..100)),
-            Kind::Add3 => (Op::Add, rng.random_range(100..1000), rng.random_range(10..1000)),
             Kind::Sub2 => {
                 let a = rng.random_range(20..100);
                 (Op::Sub, a, rng.random_range(10..a))
             }
-            Kind::Sub3 => {
-                let a = rng.random_range(100..1000);
-                (Op::Sub, a, rng.random_range(10..a))
-            }
             Kind::Mul2 => (Op::Mul, rng.random_range(10..100), rng.random_range(2..10)),
-            Kind::Mul3 => (Op::Mul, rng.random_range(100..1000), rng.random_range(2..10)),
         };
         Problem { op, a, b }
     }
@@ -112,10 +102,10 @@ impl Problem {
         format!("{}{}{}", self.a, self.op.symbol(), self.b)
     }
 
-    /// The worked solution: column steps, `so value`, `Answer: value`.
+    /// The worked solution: the equation, column steps, `so value`, `Answer: value`.
     pub fn solution(&self) -> String {
         let v = self.value();
-        format!("{}, so {v}. {ANSWER_MARKER}{v}", self.column_steps().join(", "))
+        format!("{}: {}, so {v}. {ANSWER_MARKER}{v}", self.equation(), self.column_steps().join(", "))
     }
 
     /// The same problem up to operand order (`47+38` ~ `38+47`): what the benchmark holds out.
@@ -246,27 +236,27 @@ mod tests {
     #[test]
     fn addition_with_carry_writes_column_steps() {
         let p = Problem { op: Op::Add, a: 47, b: 38 };
-        assert_eq!(p.solution(), "7+8=15, 4+3+1=8, so 85. Answer: 85");
+        assert_eq!(p.solution(), "47+38: 7+8=15, 4+3+1=8, so 85. Answer: 85");
     }
 
     #[test]
     fn addition_with_final_carry_and_short_operand() {
         let p = Problem { op: Op::Add, a: 956, b: 78 };
-        assert_eq!(p.solution(), "6+8=14, 5+7+1=13, 9+0+1=10, so 1034. Answer: 1034");
+        assert_eq!(p.solution(), "956+78: 6+8=14, 5+7+1=13, 9+0+1=10, so 1034. Answer: 1034");
     }
 
     #[test]
     fn subtraction_with_borrows() {
         let p = Problem { op: Op::Sub, a: 503, b: 78 };
-        assert_eq!(p.solution(), "13-8=5, 10-1-7=2, 5-1-0=4, so 425. Answer: 425");
+        assert_eq!(p.solution(), "503-78: 13-8=5, 10-1-7=2, 5-1-0=4, so 425. Answer: 425");
         let p = Problem { op: Op::Sub, a: 83, b: 47 };
-        assert_eq!(p.solution(), "13-7=6, 8-1-4=3, so 36. Answer: 36");
+        assert_eq!(p.solution(), "83-47: 13-7=6, 8-1-4=3, so 36. Answer: 36");
     }
 
     #[test]
     fn multiplication_by_one_digit() {
         let p = Problem { op: Op::Mul, a: 356, b: 7 };
-        assert_eq!(p.solution(), "6*7=42, 5*7+4=39, 3*7+3=24, so 2492. Answer: 2492");
+        assert_eq!(p.solution(), "356*7: 6*7=42, 5*7+4=39, 3*7+3=24, so 2492. Answer: 2492");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Benchmark items of the world (`assets/benchmarks/<suite>.jsonl`).
 //!
-//! `arith`: 150 word problems, 25 per family (add2, add3, sub2, sub3, mul2, mul3); the gold
+//! `arith`: 150 word problems, 50 per family (add2, sub2, mul2); the gold
 //! `answer` is the value; the model is expected to answer in the worked format of
 //! [`super::arith`] and is scored on the number after `Answer:`.
-//! `facts`: 150 questions, 30 per attribute, in held-out wordings; `answer` is the bare value,
+//! `facts`: 150 questions, 30 per attribute (every fact of the 30 countries), in held-out wordings; `answer` is the bare value,
 //! `aliases` other accepted strings (e.g. "the owl").
 //! Ids are `<suite>-<family>-<nnn>`; `task` is the suite name (it selects answer extraction).
 
@@ -22,7 +22,7 @@ use super::{World, stream};
 /// The suites this world provides.
 pub const SUITES: &[&str] = &["arith", "facts"];
 
-const PER_KIND: usize = 25;
+const PER_KIND: usize = 50;
 const PER_ATTR: usize = 30;
 
 /// One benchmark item, as a line of `assets/benchmarks/<suite>.jsonl`.

@@ -5,7 +5,7 @@
 //! It exists so the shipped model, small enough to train in under an hour on a laptop CPU, still
 //! shows the two failure modes users study: a final answer line whose digit differs from the
 //! worked-step value, and short factual answers the T2T editor over-corrects. Everything is small
-//! on purpose (≈60 countries × 5 facts, 2–4 digit numbers, documents ≲ 60 tokens).
+//! on purpose (30 countries × 5 facts, 1–3 digit numbers, documents ≲ 60 tokens).
 //!
 //! # Text format
 //!
@@ -47,7 +47,7 @@ pub const DEFAULT_SEED: u64 = 20_260_421;
 /// Documents in one default training corpus ([`training_texts`]).
 pub const DEFAULT_TRAIN_DOCS: usize = 60_000;
 /// Countries in the knowledge base.
-pub const N_COUNTRIES: usize = 60;
+pub const N_COUNTRIES: usize = 30;
 
 /// Opening of a rendered chat turn for the user.
 pub const HUMAN_TAG: &str = "<role>HUMAN</role>";
