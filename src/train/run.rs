@@ -176,7 +176,9 @@ fn load_docs(spec: &DataSpec, cache_dir: Option<&Path>) -> Result<(Vec<Vec<u32>>
     let tag = tok.token_to_id(ASSISTANT_TAG);
     let sp = data::find_specials(&tok, &spec.tokenizer)?;
     let mut texts = match &spec.file {
-        Some(f) => data::load_texts(f)?,
+        // A resumed run reads the file its run.json names (`config.data.file`): say so, since
+        // the file may be a generated corpus that no longer exists on this machine.
+        Some(f) => data::load_texts(f).context("the training corpus (run.json: config.data.file)")?,
         None => crate::world::training_texts(spec.world_seed),
     };
     if let Some(m) = spec.max_docs {
