@@ -182,8 +182,7 @@ fn saved_adapter_has_the_peft_layout_and_loads_back() {
     assert!(ck.join("adapter/adapter_config.json").exists());
     assert!(ck.join("optimizer.safetensors").exists());
     assert!(ck.join("state.json").exists());
-    let run: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fx.path("run/run.json")).unwrap()).unwrap();
+    let run = run_json(&fx.path("run"));
     assert_eq!(run["status"], "finished");
 }
 
@@ -290,8 +289,7 @@ fn sigterm_checkpoints_marks_cancelled_and_exits_zero() {
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
-    let rf: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    let rf = run_json(&run);
     assert_eq!(rf["status"], "cancelled");
     let step = rf["step"].as_u64().unwrap();
     assert!(run.join(format!("checkpoints/step-{step}/state.json")).exists());
@@ -332,8 +330,7 @@ fn eval_every_records_benchmark_results_in_the_run_and_the_results_store() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let rf: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    let rf = run_json(&run);
     let evals = rf["evals"].as_array().unwrap();
     assert_eq!(evals.iter().map(|e| e["step"].as_u64().unwrap()).collect::<Vec<_>>(), vec![2, 4]);
     assert_eq!(evals[0]["n"], 1);
@@ -362,9 +359,13 @@ fn after_kill_9_resume_continues_from_the_last_complete_checkpoint() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let rf: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    let rf = run_json(&run);
     assert_eq!(rf["status"], "finished");
     assert_eq!(rf["step"].as_u64().unwrap(), last + 2);
     assert!(run.join("adapter/adapter_model.safetensors").exists());
+}
+
+/// A run directory's `run.json`, parsed.
+fn run_json(run: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap()
 }

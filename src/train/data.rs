@@ -238,6 +238,12 @@ impl Loader {
         &self.epoch.as_ref().expect("set above").1
     }
 
+    /// Index of the sequence at cursor position `c` (epoch `c / len`, shuffled order).
+    fn seq_at(&mut self, c: u64) -> usize {
+        let len = self.seqs.len() as u64;
+        self.order(c / len)[(c % len) as usize]
+    }
+
     /// Marks prompt positions (as [`pack_with_prompts`] returns them).
     pub fn with_prompts(mut self, prompts: Vec<Vec<bool>>) -> Self {
         if prompts.len() == self.seqs.len() {
@@ -251,11 +257,9 @@ impl Loader {
         if self.prompts.is_empty() {
             return vec![vec![false; self.seq_len()]; n];
         }
-        let len = self.seqs.len() as u64;
         (0..n as u64)
             .map(|i| {
-                let c = cursor + i;
-                let j = self.order(c / len)[(c % len) as usize];
+                let j = self.seq_at(cursor + i);
                 self.prompts[j].clone()
             })
             .collect()
@@ -263,11 +267,9 @@ impl Loader {
 
     /// `n` sequences starting at `cursor`; the caller advances its cursor by `n`.
     pub fn batch(&mut self, cursor: u64, n: usize) -> Vec<Vec<u32>> {
-        let len = self.seqs.len() as u64;
         (0..n as u64)
             .map(|i| {
-                let c = cursor + i;
-                let j = self.order(c / len)[(c % len) as usize];
+                let j = self.seq_at(cursor + i);
                 self.seqs[j].clone()
             })
             .collect()
