@@ -9,8 +9,8 @@
 //! The equation first, restated from the question: copying the two operands once, in order,
 //! is the only lookup into the prompt; every column step then reads digits at fixed offsets
 //! from that restatement, which a tiny model learns far sooner than finding digits inside a
-//! word problem. One step per column of the longer operand, units first (missing digits are written as 0,
-//! so the number of steps is fixed by the operand length); then `so` and the value assembled
+//! word problem. One step per column of the longer operand, units first (missing digits are
+//! written as 0, so the number of steps is fixed by the operand length); then `so` and the value assembled
 //! from the columns; then the fixed marker `Answer: ` and the value again. The number after
 //! `so` is the *worked-step value* (the last number before `Answer:`), the number after the
 //! marker is the *final answer*: a final-digit transcription error is when the two differ and
