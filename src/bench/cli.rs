@@ -356,7 +356,7 @@ pub fn comparison_table(rows: &[ComparisonRow]) -> String {
         "{:<10} {:<26} {:<24} {:>6} {:<4} {:<12} {:>5} {:>7} {:>15} {:>7} {:>8} {:>5} {:>4} {:>4} {:>9} {:>5}  {}\n",
         "suite",
         "model",
-        "adapter",
+        "adapter run",
         "step",
         "mode",
         "attention",
@@ -384,7 +384,9 @@ pub fn comparison_table(rows: &[ComparisonRow]) -> String {
             "{:<10} {:<26} {:<24} {:>6} {:<4} {:<12} {:>5} {:>7} {:>15} {:>7} {:>8.2} {:>5.2} {:>4} {:>4} {:>9} {:>5}  {}\n",
             cut(&r.suite, 10),
             cut(&r.model, 26),
-            cut(r.adapter.as_deref().unwrap_or("(base)"), 24),
+            // The run's folder name (`self`, `random-0421`), as the results pane labels rows;
+            // the adapter's full path is in `--json`.
+            cut(&r.adapter_run.as_deref().map(results::short_run).unwrap_or_else(|| "(base)".into()), 24),
             r.checkpoint_step.map(|s| s.to_string()).unwrap_or_else(|| "—".into()),
             r.mode,
             r.attention.label(),

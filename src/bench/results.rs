@@ -320,6 +320,20 @@ pub fn adapter_run(adapter: &str) -> String {
     a.to_string()
 }
 
+/// `self-0421` for `…/runs/self-0421`.
+pub fn short_run(run: &str) -> String {
+    Path::new(run).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| run.to_string())
+}
+
+/// The table's model / adapter label: `base` or `RUN@STEP`.
+pub fn row_label(r: &ComparisonRow) -> String {
+    match (&r.adapter_run, r.checkpoint_step) {
+        (None, _) => "base".into(),
+        (Some(run), Some(s)) => format!("{}@{s}", short_run(run)),
+        (Some(run), None) => short_run(run),
+    }
+}
+
 /// The training step of an adapter checkpoint. Looks in the adapter folder, then its parent
 /// (a trainer's `checkpoints/step-N/adapter` or `RUN/adapter`): a `step` / `global_step` field
 /// in `state.json`, `run.json`, `trainer_state.json` and the like, else a number in the folder
@@ -514,6 +528,34 @@ mod tests {
         assert_eq!(rows.iter().map(|r| r.checkpoint_step.unwrap()).collect::<Vec<_>>(), [250, 1000, 1500]);
         assert!(rows.iter().all(|r| r.adapter_run.as_deref() == Some("runs/x")));
         assert_eq!(adapter_run("some/dir"), "some/dir");
+    }
+
+    #[test]
+    fn the_results_table_names_each_adapters_run_not_a_clipped_path() {
+        let long = "/home/someone/experiments/2026-11/draftscope/runs";
+        let recs = vec![
+            record("r1", 100, "arith", None, None, 0.40),
+            record(
+                "r2",
+                200,
+                "arith",
+                Some(&format!("{long}/self/checkpoints/step-30/adapter")),
+                Some(30),
+                0.5,
+            ),
+            record(
+                "r3",
+                300,
+                "arith",
+                Some(&format!("{long}/random/checkpoints/step-30/adapter")),
+                Some(30),
+                0.6,
+            ),
+        ];
+        let table = crate::bench::cli::comparison_table(&compare(&recs, None));
+        let label = |l: &str| l.split_whitespace().nth(2).map(String::from);
+        let labels: Vec<_> = table.lines().skip(1).filter_map(label).collect();
+        assert_eq!(labels, ["(base)", "random", "self"], "{table}");
     }
 
     #[test]

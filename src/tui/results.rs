@@ -9,6 +9,8 @@ use super::app::{App, Effect, LineEdit};
 use super::runs::{self, Launch};
 use super::screens::{PaneKey, ProcessOp, Screen};
 use crate::bench::results::{self, ComparisonRow, FailingItem, Loaded, ResultsStore};
+/// Row labels are shared with the `results` CLI table.
+pub use crate::bench::results::{row_label, short_run};
 
 /// Where the demo results set lives (relative to the working directory, like `sessions/`).
 pub const DEMO_DIR: &str = "sessions/results";
@@ -263,20 +265,6 @@ impl ResultsState {
             self.job_notes.insert(0, n);
         }
         self.job_notes.truncate(3);
-    }
-}
-
-/// `self-0421` for `…/runs/self-0421`.
-pub fn short_run(run: &str) -> String {
-    Path::new(run).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| run.to_string())
-}
-
-/// The table's model / adapter label: `base` or `RUN@STEP`.
-pub fn row_label(r: &ComparisonRow) -> String {
-    match (&r.adapter_run, r.checkpoint_step) {
-        (None, _) => "base".into(),
-        (Some(run), Some(s)) => format!("{}@{s}", short_run(run)),
-        (Some(run), None) => short_run(run),
     }
 }
 
