@@ -504,7 +504,7 @@ fn the_panel_launches_a_three_step_cpu_run_and_sees_its_progress_and_results_arr
     // The step-3 evaluation landed in the results pane.
     let row = &app.results.rows[0];
     assert_eq!((row.suite.as_str(), row.checkpoint_step, row.n), ("mini", Some(3), 1));
-    assert_eq!(draftscope::tui::results::row_label(row), "tiny@3");
+    assert_eq!(draftscope::bench::results::row_label(row), "tiny@3");
 }
 
 #[test]

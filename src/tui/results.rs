@@ -9,8 +9,6 @@ use super::app::{App, Effect, LineEdit};
 use super::runs::{self, Launch};
 use super::screens::{PaneKey, ProcessOp, Screen};
 use crate::bench::results::{self, ComparisonRow, FailingItem, Loaded, ResultsStore};
-/// Row labels are shared with the `results` CLI table.
-pub use crate::bench::results::{row_label, short_run};
 
 /// Where the demo results set lives (relative to the working directory, like `sessions/`).
 pub const DEMO_DIR: &str = "sessions/results";
@@ -196,7 +194,7 @@ impl ResultsState {
                     c.base_edits = Some(r.edit_intensity);
                 }
                 (Some(run), Some(step)) => {
-                    let name = short_run(run);
+                    let name = results::short_run(run);
                     let i = match c.runs.iter().position(|x| x.name == name) {
                         Some(i) => i,
                         None => {
@@ -320,7 +318,7 @@ pub fn on_key(app: &mut App, k: PaneKey) {
             ResFocus::Table => {
                 if rs.failing.is_empty() {
                     let msg = match rs.selected_row() {
-                        Some(r) => format!("{} on {}: no failing items", row_label(r), r.suite),
+                        Some(r) => format!("{} on {}: no failing items", results::row_label(r), r.suite),
                         None => "no results".into(),
                     };
                     app.info(msg);

@@ -12,8 +12,9 @@ use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Row, Table, T
 
 use super::panel;
 use super::training::{render_bottom, render_tabs};
+use crate::bench::results::row_label;
 use crate::tui::app::{App, HitMap};
-use crate::tui::results::{Curves, ResFocus, ResultsState, row_label};
+use crate::tui::results::{Curves, ResFocus, ResultsState};
 use crate::tui::screens::Screen;
 use crate::tui::theme;
 
