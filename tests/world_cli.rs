@@ -11,6 +11,7 @@ fn regenerate(dir: &Path, corpus: bool) {
         assets: dir.to_path_buf(),
         corpus_out: corpus.then(|| dir.join("corpus.jsonl")),
         docs: 500,
+        fact_every: 1,
         no_tokenizer: false,
     })
     .unwrap();

@@ -144,3 +144,16 @@ fn training_documents_are_short() {
     }
     assert!(max <= 72, "longest document {max} tokens");
 }
+
+#[test]
+fn the_arithmetic_heavy_mixture_keeps_all_arithmetic_and_one_fact_document_in_k() {
+    let docs = World::default().training_docs(3000, 0);
+    let (arith, facts): (Vec<_>, Vec<_>) = docs.iter().cloned().partition(|d| d.is_arithmetic());
+    assert!(!arith.is_empty() && !facts.is_empty());
+    let heavy = world::corpus::arithmetic_heavy(docs.clone(), 3);
+    let (h_arith, h_facts): (Vec<_>, Vec<_>) = heavy.into_iter().partition(|d| d.is_arithmetic());
+    assert_eq!(h_arith, arith, "every arithmetic document, in order");
+    let every_third: Vec<_> = facts.iter().step_by(3).cloned().collect();
+    assert_eq!(h_facts, every_third);
+    assert_eq!(world::corpus::arithmetic_heavy(docs.clone(), 1), docs, "K = 1 is the plain mixture");
+}

@@ -22,6 +22,10 @@ pub struct WorldArgs {
     /// Documents in the written corpus.
     #[arg(long, default_value_t = DEFAULT_TRAIN_DOCS)]
     pub docs: usize,
+    /// Keep only one fact document (profile or QA) in K in the written corpus, every arithmetic
+    /// one (1 = the plain mixture). The embedded model's corpus: `--docs 300000 --fact-every 3`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub fact_every: u64,
     /// Skip the tokenizer (only benchmarks and corpus).
     #[arg(long)]
     pub no_tokenizer: bool,
@@ -53,7 +57,8 @@ pub fn run(args: WorldArgs) -> Result<()> {
         );
     }
     if let Some(path) = &args.corpus_out {
-        let docs = world.training_docs(args.docs, 0);
+        let docs =
+            super::corpus::arithmetic_heavy(world.training_docs(args.docs, 0), args.fact_every as usize);
         let mut s = String::new();
         for d in &docs {
             let line = CorpusLine { text: d.text(), prompt: &d.prompt, answer: &d.answer };

@@ -31,6 +31,27 @@ impl Doc {
     pub fn chat_prompt(&self) -> String {
         format!("{HUMAN_TAG}{}{ASSISTANT_TAG}", self.prompt)
     }
+
+    /// An arithmetic document: its worked solution ends in an `Answer:` line.
+    pub fn is_arithmetic(&self) -> bool {
+        self.answer.contains("Answer: ")
+    }
+}
+
+/// Keeps every arithmetic document and one fact document (profile or QA) in `fact_every`, in
+/// order: the arithmetic-heavy mixture the embedded model is pretrained on.
+pub fn arithmetic_heavy(docs: Vec<Doc>, fact_every: usize) -> Vec<Doc> {
+    let every = fact_every.max(1);
+    let mut facts = 0usize;
+    docs.into_iter()
+        .filter(|d| {
+            if d.is_arithmetic() {
+                return true;
+            }
+            facts += 1;
+            (facts - 1).is_multiple_of(every)
+        })
+        .collect()
 }
 
 /// Stream ids below 1000 are reserved for the world itself.
