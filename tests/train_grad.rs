@@ -110,3 +110,40 @@ fn pretraining_resumes_exactly() {
     let b = std::fs::read(tmp.path().join("b/model/model.safetensors")).unwrap();
     assert!(a == b, "resumed weights differ from a straight run");
 }
+
+#[test]
+fn data_parallel_workers_compute_the_same_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vocab = testutil::write_tokenizer(&tmp.path().join("tok")).unwrap();
+    let corpus = tmp.path().join("corpus.jsonl");
+    testutil::write_corpus(&corpus, 50).unwrap();
+    let tok = tmp.path().join("tok/tokenizer.json");
+    let run =
+        RunKind::Pretrain { model: testutil::tiny_config(vocab), init_std: 0.05, bias_update_rate: 1e-3 };
+    let rc = testutil::run_config(run, Objective::Random, &corpus, &tok, 4);
+    let never = AtomicBool::new(false);
+    let mut losses = Vec::new();
+    let mut weights = Vec::new();
+    for (dir, workers) in [("one", 1), ("three", 3)] {
+        let mut t = Trainer::create(&tmp.path().join(dir), rc.clone()).unwrap();
+        t.quiet = true;
+        t.workers = workers;
+        let mut l = Vec::new();
+        for _ in 0..4 {
+            l.push(t.step().unwrap().loss);
+        }
+        losses.push(l);
+        let all: Vec<f32> = t
+            .saved
+            .values()
+            .flat_map(|v| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            .collect();
+        weights.push(all);
+    }
+    for (a, b) in losses[0].iter().zip(&losses[1]) {
+        assert!((a - b).abs() < 1e-5, "loss {a} (1 worker) vs {b} (3 workers)");
+    }
+    let diff = weights[0].iter().zip(&weights[1]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(diff < 1e-5, "weights differ by {diff}");
+    assert!(losses[0][0] != losses[0][3], "the steps must train");
+}

@@ -157,3 +157,49 @@ fn the_arithmetic_heavy_mixture_keeps_all_arithmetic_and_one_fact_document_in_k(
     assert_eq!(h_facts, every_third);
     assert_eq!(world::corpus::arithmetic_heavy(docs.clone(), 1), docs, "K = 1 is the plain mixture");
 }
+
+#[test]
+fn drill_sheets_ask_and_work_column_steps_and_are_seeded() {
+    let w = World::default();
+    let docs = w.training_docs(40, 0);
+    let drilled = world::corpus::with_drills(&w, docs.clone(), 4, 0);
+    assert_eq!(drilled.len(), 50);
+    assert_eq!(drilled, world::corpus::with_drills(&w, docs.clone(), 4, 0), "same seed, same sheets");
+    assert_eq!(world::corpus::with_drills(&w, docs.clone(), 0, 0), docs);
+    let sheets: Vec<_> = drilled.iter().skip(4).step_by(5).collect();
+    assert_eq!(sheets.len(), 10);
+    for d in sheets {
+        assert!(!d.is_arithmetic(), "a sheet has no Answer: line");
+        let asks = d.prompt.strip_prefix("Work these out: ").expect(&d.prompt);
+        let steps: Vec<&str> = d.answer.split(", ").collect();
+        assert_eq!(steps.len(), world::corpus::DRILL_STEPS);
+        for (ask, step) in asks.split(", ").zip(&steps) {
+            let (lhs, rhs) = step.split_once('=').unwrap();
+            assert_eq!(ask, lhs);
+            assert_eq!(rhs.parse::<i64>().unwrap(), eval(lhs), "{step}");
+        }
+    }
+}
+
+/// `a op b [op c]` with `*` before `+`/`-`, as the column steps are written.
+fn eval(e: &str) -> i64 {
+    let mut terms: Vec<(char, i64)> = Vec::new();
+    let mut op = '+';
+    let mut num = String::new();
+    for c in e.chars().chain(std::iter::once('+')) {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: i64 = num.parse().unwrap();
+        num.clear();
+        if op == '*' {
+            let (o, last) = terms.pop().unwrap();
+            terms.push((o, last * n));
+        } else {
+            terms.push((op, n));
+        }
+        op = c;
+    }
+    terms.iter().map(|&(o, n)| if o == '-' { -n } else { n }).sum()
+}

@@ -110,6 +110,11 @@ pub struct CommonArgs {
     /// spin-waits, so on a small or shared machine one thread is fastest (3× on 2 busy cores).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Data-parallel workers: each micro-batch's sequences are split across N threads, each
+    /// running candle single-threaded (use with --threads 1). On 2 idle cores, 2 workers nearly
+    /// double the tokens per second. Changes only the order of float sums, not the run.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub workers: u64,
 }
 
 /// Sets candle's CPU thread count (it reads RAYON_NUM_THREADS once, on first use).
@@ -271,6 +276,10 @@ pub struct BenchTrainArgs {
     /// CPU threads (see `train --threads`).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Also time each case with this many data-parallel workers (see `train --workers`) and
+    /// print the speed-up over one.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub workers: u64,
 }
 
 fn noise(c: &CommonArgs, objective: Objective) -> NoiseConfig {
@@ -336,7 +345,8 @@ fn stop_flag() -> Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
-fn drive(mut t: Trainer, json: bool) -> Result<()> {
+fn drive(mut t: Trainer, json: bool, workers: u64) -> Result<()> {
+    t.workers = workers as usize;
     if json {
         t.quiet = true;
     }
@@ -403,7 +413,7 @@ pub fn pretrain_model_config(a: &PretrainArgs, tokenizer: &Path) -> Result<Confi
 pub fn pretrain(a: PretrainArgs) -> Result<()> {
     set_threads(a.common.threads);
     if let Some(dir) = &a.resume {
-        return drive(Trainer::resume(dir, a.common.steps)?, a.common.json);
+        return drive(Trainer::resume(dir, a.common.steps)?, a.common.json, a.common.workers);
     }
     let out = a.out.clone().context("--out DIR is required")?;
     let tokenizer =
@@ -413,13 +423,13 @@ pub fn pretrain(a: PretrainArgs) -> Result<()> {
     nz.random_frac = a.random_frac;
     let run = RunKind::Pretrain { model: cfg, init_std: a.init_std, bias_update_rate: a.bias_update_rate };
     let rc = run_config(&a.common, run, nz, 3500, 3e-3, 16, 250, tokenizer);
-    drive(Trainer::create(&out, rc)?, a.common.json)
+    drive(Trainer::create(&out, rc)?, a.common.json, a.common.workers)
 }
 
 pub fn train(a: TrainArgs) -> Result<()> {
     set_threads(a.common.threads);
     if let Some(dir) = &a.resume {
-        return drive(Trainer::resume(dir, a.common.steps)?, a.common.json);
+        return drive(Trainer::resume(dir, a.common.steps)?, a.common.json, a.common.workers);
     }
     let out = a.out.clone().context("--out DIR is required")?;
     let objective = a.objective.context("--objective is required")?;
@@ -436,7 +446,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     rc.eval_every = a.eval_every;
     rc.eval_suites = a.eval_suites.clone();
     rc.eval_limit = (a.eval_limit > 0).then_some(a.eval_limit);
-    drive(Trainer::create(&out, rc)?, a.common.json)
+    drive(Trainer::create(&out, rc)?, a.common.json, a.common.workers)
 }
 
 /// Folds an adapter into its base and writes a full model directory.
@@ -526,6 +536,7 @@ pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
         device: a.device,
         json: true,
         threads: a.threads,
+        workers: 1,
     };
     let mut cases: Vec<(String, RunKind, Objective)> = Vec::new();
     for obj in [Objective::Random, Objective::SelfDraft] {
@@ -550,32 +561,41 @@ pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
         ));
     }
     println!("model {}  batch {}×{} tokens  device {:?}", resolved.id, a.batch_size, a.seq_len, a.device);
+    let worker_counts: Vec<usize> = if a.workers > 1 { vec![1, a.workers as usize] } else { vec![1] };
     for (name, run, obj) in cases {
-        let tmp = tempfile::tempdir()?;
-        let rc = run_config(
-            &common,
-            run,
-            noise(&common, obj),
-            a.steps + 1,
-            1e-3,
-            a.batch_size,
-            0,
-            tokenizer.clone(),
-        );
-        let mut t = Trainer::create(tmp.path(), rc)?;
-        t.step()?;
-        let t0 = std::time::Instant::now();
-        for _ in 0..a.steps {
+        let mut base_rate = None;
+        for &workers in &worker_counts {
+            let tmp = tempfile::tempdir()?;
+            let rc = run_config(
+                &common,
+                run.clone(),
+                noise(&common, obj),
+                a.steps + 1,
+                1e-3,
+                a.batch_size,
+                0,
+                tokenizer.clone(),
+            );
+            let mut t = Trainer::create(tmp.path(), rc)?;
+            t.workers = workers;
             t.step()?;
+            let t0 = std::time::Instant::now();
+            for _ in 0..a.steps {
+                t.step()?;
+            }
+            let dt = t0.elapsed().as_secs_f64();
+            let tokens = (a.steps * a.batch_size * a.seq_len) as f64;
+            let rate = tokens / dt;
+            let ratio = base_rate.map(|b: f64| format!("  {:.2}× one worker", rate / b)).unwrap_or_default();
+            base_rate.get_or_insert(rate);
+            println!(
+                "{:<22} {:>9.0} tokens/s  {:>6.2} steps/s  ({} steps in {dt:.1}s){ratio}",
+                format!("{name} w={workers}"),
+                rate,
+                a.steps as f64 / dt,
+                a.steps
+            );
         }
-        let dt = t0.elapsed().as_secs_f64();
-        let tokens = (a.steps * a.batch_size * a.seq_len) as f64;
-        println!(
-            "{name:<22} {:>9.0} tokens/s  {:>6.2} steps/s  ({} steps in {dt:.1}s)",
-            tokens / dt,
-            a.steps as f64 / dt,
-            a.steps
-        );
     }
     Ok(())
 }

@@ -82,6 +82,33 @@ pub struct Noisy {
     pub kind: Vec<Kind>,
 }
 
+impl Noisy {
+    /// The batch's rows in up to `parts` contiguous, near-equal groups (at least one row each),
+    /// in order: the data-parallel split of a micro-batch.
+    pub fn split_rows(&self, parts: usize) -> Vec<Noisy> {
+        let parts = parts.clamp(1, self.b.max(1));
+        if parts == 1 {
+            return vec![self.clone()];
+        }
+        let n = self.n;
+        let mut out = Vec::with_capacity(parts);
+        let mut start = 0;
+        for p in 0..parts {
+            let rows = self.b / parts + usize::from(p < self.b % parts);
+            let r = start * n..(start + rows) * n;
+            out.push(Noisy {
+                b: rows,
+                n,
+                input: self.input[r.clone()].to_vec(),
+                target: self.target[r.clone()].to_vec(),
+                kind: self.kind[r].to_vec(),
+            });
+            start += rows;
+        }
+        out
+    }
+}
+
 fn random_token<R: Rng>(rng: &mut R, sp: &Specials) -> u32 {
     loop {
         let t = rng.random_range(0..sp.vocab_size as u32);
@@ -342,6 +369,24 @@ mod tests {
             w_keep: 0.0,
             clean_context: true,
             prompt_clean: 0.0,
+        }
+    }
+
+    #[test]
+    fn split_rows_partitions_the_batch_in_order() {
+        let sp = Specials { eos: 0, mask: 9, vocab_size: 10 };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let c = NoiseConfig { t_min: 0.3, t_max: 0.6, ..cfg() };
+        let batch: Vec<Vec<u32>> = (0..5).map(|r| (0..8).map(|i| (r * 8 + i) % 9).collect()).collect();
+        let n = corrupt(&batch, &c, 0.2, &sp, &mut rng);
+        for k in [1, 2, 3, 5, 9] {
+            let parts = n.split_rows(k);
+            assert_eq!(parts.len(), k.min(5));
+            assert!(parts.iter().all(|p| p.b >= 1 && p.n == 8));
+            let cat = |f: fn(&Noisy) -> Vec<u32>| parts.iter().flat_map(f).collect::<Vec<u32>>();
+            assert_eq!(cat(|p| p.input.clone()), n.input);
+            assert_eq!(cat(|p| p.target.clone()), n.target);
+            assert_eq!(parts.iter().flat_map(|p| p.kind.clone()).collect::<Vec<_>>(), n.kind);
         }
     }
 

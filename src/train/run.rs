@@ -166,6 +166,10 @@ pub struct Trainer {
     pub state: State,
     /// Print JSON lines instead of a progress bar.
     pub quiet: bool,
+    /// Data-parallel CPU workers: each micro-batch's rows are split across this many threads
+    /// (see [`Trainer::step`]). A runtime choice, not part of the run: it changes only the order
+    /// of float sums.
+    pub workers: usize,
 }
 
 /// Token of the assistant role tag: chat documents' prompts end with it.
@@ -274,6 +278,7 @@ impl Trainer {
             specials,
             state,
             quiet: !std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            workers: 1,
         })
     }
 
@@ -374,34 +379,60 @@ impl Trainer {
                 &self.specials,
                 &mut rng,
             )?;
-            let out = objective::loss_collect(&self.model, &noisy, &rc.noise, want_router)?;
-            let store = (&out.loss / accum as f64)?.backward()?;
-            let g = self.opt.grads(&store)?;
-            drop(store);
-            grads = Some(match grads {
-                None => g,
-                Some(mut acc) => {
-                    for (k, v) in acc.iter_mut() {
-                        *v = (&*v + &g[k])?;
-                    }
-                    acc
-                }
-            });
-            loss_sum += out.loss.to_scalar::<f32>()? as f64 / accum as f64;
-            sm += out.sum_m2t;
-            nm += out.n_m2t;
-            st += out.sum_t2t;
-            nt += out.n_t2t;
-            for (li, chosen) in out.router.iter().enumerate() {
-                if loads.len() <= li {
-                    loads.push(Vec::new());
-                }
-                for row in chosen {
-                    for &e in row {
-                        if loads[li].len() <= e {
-                            loads[li].resize(e + 1, 0);
+            // Each part's loss is its mean over its own loss positions; weighting it by its share
+            // of the micro-batch's positions makes the parts sum to the whole batch's mean.
+            let total = noisy.kind.iter().filter(|k| **k != objective::Kind::Clean).count().max(1);
+            let parts = noisy.split_rows(self.workers);
+            let micro_out =
+                |part: &objective::Noisy| -> Result<(BTreeMap<String, Tensor>, objective::LossOut)> {
+                    let out = objective::loss_collect(&self.model, part, &rc.noise, want_router)?;
+                    let share = (out.n_m2t + out.n_t2t).max(1) as f64 / total as f64;
+                    let store = (&out.loss * (share / accum as f64))?.backward()?;
+                    Ok((self.opt.grads(&store)?, out))
+                };
+            let results: Vec<Result<_>> = if parts.len() == 1 {
+                vec![micro_out(&parts[0])]
+            } else {
+                // candle runs single-threaded ops inline (no pool lock), so the parts really run
+                // in parallel; with a multi-threaded pool they would queue on it.
+                std::thread::scope(|sc| {
+                    let handles: Vec<_> = parts.iter().map(|p| sc.spawn(|| micro_out(p))).collect();
+                    handles
+                        .into_iter()
+                        .map(|h| {
+                            h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a training worker panicked")))
+                        })
+                        .collect()
+                })
+            };
+            for r in results {
+                let (g, out) = r?;
+                grads = Some(match grads {
+                    None => g,
+                    Some(mut acc) => {
+                        for (k, v) in acc.iter_mut() {
+                            *v = (&*v + &g[k])?;
                         }
-                        loads[li][e] += 1;
+                        acc
+                    }
+                });
+                let share = (out.n_m2t + out.n_t2t).max(1) as f64 / total as f64;
+                loss_sum += out.loss.to_scalar::<f32>()? as f64 * share / accum as f64;
+                sm += out.sum_m2t;
+                nm += out.n_m2t;
+                st += out.sum_t2t;
+                nt += out.n_t2t;
+                for (li, chosen) in out.router.iter().enumerate() {
+                    if loads.len() <= li {
+                        loads.push(Vec::new());
+                    }
+                    for row in chosen {
+                        for &e in row {
+                            if loads[li].len() <= e {
+                                loads[li].resize(e + 1, 0);
+                            }
+                            loads[li][e] += 1;
+                        }
                     }
                 }
             }

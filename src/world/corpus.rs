@@ -84,3 +84,41 @@ pub(super) fn docs(world: &World, n: usize, epoch: u64) -> Vec<Doc> {
     }
     out
 }
+
+/// Stream ids of the drill sheets (apart from the documents' own streams).
+const DRILL_STREAM_BASE: u64 = 3000;
+
+/// Column steps per drill sheet.
+pub const DRILL_STEPS: usize = 4;
+
+/// A drill sheet: the column steps of fresh problems, asked in the prompt and worked in the
+/// answer (`Work these out: 7+8, 4+3+1` → `7+8=15, 4+3+1=8`). The word problems hold the same
+/// steps, but one in a long document; a sheet gives the single-digit sums, differences and
+/// products dense supervision with the operands in plain view.
+pub fn drill(rng: &mut impl Rng) -> Doc {
+    let mut steps = Vec::with_capacity(DRILL_STEPS + 2);
+    while steps.len() < DRILL_STEPS {
+        let kind = arith::Kind::ALL[rng.random_range(0..arith::Kind::ALL.len())];
+        steps.extend(kind.sample(rng).column_steps());
+    }
+    steps.truncate(DRILL_STEPS);
+    let asks: Vec<&str> = steps.iter().map(|s| s.split('=').next().unwrap_or(s)).collect();
+    Doc { prompt: format!("Work these out: {}", asks.join(", ")), answer: steps.join(", ") }
+}
+
+/// Inserts one drill sheet after every `every` documents (0 = none), from the world's own
+/// seeded stream: same seed, same sheets.
+pub fn with_drills(world: &World, docs: Vec<Doc>, every: usize, epoch: u64) -> Vec<Doc> {
+    if every == 0 {
+        return docs;
+    }
+    let mut rng = stream(world.seed, DRILL_STREAM_BASE + epoch);
+    let mut out = Vec::with_capacity(docs.len() + docs.len() / every);
+    for (i, d) in docs.into_iter().enumerate() {
+        out.push(d);
+        if (i + 1).is_multiple_of(every) {
+            out.push(drill(&mut rng));
+        }
+    }
+    out
+}
