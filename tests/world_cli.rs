@@ -12,7 +12,6 @@ fn regenerate(dir: &Path, corpus: bool) {
         corpus_out: corpus.then(|| dir.join("corpus.jsonl")),
         docs: 500,
         fact_every: 1,
-        drill_every: 0,
         no_tokenizer: false,
     })
     .unwrap();

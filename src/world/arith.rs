@@ -113,8 +113,7 @@ impl Problem {
         (self.op, self.a.min(self.b), self.a.max(self.b))
     }
 
-    /// The worked column steps (`7+8=15`, `4+3+1=8`), units first.
-    pub fn column_steps(&self) -> Vec<String> {
+    fn column_steps(&self) -> Vec<String> {
         let da = digits_units_first(self.a);
         let db = digits_units_first(self.b);
         let mut steps = Vec::with_capacity(da.len());

@@ -26,10 +26,6 @@ pub struct WorldArgs {
     /// one (1 = the plain mixture). The embedded model's corpus: `--docs 300000 --fact-every 3`.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub fact_every: u64,
-    /// Insert a drill sheet of column steps (`Work these out: 7+8, 4+3+1` → `7+8=15, 4+3+1=8`)
-    /// after every K documents of the written corpus (0 = none).
-    #[arg(long, default_value_t = 0)]
-    pub drill_every: u64,
     /// Skip the tokenizer (only benchmarks and corpus).
     #[arg(long)]
     pub no_tokenizer: bool,
@@ -63,7 +59,6 @@ pub fn run(args: WorldArgs) -> Result<()> {
     if let Some(path) = &args.corpus_out {
         let docs =
             super::corpus::arithmetic_heavy(world.training_docs(args.docs, 0), args.fact_every as usize);
-        let docs = super::corpus::with_drills(&world, docs, args.drill_every as usize, 0);
         let mut s = String::new();
         for d in &docs {
             let line = CorpusLine { text: d.text(), prompt: &d.prompt, answer: &d.answer };
