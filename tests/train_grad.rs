@@ -121,7 +121,6 @@ fn data_parallel_workers_compute_the_same_steps() {
     let run =
         RunKind::Pretrain { model: testutil::tiny_config(vocab), init_std: 0.05, bias_update_rate: 1e-3 };
     let rc = testutil::run_config(run, Objective::Random, &corpus, &tok, 4);
-    let never = AtomicBool::new(false);
     let mut losses = Vec::new();
     let mut weights = Vec::new();
     for (dir, workers) in [("one", 1), ("three", 3)] {
@@ -144,6 +143,8 @@ fn data_parallel_workers_compute_the_same_steps() {
         assert!((a - b).abs() < 1e-5, "loss {a} (1 worker) vs {b} (3 workers)");
     }
     let diff = weights[0].iter().zip(&weights[1]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-    assert!(diff < 1e-5, "weights differ by {diff}");
+    // AdamW divides by sqrt(v): where a gradient is near zero, float-order differences of the
+    // split sums move a weight by up to ~lr·1e-3 (lr = 1e-2 here); a wrong split moves it by ~lr.
+    assert!(diff < 5e-5, "weights differ by {diff}");
     assert!(losses[0][0] != losses[0][3], "the steps must train");
 }
