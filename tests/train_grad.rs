@@ -84,8 +84,8 @@ fn pretraining_loss_falls_and_the_model_loads() {
     assert_eq!(cfg["mask_token_id"], 1);
 }
 
-#[test]
-fn pretraining_resumes_exactly() {
+/// A tiny pretraining run of `steps` steps on a 50-document corpus, in a fresh temp dir.
+fn tiny_pretrain_run(steps: usize) -> (tempfile::TempDir, draftscope::train::RunConfig) {
     let tmp = tempfile::tempdir().unwrap();
     let vocab = testutil::write_tokenizer(&tmp.path().join("tok")).unwrap();
     let corpus = tmp.path().join("corpus.jsonl");
@@ -93,7 +93,13 @@ fn pretraining_resumes_exactly() {
     let tok = tmp.path().join("tok/tokenizer.json");
     let run =
         RunKind::Pretrain { model: testutil::tiny_config(vocab), init_std: 0.05, bias_update_rate: 1e-3 };
-    let rc = testutil::run_config(run, Objective::Random, &corpus, &tok, 6);
+    let rc = testutil::run_config(run, Objective::Random, &corpus, &tok, steps);
+    (tmp, rc)
+}
+
+#[test]
+fn pretraining_resumes_exactly() {
+    let (tmp, rc) = tiny_pretrain_run(6);
     let never = AtomicBool::new(false);
     let mut straight = Trainer::create(&tmp.path().join("a"), rc.clone()).unwrap();
     straight.quiet = true;
@@ -113,14 +119,7 @@ fn pretraining_resumes_exactly() {
 
 #[test]
 fn data_parallel_workers_compute_the_same_steps() {
-    let tmp = tempfile::tempdir().unwrap();
-    let vocab = testutil::write_tokenizer(&tmp.path().join("tok")).unwrap();
-    let corpus = tmp.path().join("corpus.jsonl");
-    testutil::write_corpus(&corpus, 50).unwrap();
-    let tok = tmp.path().join("tok/tokenizer.json");
-    let run =
-        RunKind::Pretrain { model: testutil::tiny_config(vocab), init_std: 0.05, bias_update_rate: 1e-3 };
-    let rc = testutil::run_config(run, Objective::Random, &corpus, &tok, 4);
+    let (tmp, rc) = tiny_pretrain_run(4);
     let mut losses = Vec::new();
     let mut weights = Vec::new();
     for (dir, workers) in [("one", 1), ("three", 3)] {
