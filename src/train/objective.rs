@@ -83,6 +83,11 @@ pub struct Noisy {
 }
 
 impl Noisy {
+    /// Positions the loss is averaged over: masked (M2T) and replaced or drafted (T2T).
+    pub fn loss_positions(&self) -> usize {
+        self.kind.iter().filter(|k| **k != Kind::Clean).count()
+    }
+
     /// The batch's rows in up to `parts` contiguous, near-equal groups (at least one row each),
     /// in order: the data-parallel split of a micro-batch.
     pub fn split_rows(&self, parts: usize) -> Vec<Noisy> {

@@ -381,20 +381,20 @@ impl Trainer {
             )?;
             // Each part's loss is its mean over its own loss positions; weighting it by its share
             // of the micro-batch's positions makes the parts sum to the whole batch's mean.
-            let total = noisy.kind.iter().filter(|k| **k != objective::Kind::Clean).count().max(1);
-            let parts = noisy.split_rows(self.workers);
+            let total = noisy.loss_positions().max(1);
             let micro_out =
-                |part: &objective::Noisy| -> Result<(BTreeMap<String, Tensor>, objective::LossOut)> {
+                |part: &objective::Noisy| -> Result<(BTreeMap<String, Tensor>, objective::LossOut, f64)> {
                     let out = objective::loss_collect(&self.model, part, &rc.noise, want_router)?;
                     let share = (out.n_m2t + out.n_t2t).max(1) as f64 / total as f64;
                     let store = (&out.loss * (share / accum as f64))?.backward()?;
-                    Ok((self.opt.grads(&store)?, out))
+                    Ok((self.opt.grads(&store)?, out, share))
                 };
-            let results: Vec<Result<_>> = if parts.len() == 1 {
-                vec![micro_out(&parts[0])]
+            let results: Vec<Result<_>> = if self.workers <= 1 || noisy.b <= 1 {
+                vec![micro_out(&noisy)]
             } else {
                 // candle runs single-threaded ops inline (no pool lock), so the parts really run
                 // in parallel; with a multi-threaded pool they would queue on it.
+                let parts = noisy.split_rows(self.workers);
                 std::thread::scope(|sc| {
                     let handles: Vec<_> = parts.iter().map(|p| sc.spawn(|| micro_out(p))).collect();
                     handles
@@ -406,7 +406,7 @@ impl Trainer {
                 })
             };
             for r in results {
-                let (g, out) = r?;
+                let (g, out, share) = r?;
                 grads = Some(match grads {
                     None => g,
                     Some(mut acc) => {
@@ -416,7 +416,6 @@ impl Trainer {
                         acc
                     }
                 });
-                let share = (out.n_m2t + out.n_t2t).max(1) as f64 / total as f64;
                 loss_sum += out.loss.to_scalar::<f32>()? as f64 * share / accum as f64;
                 sm += out.sum_m2t;
                 nm += out.n_m2t;

@@ -34,7 +34,7 @@ impl Doc {
 
     /// An arithmetic document: its worked solution ends in an `Answer:` line.
     pub fn is_arithmetic(&self) -> bool {
-        self.answer.contains("Answer: ")
+        self.answer.contains(arith::ANSWER_MARKER)
     }
 }
 
