@@ -1,6 +1,6 @@
 //! draftscope command line. Errors print as one line and exit with code 2.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -53,14 +53,22 @@ fn main() {
     // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     keep_freed_pages();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let given = |name: &str| matches.subcommand_matches(name).map(cli::given_flags).unwrap_or_default();
     let result = match cli.command {
         Some(Command::Decode(a)) => cli::decode::run(a),
         Some(Command::Logits(a)) => cli::logits::run(a),
         Some(Command::World(a)) => draftscope::world::cli::run(a),
         Some(Command::Speed(a)) => cli::speed::run(a),
-        Some(Command::Pretrain(a)) => draftscope::train::cli::pretrain(a),
-        Some(Command::Train(a)) => draftscope::train::cli::train(a),
+        Some(Command::Pretrain(mut a)) => {
+            a.given = given("pretrain");
+            draftscope::train::cli::pretrain(a)
+        }
+        Some(Command::Train(mut a)) => {
+            a.given = given("train");
+            draftscope::train::cli::train(a)
+        }
         Some(Command::Merge(a)) => draftscope::train::cli::merge(a),
         Some(Command::Bench(a)) => draftscope::bench::cli::run(a),
         Some(Command::Results(a)) => draftscope::bench::cli::results(a),
@@ -72,7 +80,6 @@ fn main() {
             draftscope::tui::run(draftscope::tui::TuiArgs::default())
         }
         None => {
-            use clap::CommandFactory;
             Cli::command().print_help().ok();
             Ok(())
         }

@@ -108,7 +108,7 @@ fn pretraining_resumes_exactly() {
     first.quiet = true;
     assert_eq!(first.run(&never, Some(3)).unwrap(), Outcome::Stopped);
     drop(first);
-    let mut second = Trainer::resume(&tmp.path().join("b"), None).unwrap();
+    let mut second = Trainer::resume(&tmp.path().join("b"), &Default::default()).unwrap();
     second.quiet = true;
     assert_eq!(second.state.step, 3);
     assert_eq!(second.run(&never, None).unwrap(), Outcome::Finished);

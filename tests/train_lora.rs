@@ -141,7 +141,7 @@ fn resume_after_n_steps_matches_two_n_straight_steps_bit_for_bit() {
         let mut first = fx.trainer("b", objective, 6);
         assert_eq!(first.run(&never, Some(3)).unwrap(), Outcome::Stopped);
         drop(first);
-        let mut second = Trainer::resume(&fx.path("b"), None).unwrap();
+        let mut second = Trainer::resume(&fx.path("b"), &Default::default()).unwrap();
         second.quiet = true;
         assert_eq!(second.state.step, 3);
         assert_eq!(second.run(&never, None).unwrap(), Outcome::Finished);

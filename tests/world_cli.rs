@@ -8,7 +8,7 @@ use draftscope::world::cli::{WorldArgs, run};
 fn regenerate(dir: &Path, corpus: bool) {
     run(WorldArgs {
         seed: draftscope::world::DEFAULT_SEED,
-        assets: dir.to_path_buf(),
+        assets: Some(dir.to_path_buf()),
         corpus_out: corpus.then(|| dir.join("corpus.jsonl")),
         docs: 500,
         fact_every: 1,

@@ -124,6 +124,21 @@ pub fn run(args: BenchArgs) -> Result<()> {
         bar.inc(1);
     })?;
     bar.finish_and_clear();
+
+    // A suite where no item could be scored has no accuracy: it is not stored (it would show
+    // as a "0.0%" result) and the command fails after reporting the others.
+    let (records, unscored): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| r.metrics.n > 0);
+    let unscored_msg = unscored.first().map(|r| {
+        let first = r.items.iter().find_map(|o| o.error.clone()).unwrap_or_default();
+        format!(
+            "suite {}: none of its {} items could be scored, so nothing was stored for it (first error: {first})",
+            r.suite,
+            r.items.len()
+        )
+    });
+    if records.is_empty() {
+        bail!("{}", unscored_msg.unwrap_or_else(|| "no suite had items to score".into()));
+    }
     for r in &records {
         for o in r.items.iter().filter(|o| o.error.is_some()).take(10) {
             eprintln!("warning: {} item {}: {}", r.suite, o.id, o.error.as_deref().unwrap_or(""));
@@ -169,7 +184,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         crate::session::atomic_write(out, &serde_json::to_vec_pretty(&report)?)?;
         eprintln!("metrics written to {}", out.display());
     }
-    Ok(())
+    match unscored_msg {
+        Some(m) => bail!("{m}"),
+        None => Ok(()),
+    }
 }
 
 fn pct(x: f64) -> String {

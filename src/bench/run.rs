@@ -433,7 +433,7 @@ fn decode_item(
         Some(ids) => ((!item.prompt.is_empty()).then(|| item.prompt.clone()), ids.clone()),
         None => {
             let text = if opts.chat { lm.codec.chat_prompt(&item.prompt)? } else { item.prompt.clone() };
-            let ids = lm.codec.encode(&text)?;
+            let ids = lm.codec.encode_within(&text, lm.model.cfg.max_position_embeddings)?;
             (Some(text), ids)
         }
     };

@@ -25,6 +25,17 @@ pub struct ModelArgs {
     pub dtype: DtypeKind,
 }
 
+/// The ids of the flags the user typed (not defaults), so a command can tell "left at the
+/// default" from "set to the default value".
+pub fn given_flags(m: &clap::ArgMatches) -> Vec<String> {
+    m.ids()
+        // clap also lists each flattened struct as a group named after the struct.
+        .filter(|id| !id.as_str().starts_with(|c: char| c.is_ascii_uppercase()))
+        .filter(|id| m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
+        .map(|id| id.as_str().to_string())
+        .collect()
+}
+
 /// Parses `1,2,3` (spaces allowed) into ids.
 pub fn parse_ids(s: &str, flag: &str) -> anyhow::Result<Vec<u32>> {
     let ids: Result<Vec<u32>, _> =

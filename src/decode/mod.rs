@@ -3,6 +3,7 @@
 pub mod engine;
 pub mod params;
 pub mod trace;
+mod trace_check;
 
 pub use engine::{Decoder, StepEvent};
 pub use params::{AttentionMode, DecodeParams, Mode};

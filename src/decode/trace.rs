@@ -201,6 +201,7 @@ impl Trace {
         match serde_json::from_slice::<Trace>(bytes) {
             Ok(t) => {
                 check(Some(t.version))?;
+                t.validate()?;
                 Ok(t)
             }
             Err(e) => {

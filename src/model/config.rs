@@ -83,6 +83,16 @@ fn default_mask() -> u32 {
     DEFAULT_MASK_TOKEN_ID
 }
 
+/// Upper bounds on config sizes: far above any released LLaDA2 model (mini: vocab 157184,
+/// hidden 2048, 20 layers, 256 experts), far below what would overflow an allocation.
+const MAX_VOCAB: usize = 1 << 24;
+const MAX_WIDTH: usize = 1 << 20;
+const MAX_LAYERS: usize = 1 << 12;
+const MAX_HEADS: usize = 1 << 12;
+const MAX_EXPERTS: usize = 1 << 16;
+const MAX_POSITIONS: usize = 1 << 24;
+const MAX_PARAMETERS: f64 = 2e12;
+
 impl Config {
     /// Reads and validates `config.json`; errors name the file and the field.
     pub fn from_file(path: &Path) -> Result<Self> {
@@ -92,7 +102,15 @@ impl Config {
     }
 
     pub fn from_json_str(text: &str) -> Result<Self> {
-        let cfg: Config = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            if field == "." {
+                anyhow::anyhow!("{}", e.inner())
+            } else {
+                anyhow::anyhow!("field `{field}`: {}", e.inner())
+            }
+        })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -114,6 +132,29 @@ impl Config {
         self.num_shared_experts.map(|n| n * self.moe_intermediate_size)
     }
 
+    /// Parameters the config describes (f64, so absurd sizes cannot overflow).
+    pub fn parameter_estimate(&self) -> f64 {
+        let h = self.hidden_size as f64;
+        let d = self.head_dim() as f64;
+        let (hq, hkv) = (self.num_attention_heads as f64, self.num_key_value_heads as f64);
+        let attn = h * (hq + 2.0 * hkv) * d + hq * d * h;
+        let dense = 3.0 * h * self.intermediate_size as f64;
+        let experts = self.num_experts.unwrap_or(0) as f64;
+        let moe = 3.0
+            * h
+            * self.moe_intermediate_size as f64
+            * (experts + self.num_shared_experts.unwrap_or(0) as f64)
+            + h * experts;
+        let layers = self.num_hidden_layers as f64;
+        let dense_layers = (self.first_k_dense_replace as f64).min(layers);
+        let mlp = if self.num_experts.is_some() {
+            dense_layers * dense + (layers - dense_layers) * moe
+        } else {
+            layers * dense
+        };
+        2.0 * self.vocab_size as f64 * h + layers * attn + mlp
+    }
+
     fn validate(&self) -> Result<()> {
         let positive = [
             ("vocab_size", self.vocab_size),
@@ -128,6 +169,34 @@ impl Config {
             if v == 0 {
                 bail!("field `{name}` must be positive");
             }
+        }
+        // Sizes are bounded before anything allocates from them: a corrupt or hostile config
+        // must get a message, not an allocation abort or a capacity-overflow panic.
+        let bounded = [
+            ("vocab_size", self.vocab_size, MAX_VOCAB),
+            ("hidden_size", self.hidden_size, MAX_WIDTH),
+            ("num_hidden_layers", self.num_hidden_layers, MAX_LAYERS),
+            ("num_attention_heads", self.num_attention_heads, MAX_HEADS),
+            ("num_key_value_heads", self.num_key_value_heads, MAX_HEADS),
+            ("head_dim", self.head_dim.unwrap_or(0), MAX_WIDTH),
+            ("intermediate_size", self.intermediate_size, MAX_WIDTH),
+            ("moe_intermediate_size", self.moe_intermediate_size, MAX_WIDTH),
+            ("num_experts", self.num_experts.unwrap_or(0), MAX_EXPERTS),
+            ("num_shared_experts", self.num_shared_experts.unwrap_or(0), MAX_EXPERTS),
+            ("first_k_dense_replace", self.first_k_dense_replace, MAX_LAYERS),
+            ("max_position_embeddings", self.max_position_embeddings, MAX_POSITIONS),
+        ];
+        for (name, v, max) in bounded {
+            if v > max {
+                bail!("field `{name}` is {v}; draftscope supports at most {max}");
+            }
+        }
+        let params = self.parameter_estimate();
+        if params > MAX_PARAMETERS {
+            bail!(
+                "the config describes about {:.1e} parameters; draftscope supports at most {MAX_PARAMETERS:.0e} (check the size fields)",
+                params
+            );
         }
         if !self.num_attention_heads.is_multiple_of(self.num_key_value_heads) {
             bail!(
@@ -182,6 +251,31 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const TINY: &str = r#"{"vocab_size": 16, "hidden_size": 8, "num_hidden_layers": 1,
+        "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 16,
+        "eos_token_id": 1, "mask_token_id": 2}"#;
+
+    #[test]
+    fn huge_layer_count_is_refused_before_allocation() {
+        for n in ["2147483648", "18446744073709551615"] {
+            let text = TINY.replace("\"num_hidden_layers\": 1", &format!("\"num_hidden_layers\": {n}"));
+            let err = format!("{:#}", Config::from_json_str(&text).unwrap_err());
+            assert!(err.contains("num_hidden_layers"), "{err}");
+        }
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let text = TINY.replace("\"hidden_size\": 8", "\"hidden_size\": \"eight\"");
+        let err = format!("{:#}", Config::from_json_str(&text).unwrap_err());
+        assert!(err.contains("field `hidden_size`"), "{err}");
+    }
+
+    #[test]
+    fn tiny_config_is_accepted() {
+        Config::from_json_str(TINY).unwrap();
+    }
 
     #[test]
     fn missing_required_field_is_named() {

@@ -36,11 +36,27 @@ pub struct AdapterConfig {
     pub fan_in_fan_out: bool,
     #[serde(default)]
     pub inference_mode: bool,
-    /// Module paths (draftscope addition): with experts excluded, `target_modules` alone
-    /// would also match routed experts' `gate_proj`, so we list the exact modules.
+    /// PEFT's rank-stabilised scaling: alpha / sqrt(r) instead of alpha / r.
     #[serde(default)]
-    pub include_experts: bool,
+    pub use_rslora: bool,
+    /// PEFT's module exclusion. `target_modules` suffixes (`gate_proj`, …) also match the
+    /// routed experts, which draftscope adapts only with `--include-experts`; otherwise we
+    /// write [`EXPERTS_EXCLUDED`] here so PEFT wraps exactly the modules we trained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude_modules: Option<serde_json::Value>,
+    /// Per-module ranks and alphas (PEFT); draftscope refuses non-empty ones on load.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub rank_pattern: serde_json::Map<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub alpha_pattern: serde_json::Map<String, serde_json::Value>,
+    /// Written by older draftscope versions instead of `exclude_modules`; read, never written.
+    #[serde(default, rename = "include_experts", skip_serializing)]
+    pub legacy_include_experts: Option<bool>,
 }
+
+/// The `exclude_modules` regex (PEFT matches it against the whole module name) that keeps
+/// the routed experts out of an adapter.
+pub const EXPERTS_EXCLUDED: &str = r".*\.mlp\.experts\..*";
 
 fn default_bias() -> String {
     "none".into()
@@ -66,12 +82,49 @@ impl AdapterConfig {
             task_type: None,
             fan_in_fan_out: false,
             inference_mode: true,
-            include_experts,
+            use_rslora: false,
+            exclude_modules: (!include_experts).then(|| serde_json::Value::from(EXPERTS_EXCLUDED)),
+            rank_pattern: Default::default(),
+            alpha_pattern: Default::default(),
+            legacy_include_experts: None,
         }
     }
 
+    /// Whether routed experts are adapted: an older draftscope's explicit key, else PEFT's
+    /// rule (targets match experts unless `exclude_modules` keeps them out).
+    pub fn include_experts(&self) -> bool {
+        self.legacy_include_experts.unwrap_or(self.exclude_modules.is_none())
+    }
+
+    /// alpha / r, or alpha / sqrt(r) with `use_rslora` (as PEFT).
     pub fn scale(&self) -> f64 {
-        self.lora_alpha / self.r as f64
+        if self.use_rslora {
+            self.lora_alpha / (self.r as f64).sqrt()
+        } else {
+            self.lora_alpha / self.r as f64
+        }
+    }
+
+    /// What draftscope cannot honour is refused, never silently ignored.
+    fn check_supported(&self, file: &Path) -> Result<()> {
+        let f = file.display();
+        for (field, map) in [("rank_pattern", &self.rank_pattern), ("alpha_pattern", &self.alpha_pattern)] {
+            if !map.is_empty() {
+                bail!(
+                    "{f}: field `{field}` sets per-module values ({} entries); draftscope supports one `r` and `lora_alpha` for all modules",
+                    map.len()
+                );
+            }
+        }
+        match &self.exclude_modules {
+            None => {}
+            Some(serde_json::Value::String(r)) if r == EXPERTS_EXCLUDED => {}
+            Some(serde_json::Value::Array(a)) if a.is_empty() => {}
+            Some(other) => bail!(
+                "{f}: field `exclude_modules` is {other}; draftscope understands only {EXPERTS_EXCLUDED:?} (routed experts excluded)"
+            ),
+        }
+        Ok(())
     }
 
     /// PEFT matching: a module is targeted when its path ends with `.<target>` (or equals it).
@@ -79,7 +132,7 @@ impl AdapterConfig {
         if path == "lm_head" && !self.target_modules.iter().any(|t| t == "lm_head") {
             return false;
         }
-        if !self.include_experts && path.contains(".mlp.experts.") {
+        if !self.include_experts() && path.contains(".mlp.experts.") {
             return false;
         }
         self.target_modules.iter().any(|t| path == t || path.ends_with(&format!(".{t}")))
@@ -125,10 +178,9 @@ pub fn attach_new(model: &mut Llada2, cfg: &AdapterConfig, seed: u64) -> Result<
 pub fn save_adapter(dir: &Path, cfg: &AdapterConfig, tensors: &BTreeMap<String, Tensor>) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let map: HashMap<String, Tensor> = tensors.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let tmp = tempfile::NamedTempFile::new_in(dir)?;
-    candle_core::safetensors::save(&map, tmp.path())?;
-    tmp.persist(dir.join("adapter_model.safetensors"))
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", dir.display(), e.error))?;
+    crate::session::atomic_write_with(&dir.join("adapter_model.safetensors"), |tmp, _| {
+        Ok(candle_core::safetensors::save(&map, tmp)?)
+    })?;
     crate::session::atomic_write(
         &dir.join("adapter_config.json"),
         serde_json::to_string_pretty(cfg)?.as_bytes(),
@@ -148,6 +200,10 @@ pub fn read_config(dir: &Path) -> Result<AdapterConfig> {
     if cfg.r == 0 {
         bail!("{}: field `r` must be positive", p.display());
     }
+    if !(cfg.lora_alpha.is_finite() && cfg.lora_alpha > 0.0) {
+        bail!("{}: field `lora_alpha` must be a finite number > 0, got {}", p.display(), cfg.lora_alpha);
+    }
+    cfg.check_supported(&p)?;
     Ok(cfg)
 }
 
@@ -209,4 +265,34 @@ pub fn apply(lm: &mut LoadedModel, dir: &Path) -> Result<()> {
     load_adapter(&mut lm.model, dir)?;
     lm.adapter = Some(dir.display().to_string());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rslora_scales_by_the_square_root_of_the_rank() {
+        let mut c = AdapterConfig::new(16, 32.0, 0.0, &["dense".to_string()], false, "m");
+        assert_eq!(c.scale(), 2.0);
+        c.use_rslora = true;
+        assert_eq!(c.scale(), 8.0);
+    }
+
+    #[test]
+    fn written_config_round_trips_the_expert_exclusion() {
+        for include in [false, true] {
+            let c = AdapterConfig::new(4, 8.0, 0.0, &["dense".to_string()], include, "m");
+            let back: AdapterConfig = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+            assert_eq!(back.include_experts(), include);
+            assert_eq!(back.targets("model.layers.1.mlp.experts.3.dense"), include);
+        }
+    }
+
+    #[test]
+    fn older_configs_with_include_experts_still_read() {
+        let text = r#"{"peft_type":"LORA","r":4,"lora_alpha":8.0,"target_modules":["dense"],"include_experts":false}"#;
+        let c: AdapterConfig = serde_json::from_str(text).unwrap();
+        assert!(!c.include_experts());
+    }
 }

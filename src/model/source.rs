@@ -39,17 +39,34 @@ pub fn resolve(spec: Option<&str>) -> Result<ResolvedModel> {
         }
         return Ok(ResolvedModel { id: EMBEDDED_ID.into(), dir });
     };
-    let path = Path::new(spec);
+    let path = expand_home(spec);
     if path.is_dir() {
         if !path.join("config.json").exists() {
             bail!("{}: not a model directory (config.json is missing)", path.display());
         }
-        return Ok(ResolvedModel { id: spec.to_string(), dir: path.to_path_buf() });
+        return Ok(ResolvedModel { id: spec.to_string(), dir: path });
     }
-    if looks_like_repo_id(spec) {
-        return resolve_hub(spec);
+    if is_path_only(spec) || !looks_like_repo_id(spec) {
+        bail!(
+            "model {spec}: no directory at that path (a model is a directory with config.json, or a Hugging Face repo id owner/name)"
+        );
     }
-    bail!("--model {spec}: no such directory, and not a Hugging Face repo id (owner/name)")
+    resolve_hub(spec)
+}
+
+/// `~/x` is the home directory's `x` (a quoted `~` reaches us unexpanded).
+fn expand_home(spec: &str) -> PathBuf {
+    if let Some(rest) = spec.strip_prefix("~/")
+        && let Some(home) = directories::BaseDirs::new()
+    {
+        return home.home_dir().join(rest);
+    }
+    PathBuf::from(spec)
+}
+
+/// A reference that can only mean a path: it is never sent to the hub.
+fn is_path_only(s: &str) -> bool {
+    s.starts_with('.') || s.starts_with('/') || s.starts_with('~') || s.matches('/').count() > 1
 }
 
 fn looks_like_repo_id(s: &str) -> bool {
@@ -74,13 +91,13 @@ fn resolve_hub(repo_id: &str) -> Result<ResolvedModel> {
     }
     if offline() {
         bail!(
-            "model {repo_id} is not in the Hugging Face cache (searched {}; HF_HUB_OFFLINE is set, so nothing was downloaded)",
+            "model {repo_id}: no directory at that path, and no such repo in the Hugging Face cache ({}); HF_HUB_OFFLINE is set, so nothing was downloaded",
             cache.path().display()
         );
     }
-    download(repo_id).with_context(|| {
-        format!(
-            "model {repo_id} is not in the Hugging Face cache ({}) and could not be downloaded",
+    download(repo_id).map_err(|e| {
+        anyhow::anyhow!(
+            "model {repo_id}: no directory at that path, no such repo in the Hugging Face cache ({}), and the download failed: {e:#}",
             cache.path().display()
         )
     })
@@ -120,5 +137,15 @@ mod tests {
         assert!(looks_like_repo_id("inclusionAI/LLaDA2.1-mini"));
         assert!(!looks_like_repo_id("a/b/c"));
         assert!(!looks_like_repo_id("plain"));
+    }
+
+    #[test]
+    fn path_like_references_never_reach_the_hub() {
+        for spec in ["./models/mine", "/nowhere/model", "~/models/x", "models/mine/v2", "../m"] {
+            assert!(is_path_only(spec), "{spec}");
+            let err = resolve(Some(spec)).unwrap_err().to_string();
+            assert!(err.contains("no directory at that path") && !err.contains("cache"), "{err}");
+        }
+        assert!(!is_path_only("inclusionAI/LLaDA2.1-mini"));
     }
 }

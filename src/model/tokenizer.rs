@@ -12,6 +12,38 @@ pub struct TextCodec {
     tokenizer: Option<tokenizers::Tokenizer>,
     chat_template: Option<String>,
     dir: PathBuf,
+    /// Bytes of the longest vocabulary entry: a text of n bytes needs at least
+    /// n / max_token_bytes tokens, a bound known before tokenising.
+    max_token_bytes: usize,
+}
+
+fn max_token_bytes(tok: Option<&tokenizers::Tokenizer>) -> usize {
+    tok.and_then(|t| t.get_vocab(true).keys().map(String::len).max()).unwrap_or(1).max(1)
+}
+
+/// `chat_template` as HF writes it: a string, or a list of `{name, template}` of which the one
+/// named `default` is the chat template.
+fn read_chat_template(v: &serde_json::Value, path: &Path) -> Result<Option<String>> {
+    match v.get("chat_template") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(t)) => Ok(Some(t.clone())),
+        Some(serde_json::Value::Array(list)) => {
+            let named = |n: &str| list.iter().find(|e| e.get("name").and_then(|x| x.as_str()) == Some(n));
+            let entry = named("default").or_else(|| list.first());
+            match entry.and_then(|e| e.get("template")).and_then(|t| t.as_str()) {
+                Some(t) => Ok(Some(t.to_string())),
+                None => bail!(
+                    "{}: field `chat_template` is a list without a `default` entry holding a string `template`",
+                    path.display()
+                ),
+            }
+        }
+        Some(other) => bail!(
+            "{}: field `chat_template` must be a string or a list of {{name, template}}, got {}",
+            path.display(),
+            other
+        ),
+    }
 }
 
 impl TextCodec {
@@ -31,20 +63,42 @@ impl TextCodec {
                 .with_context(|| format!("cannot read {}", cfg_path.display()))?;
             let v: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| anyhow::anyhow!("{}: not valid JSON ({e})", cfg_path.display()))?;
-            v.get("chat_template").and_then(|t| t.as_str()).map(String::from)
+            read_chat_template(&v, &cfg_path)?
         } else {
             None
         };
-        Ok(Self { tokenizer, chat_template, dir: dir.to_path_buf() })
+        let max_token_bytes = max_token_bytes(tokenizer.as_ref());
+        Ok(Self { tokenizer, chat_template, dir: dir.to_path_buf(), max_token_bytes })
     }
 
     /// A codec with no tokenizer (ids only).
     pub fn ids_only() -> Self {
-        Self { tokenizer: None, chat_template: None, dir: PathBuf::new() }
+        Self { tokenizer: None, chat_template: None, dir: PathBuf::new(), max_token_bytes: 1 }
     }
 
     pub fn from_tokenizer(tokenizer: tokenizers::Tokenizer, chat_template: Option<String>) -> Self {
-        Self { tokenizer: Some(tokenizer), chat_template, dir: PathBuf::new() }
+        let max_token_bytes = max_token_bytes(Some(&tokenizer));
+        Self { tokenizer: Some(tokenizer), chat_template, dir: PathBuf::new(), max_token_bytes }
+    }
+
+    /// Encodes `text`, refusing before tokenising a text that cannot fit in `max_tokens`
+    /// (tokenising a many-megabyte line takes minutes only to be refused afterwards).
+    pub fn encode_within(&self, text: &str, max_tokens: usize) -> Result<Vec<u32>> {
+        let at_least = text.len().div_ceil(self.max_token_bytes);
+        if at_least > max_tokens {
+            bail!(
+                "the prompt is {} bytes, at least {at_least} tokens: more than the model's context of {max_tokens} positions",
+                text.len()
+            );
+        }
+        let ids = self.encode(text)?;
+        if ids.len() > max_tokens {
+            bail!(
+                "the prompt is {} tokens: more than the model's context of {max_tokens} positions",
+                ids.len()
+            );
+        }
+        Ok(ids)
     }
 
     pub fn has_tokenizer(&self) -> bool {
@@ -102,4 +156,25 @@ fn clean_piece(s: &str) -> String {
 
 fn ids_text(ids: &[u32]) -> String {
     ids.iter().map(|i| format!("<{i}>")).collect::<Vec<_>>().join("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_template_in_hf_list_form_picks_the_default_entry() {
+        let v = serde_json::json!({"chat_template": [
+            {"name": "tool_use", "template": "T"},
+            {"name": "default", "template": "D"}
+        ]});
+        assert_eq!(read_chat_template(&v, Path::new("x")).unwrap().as_deref(), Some("D"));
+    }
+
+    #[test]
+    fn chat_template_of_another_type_is_refused_with_the_field() {
+        let v = serde_json::json!({"chat_template": 7});
+        let err = read_chat_template(&v, Path::new("tc.json")).unwrap_err().to_string();
+        assert!(err.contains("tc.json") && err.contains("chat_template"), "{err}");
+    }
 }

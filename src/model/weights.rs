@@ -99,6 +99,19 @@ impl WeightSource for SafetensorsWeights {
     fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let view =
             self.st.get(name).map_err(|_| anyhow::anyhow!("{}: tensor `{name}` is missing", self.label))?;
+        let stored = view.dtype();
+        if !matches!(
+            stored,
+            safetensors::Dtype::F32
+                | safetensors::Dtype::F16
+                | safetensors::Dtype::BF16
+                | safetensors::Dtype::F64
+        ) {
+            bail!(
+                "{}: tensor `{name}` is stored as {stored:?}, not a float type; weights must be F32, F16, BF16 or F64",
+                self.label
+            );
+        }
         if view.shape() != shape {
             bail!(
                 "{}: tensor `{name}` has shape {:?}, expected {:?} from config.json",

@@ -11,7 +11,7 @@ use clap::Args;
 
 use super::objective::{NoiseConfig, Objective};
 use super::optim::AdamWConfig;
-use super::run::{DataSpec, RunConfig, RunKind, Status, Trainer, write_hf_dir};
+use super::run::{DataSpec, ResumeChanges, RunConfig, RunKind, Status, Trainer, write_hf_dir};
 use crate::model::lora::{self, AdapterConfig, DEFAULT_TARGETS};
 use crate::model::{Config, DeviceKind, DtypeKind, LoadedModel, source};
 
@@ -125,8 +125,45 @@ pub fn set_threads(n: usize) {
     }
 }
 
+/// Flags `--resume` applies to a run (the rest of its configuration is fixed in run.json).
+const RESUMABLE: [&str; 10] = [
+    "resume",
+    "steps",
+    "lr",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "eval_every",
+    "device",
+    "threads",
+    "workers",
+    "json",
+];
+
+/// What `--resume` may change, from the flags given on the command line (`given`: clap ids);
+/// any other given flag is refused, since the run continues with its recorded configuration.
+fn resume_changes(c: &CommonArgs, eval_every: Option<usize>, given: &[String]) -> Result<ResumeChanges> {
+    if let Some(id) = given.iter().find(|id| !RESUMABLE.contains(&id.as_str())) {
+        anyhow::bail!(
+            "--{} cannot change when resuming: the run continues with the configuration in its run.json (resume accepts --steps, --lr, --checkpoint-every, --keep-checkpoints, --eval-every, --device, --threads, --workers, --json); start a new run with --out to change it",
+            id.replace('_', "-")
+        );
+    }
+    let has = |id: &str| given.iter().any(|g| g == id);
+    Ok(ResumeChanges {
+        steps: c.steps,
+        lr: c.lr,
+        checkpoint_every: c.checkpoint_every,
+        keep_checkpoints: has("keep_checkpoints").then_some(c.keep_checkpoints),
+        eval_every: if has("eval_every") { eval_every } else { None },
+        device: has("device").then_some(c.device),
+    })
+}
+
 #[derive(Args, Debug)]
 pub struct PretrainArgs {
+    /// Flags given on the command line (clap ids), filled in by `main`; `--resume` uses it.
+    #[arg(skip)]
+    pub given: Vec<String>,
     /// Run directory (the model lands in DIR/model/).
     #[arg(long, required_unless_present = "resume")]
     pub out: Option<PathBuf>,
@@ -183,6 +220,9 @@ pub struct PretrainArgs {
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
+    /// Flags given on the command line (clap ids), filled in by `main`; `--resume` uses it.
+    #[arg(skip)]
+    pub given: Vec<String>,
     /// `random` (mask + random tokens) or `self` (mask + the model's own drafts).
     #[arg(long, value_enum, required_unless_present = "resume")]
     pub objective: Option<Objective>,
@@ -413,7 +453,8 @@ pub fn pretrain_model_config(a: &PretrainArgs, tokenizer: &Path) -> Result<Confi
 pub fn pretrain(a: PretrainArgs) -> Result<()> {
     set_threads(a.common.threads);
     if let Some(dir) = &a.resume {
-        return drive(Trainer::resume(dir, a.common.steps)?, a.common.json, a.common.workers);
+        let changes = resume_changes(&a.common, None, &a.given)?;
+        return drive(Trainer::resume(dir, &changes)?, a.common.json, a.common.workers);
     }
     let out = a.out.clone().context("--out DIR is required")?;
     let tokenizer =
@@ -429,7 +470,8 @@ pub fn pretrain(a: PretrainArgs) -> Result<()> {
 pub fn train(a: TrainArgs) -> Result<()> {
     set_threads(a.common.threads);
     if let Some(dir) = &a.resume {
-        return drive(Trainer::resume(dir, a.common.steps)?, a.common.json, a.common.workers);
+        let changes = resume_changes(&a.common, Some(a.eval_every), &a.given)?;
+        return drive(Trainer::resume(dir, &changes)?, a.common.json, a.common.workers);
     }
     let out = a.out.clone().context("--out DIR is required")?;
     let objective = a.objective.context("--objective is required")?;
@@ -457,6 +499,14 @@ pub fn merge(a: MergeArgs) -> Result<()> {
         .clone()
         .or_else(|| acfg.base_model_name_or_path.clone().filter(|b| b.as_str() != source::EMBEDDED_ID));
     let resolved = source::resolve(base.as_deref())?;
+    for (what, dir) in [("base model", &resolved.dir), ("adapter", &a.adapter)] {
+        if same_dir(&a.out, dir) {
+            anyhow::bail!(
+                "--out {} is the {what} directory: merge writes a new model, choose another --out",
+                a.out.display()
+            );
+        }
+    }
     let mut lm = LoadedModel::load_dir(&resolved.id, &resolved.dir, DeviceKind::Cpu, DtypeKind::F32)?;
     lora::load_adapter(&mut lm.model, &a.adapter)?;
     let n = lora::merge(&mut lm.model)?;
@@ -476,6 +526,14 @@ pub fn merge(a: MergeArgs) -> Result<()> {
     )?;
     eprintln!("merged {n} adapted modules into {}", a.out.display());
     Ok(())
+}
+
+/// Whether two paths name one directory (after resolving links; a missing `a` is not `b`).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
 }
 
 fn load_all_tensors(dir: &Path) -> Result<HashMap<String, Tensor>> {

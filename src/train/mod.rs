@@ -2,6 +2,7 @@
 //! and LoRA continued pretraining with the random or self-generated T2T objective
 //! (`draftscope train`), with checkpointable AdamW, exact resume and PEFT-layout adapters.
 
+pub mod checks;
 pub mod cli;
 pub mod data;
 pub mod eval;

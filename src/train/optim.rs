@@ -158,13 +158,7 @@ impl Schedule {
 
 /// safetensors written through a temp file and a rename.
 pub fn save_tensors_atomic(path: &Path, map: &HashMap<String, Tensor>) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = tempfile::NamedTempFile::new_in(dir)?;
-    candle_core::safetensors::save(map, tmp.path())?;
-    tmp.as_file().sync_all().ok();
-    tmp.persist(path).map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error))?;
-    Ok(())
+    crate::session::atomic_write_with(path, |tmp, _| Ok(candle_core::safetensors::save(map, tmp)?))
 }
 
 #[cfg(test)]

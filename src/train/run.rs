@@ -143,7 +143,11 @@ pub struct RunFile {
 pub fn read_run_file(dir: &Path) -> Result<RunFile> {
     let p = dir.join("run.json");
     let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
-    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    let rf: RunFile = serde_path_to_error::deserialize(de)
+        .map_err(|e| anyhow::anyhow!("{}: field `{}`: {}", p.display(), e.path(), e.inner()))?;
+    rf.config.validate().with_context(|| format!("{}", p.display()))?;
+    Ok(rf)
 }
 
 /// Why the loop stopped.
@@ -170,15 +174,19 @@ pub struct Trainer {
     /// (see [`Trainer::step`]). A runtime choice, not part of the run: it changes only the order
     /// of float sums.
     pub workers: usize,
+    /// Held for the trainer's life: a second writer of this run directory is refused.
+    _lock: crate::session::DirLock,
 }
 
 /// Token of the assistant role tag: chat documents' prompts end with it.
 pub const ASSISTANT_TAG: &str = "<role>ASSISTANT</role>";
 
-fn load_docs(spec: &DataSpec, cache_dir: Option<&Path>) -> Result<(Vec<Vec<u32>>, Vec<usize>, Specials)> {
-    let tok = data::load_tokenizer(&spec.tokenizer)?;
+fn load_docs(
+    spec: &DataSpec,
+    tok: &tokenizers::Tokenizer,
+    cache_dir: Option<&Path>,
+) -> Result<(Vec<Vec<u32>>, Vec<usize>)> {
     let tag = tok.token_to_id(ASSISTANT_TAG);
-    let sp = data::find_specials(&tok, &spec.tokenizer)?;
     let mut texts = match &spec.file {
         // A resumed run reads the file its run.json names (`config.data.file`): say so, since
         // the file may be a generated corpus that no longer exists on this machine.
@@ -188,9 +196,108 @@ fn load_docs(spec: &DataSpec, cache_dir: Option<&Path>) -> Result<(Vec<Vec<u32>>
     if let Some(m) = spec.max_docs {
         texts.truncate(m);
     }
-    let docs = data::tokenize_cached(&texts, &tok, &spec.tokenizer, cache_dir)?;
+    let docs = data::tokenize_cached(&texts, tok, &spec.tokenizer, cache_dir)?;
     let prompt_lens = docs.iter().map(|d| data::prompt_len(d, tag)).collect();
-    Ok((docs, prompt_lens, sp))
+    Ok((docs, prompt_lens))
+}
+
+/// The config of the model a run trains: the pretraining config, or the LoRA base's
+/// `config.json` (read without loading weights).
+fn model_config(rc: &RunConfig) -> Result<Config> {
+    match &rc.run {
+        RunKind::Pretrain { model, .. } => Ok(model.clone()),
+        RunKind::Lora { base, .. } => {
+            let resolved = crate::model::source::resolve(base.as_deref())?;
+            Config::from_file(&resolved.dir.join("config.json"))
+        }
+    }
+}
+
+/// The tokenizer must fit the model: every id inside its vocabulary, and the same mask and EOS
+/// ids (the objectives take them from the tokenizer, decoding from the config).
+fn check_tokenizer_fits(cfg: &Config, sp: &Specials, tokenizer: &Path) -> Result<()> {
+    let t = tokenizer.display();
+    if sp.vocab_size > cfg.vocab_size {
+        bail!(
+            "tokenizer {t} has {} tokens but the model's vocab_size is {}: use the model's own tokenizer (--tokenizer)",
+            sp.vocab_size,
+            cfg.vocab_size
+        );
+    }
+    if sp.mask != cfg.mask_token_id || sp.eos != cfg.eos_token_id {
+        bail!(
+            "tokenizer {t} has mask id {} and EOS id {}, the model config says mask_token_id {} and eos_token_id {}: use the model's own tokenizer (--tokenizer)",
+            sp.mask,
+            sp.eos,
+            cfg.mask_token_id,
+            cfg.eos_token_id
+        );
+    }
+    Ok(())
+}
+
+/// The first line of a run file, written before anything slow, so that a run killed while
+/// tokenising or loading still resumes.
+fn write_initial_run_file(dir: &Path, rc: &RunConfig) -> Result<()> {
+    let rf = RunFile {
+        config: rc.clone(),
+        status: Status::Running,
+        pid: std::process::id(),
+        device: format!("{:?}", rc.device),
+        versions: versions(),
+        step: 0,
+        error: None,
+        evals: Vec::new(),
+    };
+    atomic_write(&dir.join("run.json"), serde_json::to_string_pretty(&rf)?.as_bytes())
+}
+
+/// Flags `--resume` may change, applied to the recorded config (each says what changed).
+#[derive(Debug, Clone, Default)]
+pub struct ResumeChanges {
+    pub steps: Option<usize>,
+    pub lr: Option<f64>,
+    pub checkpoint_every: Option<usize>,
+    pub keep_checkpoints: Option<usize>,
+    pub eval_every: Option<usize>,
+    pub device: Option<DeviceKind>,
+}
+
+impl ResumeChanges {
+    /// Applies the changes; returns one line per changed value.
+    fn apply(&self, rc: &mut RunConfig) -> Vec<String> {
+        let mut said = Vec::new();
+        let mut note = |flag: &str, was: String, now: String| {
+            if was != now {
+                said.push(format!("{flag} {now} (was {was})"));
+            }
+        };
+        if let Some(v) = self.steps {
+            note("--steps", rc.steps.to_string(), v.to_string());
+            rc.steps = v;
+        }
+        if let Some(v) = self.lr {
+            note("--lr", rc.lr.to_string(), v.to_string());
+            rc.lr = v;
+        }
+        if let Some(v) = self.checkpoint_every {
+            note("--checkpoint-every", rc.checkpoint_every.to_string(), v.to_string());
+            rc.checkpoint_every = v;
+        }
+        if let Some(v) = self.keep_checkpoints {
+            note("--keep-checkpoints", rc.keep_checkpoints.to_string(), v.to_string());
+            rc.keep_checkpoints = v;
+        }
+        if let Some(v) = self.eval_every {
+            note("--eval-every", rc.eval_every.to_string(), v.to_string());
+            rc.eval_every = v;
+        }
+        if let Some(v) = self.device {
+            note("--device", format!("{:?}", rc.device), format!("{v:?}"));
+            rc.device = v;
+        }
+        said
+    }
 }
 
 /// The model, the tensors a checkpoint saves, and the trainable subset.
@@ -235,37 +342,58 @@ fn versions() -> BTreeMap<String, String> {
 }
 
 impl Trainer {
-    /// A fresh run in `dir` (which must not hold a run already).
+    /// A fresh run in `dir`, which must be new or empty. Everything is checked before the
+    /// directory is touched; if setting up fails, what was created is removed again.
     pub fn create(dir: &Path, rc: RunConfig) -> Result<Self> {
+        rc.validate()?;
+        rc.device.device()?;
         if dir.join("run.json").exists() {
             bail!("{} already holds a run (use --resume {} to continue it)", dir.display(), dir.display());
         }
-        if rc.seq_len == 0 || !rc.seq_len.is_multiple_of(rc.noise.block_length) {
-            bail!(
-                "--seq-len ({}) must be a positive multiple of --block-length ({})",
-                rc.seq_len,
-                rc.noise.block_length
-            );
+        let existed = dir.exists();
+        if existed {
+            let mut entries =
+                std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+            if entries.next().is_some() {
+                bail!(
+                    "--out {}: the directory is not empty and holds no run; choose a new or empty directory",
+                    dir.display()
+                );
+            }
         }
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let t = Self::build(dir, rc, State::default())?;
-        t.write_run_file(Status::Running, None)?;
-        Ok(t)
+        let lock = crate::session::DirLock::acquire(dir, "run")?;
+        let made = write_initial_run_file(dir, &rc)
+            .and_then(|()| Self::build(dir, rc, State::default(), lock))
+            .and_then(|t| t.write_run_file(Status::Running, None).map(|()| t));
+        if made.is_err() {
+            // No partial output: leave the directory as we found it (absent or empty).
+            if existed {
+                for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                    let p = e.path();
+                    if p.is_dir() {
+                        std::fs::remove_dir_all(&p).ok()
+                    } else {
+                        std::fs::remove_file(&p).ok()
+                    };
+                }
+            } else {
+                std::fs::remove_dir_all(dir).ok();
+            }
+        }
+        made
     }
 
-    fn build(dir: &Path, rc: RunConfig, mut state: State) -> Result<Self> {
-        let (docs, prompt_lens, specials) = load_docs(&rc.data, Some(&dir.join("cache")))?;
+    fn build(dir: &Path, rc: RunConfig, mut state: State, lock: crate::session::DirLock) -> Result<Self> {
+        // Cheap checks first: the model's config against the tokenizer, before the corpus is
+        // tokenised or any weight is loaded.
+        let tok = data::load_tokenizer(&rc.data.tokenizer)?;
+        let specials = data::find_specials(&tok, &rc.data.tokenizer)?;
+        check_tokenizer_fits(&model_config(&rc)?, &specials, &rc.data.tokenizer)?;
+        let (docs, prompt_lens) = load_docs(&rc.data, &tok, Some(&dir.join("cache")))?;
         let (seqs, prompts) =
             data::pack_with_prompts(&docs, &prompt_lens, rc.seq_len, rc.noise.block_length, specials.eos);
         let loader = Loader::new(seqs, rc.seed)?.with_prompts(prompts);
         let (model, saved, trainable) = build_model(&rc)?;
-        if let RunKind::Pretrain { model: cfg, .. } = &rc.run
-            && (cfg.vocab_size < specials.vocab_size
-                || cfg.mask_token_id != specials.mask
-                || cfg.eos_token_id != specials.eos)
-        {
-            bail!("model config and tokenizer disagree (vocab/mask/eos)");
-        }
         let opt = AdamW::new(trainable, rc.adamw)?;
         state.rng_seed = rc.seed;
         Ok(Self {
@@ -279,28 +407,47 @@ impl Trainer {
             state,
             quiet: !std::io::IsTerminal::is_terminal(&std::io::stderr()),
             workers: 1,
+            _lock: lock,
         })
     }
 
-    /// Reopens the run in `dir` at its last complete checkpoint; `steps` extends (or shortens)
-    /// the run's total.
-    pub fn resume(dir: &Path, steps: Option<usize>) -> Result<Self> {
+    /// Reopens the run in `dir` at its last complete checkpoint (from scratch when it was
+    /// killed before the first one), applying `changes` and saying what they changed.
+    pub fn resume(dir: &Path, changes: &ResumeChanges) -> Result<Self> {
+        if !dir.join("run.json").exists() {
+            bail!(
+                "--resume {}: no run.json there, so it is not a run directory (start a run with --out)",
+                dir.display()
+            );
+        }
+        let lock = crate::session::DirLock::acquire(dir, "run")?;
+        crate::session::remove_temp_litter(dir, 3);
         let rf = read_run_file(dir)?;
         let mut rc = rf.config;
-        if let Some(s) = steps {
-            rc.steps = s;
-        }
+        let said = changes.apply(&mut rc);
+        rc.validate().with_context(|| format!("--resume {}", dir.display()))?;
+        rc.device.device()?;
         let ck = latest_checkpoint(dir)?;
-        let t = match &ck {
-            Some((_, p)) => {
-                let st: State = serde_json::from_str(&std::fs::read_to_string(p.join("state.json"))?)
-                    .with_context(|| format!("{}: bad state.json", p.display()))?;
-                let mut t = Self::build(dir, rc, st)?;
-                t.load_checkpoint(p)?;
-                t
-            }
-            None => Self::build(dir, rc, State::default())?,
+        let st = match &ck {
+            Some((_, p)) => serde_json::from_str::<State>(&std::fs::read_to_string(p.join("state.json"))?)
+                .with_context(|| format!("{}: bad state.json", p.display()))?,
+            None => State::default(),
         };
+        if rc.steps < st.step {
+            bail!(
+                "--steps {} is below the step the run has reached ({}); give at least {}",
+                rc.steps,
+                st.step,
+                st.step
+            );
+        }
+        if !said.is_empty() {
+            eprintln!("resume: {}", said.join(", "));
+        }
+        let mut t = Self::build(dir, rc, st, lock)?;
+        if let Some((_, p)) = &ck {
+            t.load_checkpoint(p)?;
+        }
         t.trim_metrics()?;
         t.write_run_file(Status::Running, None)?;
         Ok(t)
@@ -438,6 +585,17 @@ impl Trainer {
         }
         let mut grads = grads.context("no micro-batch")?;
         let grad_norm = clip_grad_norm(&mut grads, rc.clip)?;
+        if !loss_sum.is_finite() || !grad_norm.is_finite() {
+            // Stop before the update: the weights (and the last checkpoint) stay good.
+            let last = latest_checkpoint(&self.dir)?.map_or(0, |(n, _)| n);
+            bail!(
+                "training diverged at step {}: loss {loss_sum}, gradient norm {grad_norm}; weights not updated, last checkpoint at step {last}; resume with a lower learning rate: draftscope {} --resume {} --lr {:e}",
+                self.state.step + 1,
+                if matches!(rc.run, RunKind::Pretrain { .. }) { "pretrain" } else { "train" },
+                self.dir.display(),
+                rc.lr / 10.0
+            );
+        }
         self.opt.step(&grads, lr)?;
         if let RunKind::Pretrain { model: cfg, bias_update_rate, .. } = &rc.run
             && *bias_update_rate > 0.0
@@ -470,7 +628,7 @@ impl Trainer {
         if fin.exists() {
             return Ok(fin);
         }
-        let tmp = tempfile::Builder::new().prefix(".tmp-").tempdir_in(&root)?;
+        let tmp = crate::session::temp_dir_in(&root)?;
         match &self.rc.run {
             RunKind::Pretrain { model: cfg, .. } => {
                 // A full HF-layout model directory: `--model DIR/checkpoints/step-N` decodes it.

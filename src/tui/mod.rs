@@ -102,6 +102,7 @@ pub fn load_trace(path: &Path) -> Result<Trace> {
     if bytes.starts_with(head.as_bytes())
         && let Ok(t) = serde_json::from_slice::<Trace>(&bytes)
     {
+        t.validate().with_context(|| format!("{}: not a valid draftscope trace", path.display()))?;
         return Ok(t);
     }
     Trace::from_slice(&bytes).with_context(|| format!("{}: not a draftscope trace", path.display()))
@@ -240,7 +241,8 @@ fn handle_event(app: &mut App, ev: Event) {
             let _ = path;
             app.open_doc(*doc);
         }
-        Event::Opened(path, Err(e)) => app.error(format!("cannot open {}: {e}", path.display())),
+        // The error names the file already.
+        Event::Opened(_, Err(e)) => app.error(e),
         Event::Saved(path, Ok(())) => {
             if let Some(d) = &mut app.doc {
                 d.path = Some(path.clone());

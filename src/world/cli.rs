@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::{DEFAULT_SEED, DEFAULT_TRAIN_DOCS, SUITES, World, bench, tokenizer};
 
@@ -12,9 +12,12 @@ pub struct WorldArgs {
     /// World seed (knowledge base, benchmark items, corpus).
     #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
-    /// Assets directory to write `benchmarks/*.jsonl` and `model/tokenizer*.json` into.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/assets"))]
-    pub assets: PathBuf,
+    /// Directory to write `benchmarks/*.jsonl` and `model/tokenizer*.json` into. Default:
+    /// `world/` in the session data directory (`DRAFTSCOPE_SESSIONS`, else the platform data
+    /// dir), never the source tree; pass `--assets assets` in a checkout to regenerate the
+    /// shipped files.
+    #[arg(long)]
+    pub assets: Option<PathBuf>,
     /// Also write the training corpus here, one JSON object `{"text","prompt","answer"}` per
     /// line (`text` is the chat-rendered document, as `train --data` reads it).
     #[arg(long)]
@@ -33,16 +36,17 @@ pub struct WorldArgs {
 
 pub fn run(args: WorldArgs) -> Result<()> {
     let world = World::new(args.seed);
+    let assets = args.assets.clone().unwrap_or_else(|| crate::session::data_dir(None).join("world"));
     for suite in SUITES {
         let items = world.benchmark_items(suite);
-        let path = args.assets.join("benchmarks").join(format!("{suite}.jsonl"));
+        let path = assets.join("benchmarks").join(format!("{suite}.jsonl"));
         write(&path, &bench::to_jsonl(&items))?;
         println!("{}: {} items", path.display(), items.len());
     }
     let mut tok = None;
     if !args.no_tokenizer {
         let t = tok.insert(tokenizer::train(&world)?);
-        let dir = args.assets.join("model");
+        let dir = assets.join("model");
         write(&dir.join("tokenizer.json"), &tokenizer::tokenizer_json(t)?)?;
         write(&dir.join("tokenizer_config.json"), &tokenizer::tokenizer_config_json())?;
         let ids = tokenizer::SpecialIds::of(t)?;
@@ -95,17 +99,5 @@ struct CorpusLine<'a> {
 
 /// Writes atomically (temp file in the same directory, then rename).
 fn write(path: &Path, text: &str) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, text.as_bytes())?;
-    // Temp files are created 0600; assets are ordinary files others read.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    crate::session::atomic_write(path, text.as_bytes())
 }
