@@ -18,6 +18,34 @@ pub const RESULTS_FILE: &str = "results.jsonl";
 /// Bumped on incompatible changes of [`RunRecord`].
 pub const RESULTS_VERSION: u32 = 1;
 
+impl RunRecord {
+    /// Numbers a bench run can produce: counts that add up, finite rates, valid parameters.
+    /// A record that fails is reported as a bad line, never shown.
+    pub fn validate(&self) -> Result<()> {
+        let m = &self.metrics;
+        self.params.validate(u32::MAX as usize).map_err(|e| anyhow::anyhow!("params: {e}"))?;
+        if m.correct > m.n {
+            anyhow::bail!("metrics: correct ({}) exceeds n ({})", m.correct, m.n);
+        }
+        let rates = [
+            ("accuracy", m.accuracy),
+            ("accuracy_ci[0]", m.accuracy_ci[0]),
+            ("accuracy_ci[1]", m.accuracy_ci[1]),
+        ];
+        for (name, v) in rates {
+            if !(0.0..=1.0).contains(&v) {
+                anyhow::bail!("metrics.{name} is {v}, not in [0, 1]");
+            }
+        }
+        for (name, v) in [("edit_intensity", m.edit_intensity), ("tpf", m.tpf), ("wall_s", m.wall_s)] {
+            if !(v.is_finite() && v >= 0.0) {
+                anyhow::bail!("metrics.{name} is {v}, not a finite number >= 0");
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One suite of one bench run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -174,7 +202,10 @@ impl ResultsStore {
             if line.trim().is_empty() {
                 continue;
             }
-            match serde_json::from_str::<RunRecord>(line) {
+            match serde_json::from_str::<RunRecord>(line).map_err(anyhow::Error::from).and_then(|r| {
+                r.validate()?;
+                Ok(r)
+            }) {
                 Ok(r) => out.records.push(r),
                 Err(e) => out.bad_lines.push(format!("{}:{}: {e}", path.display(), i + 1)),
             }

@@ -208,6 +208,14 @@ impl Config {
         if self.head_dim() == 0 {
             bail!("field `head_dim` must be positive");
         }
+        for (name, v) in [("rope_theta", self.rope_theta), ("rms_norm_eps", self.rms_norm_eps)] {
+            if !(v.is_finite() && v > 0.0) {
+                bail!("field `{name}` must be a finite number > 0, got {v}");
+            }
+        }
+        if !self.routed_scaling_factor.is_finite() {
+            bail!("field `routed_scaling_factor` must be finite, got {}", self.routed_scaling_factor);
+        }
         if !(0.0..=1.0).contains(&self.partial_rotary_factor) {
             bail!("field `partial_rotary_factor` must be in [0, 1], got {}", self.partial_rotary_factor);
         }
@@ -254,6 +262,7 @@ mod tests {
 
     const TINY: &str = r#"{"vocab_size": 16, "hidden_size": 8, "num_hidden_layers": 1,
         "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 16,
+        "rope_theta": 10000.0, "rms_norm_eps": 1e-6, "moe_intermediate_size": 8,
         "eos_token_id": 1, "mask_token_id": 2}"#;
 
     #[test]

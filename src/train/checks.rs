@@ -110,3 +110,24 @@ impl RunConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The run files we ship (demo results, the pretraining run) pass the checks a resume applies.
+    #[test]
+    fn shipped_run_files_validate() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut dirs = vec![root.join("assets/pretrain-run")];
+        if let Ok(rd) = std::fs::read_dir(root.join("sessions/results/runs")) {
+            dirs.extend(rd.flatten().map(|e| e.path()));
+        }
+        let mut n = 0;
+        for d in dirs.iter().filter(|d| d.join("run.json").exists()) {
+            crate::train::run::read_run_file(d).unwrap();
+            n += 1;
+        }
+        assert!(n >= 2, "found {n} run files");
+    }
+}

@@ -178,6 +178,15 @@ pub struct Trainer {
     _lock: crate::session::DirLock,
 }
 
+/// The log a launcher (the workbench) writes a run's output to, created before the run starts.
+pub const LOG_FILE: &str = "train.log";
+
+/// Files that may be in a run directory before its run.json: the launcher's log, the lock, and
+/// temp litter of an interrupted start. A directory holding only these counts as empty.
+fn is_launch_file(name: &str) -> bool {
+    name == LOG_FILE || name == ".lock" || name.starts_with(crate::session::TEMP_PREFIX)
+}
+
 /// Token of the assistant role tag: chat documents' prompts end with it.
 pub const ASSISTANT_TAG: &str = "<role>ASSISTANT</role>";
 
@@ -352,8 +361,10 @@ impl Trainer {
         }
         let existed = dir.exists();
         if existed {
-            let mut entries =
-                std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+            let mut entries = std::fs::read_dir(dir)
+                .with_context(|| format!("cannot read {}", dir.display()))?
+                .flatten()
+                .filter(|e| !is_launch_file(&e.file_name().to_string_lossy()));
             if entries.next().is_some() {
                 bail!(
                     "--out {}: the directory is not empty and holds no run; choose a new or empty directory",
@@ -368,7 +379,9 @@ impl Trainer {
         if made.is_err() {
             // No partial output: leave the directory as we found it (absent or empty).
             if existed {
-                for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                // The launcher's log stays: it holds the error for whoever launched us.
+                let ours = std::fs::read_dir(dir).into_iter().flatten().flatten();
+                for e in ours.filter(|e| e.file_name() != LOG_FILE) {
                     let p = e.path();
                     if p.is_dir() {
                         std::fs::remove_dir_all(&p).ok()

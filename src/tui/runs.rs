@@ -27,7 +27,7 @@ use crate::bench::results::{Loaded, ResultsStore};
 use crate::train::run::{Metrics, RunFile, RunKind, Status, list_checkpoints, read_run_file};
 
 pub const LAUNCH_FILE: &str = "launch.json";
-pub const LOG_FILE: &str = "train.log";
+pub const LOG_FILE: &str = crate::train::run::LOG_FILE;
 /// How often the poller re-reads run directories and the results file.
 pub const POLL_MS: u64 = 500;
 /// Steps after each (re)start left out of the ETA: the first steps of a process are slower.
