@@ -409,6 +409,7 @@ mod tests {
                 .map(|&(pos, c)| Commit { pos, token: ch(c), p: 0.9, kind: CommitKind::Threshold })
                 .collect(),
             edits: edits.iter().map(|&(pos, f, t)| Edit { pos, from: ch(f), to: ch(t), p: 0.6 }).collect(),
+            remasks: Vec::new(),
             positions: Vec::new(),
             forward_ms: 0.0,
         }

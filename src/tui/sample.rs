@@ -64,6 +64,7 @@ fn block(block: usize, b: usize, end: BlockEnd, steps: Vec<StepSpec>, forward: &
             after,
             commits,
             edits,
+            remasks: Vec::new(),
             positions: s.positions,
             forward_ms: 1.0,
         });
@@ -312,6 +313,7 @@ pub fn synthetic(gen_tokens: usize) -> Trace {
                 after,
                 commits,
                 edits,
+                remasks: Vec::new(),
                 positions,
                 forward_ms: 2.0,
             });

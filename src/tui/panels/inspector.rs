@@ -29,6 +29,7 @@ pub fn decision_label(d: Decision) -> (&'static str, ratatui::style::Color) {
         Decision::Commit => ("COMMIT", theme::COMMIT),
         Decision::CommitFallback => ("FALLBACK COMMIT", theme::FALLBACK),
         Decision::Edit => ("EDIT", theme::EDIT),
+        Decision::Remask => ("REMASK", theme::REMASK),
         Decision::Hold => ("HOLD (mask)", theme::MASK),
         Decision::Keep => ("KEEP", ratatui::style::Color::Reset),
     }
