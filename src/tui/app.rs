@@ -355,6 +355,11 @@ impl App {
         s.gen_length = p.gen_length;
         s.eos_early_stop = p.eos_early_stop;
         s.record_top_k = p.record_top_k;
+        s.edit_policy = p.edit_policy;
+        s.remask_strategy = p.remask_strategy;
+        s.remask_threshold = p.remask_threshold;
+        s.max_remask_per_pos = p.max_remask_per_pos;
+        s.max_remask_ratio = p.max_remask_ratio;
         if t.prompt.is_none() && !t.prompt_ids.is_empty() {
             let ids: Vec<String> = t.prompt_ids.iter().map(u32::to_string).collect();
             self.prompt = LineEdit::new(&ids.join(","));
@@ -442,7 +447,9 @@ impl App {
             JumpList::Fallback => &d.index.fallback_steps,
         };
         let name = match which {
-            JumpList::Edit => "edit/remask",
+            // Under T2M the committed tokens that change are remasks.
+            JumpList::Edit if d.trace.params.edit_policy == crate::decode::EditPolicy::T2m => "remask",
+            JumpList::Edit => "edit",
             JumpList::Fallback => "fallback commit",
         };
         match TraceIndex::next_in(list, self.flat, forward) {
@@ -1131,5 +1138,17 @@ mod tests {
         let mut a = App::default();
         a.open_doc(Doc::new(crate::tui::sample::small(), "s".into(), None));
         assert_eq!(a.summary(), "5 tokens · 9 forwards · 0.56 TPF · 3 edits (60.0/100 tok) · 1 fallbacks");
+    }
+
+    #[test]
+    fn a_t2m_trace_brings_its_policy_into_the_settings_and_its_remasks_into_the_summary() {
+        let mut a = App::default();
+        a.open_doc(Doc::new(crate::tui::sample::small_t2m(), "m".into(), None));
+        assert_eq!(a.settings.policy_label(), "t2m low_prob");
+        assert_eq!(a.settings.params(1, 2).remask_threshold, 0.5);
+        assert_eq!(
+            a.summary(),
+            "5 tokens · 9 forwards · 0.56 TPF · 0 edits (0.0/100 tok) · 1 remasks (20.0/100 tok) · 1 fallbacks"
+        );
     }
 }

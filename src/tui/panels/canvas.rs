@@ -1,6 +1,6 @@
 //! The token canvas: the current block at the current step, with the text before it. Masks
 //! are `▒▒▒`, fills are coloured by confidence (bold when committed this step, underlined
-//! for a fallback commit), edits read `old→new` (old struck through), T2M remasks `old↺▒` in
+//! for a fallback commit), edits read `old→new` (old struck through), T2M remasks `old⊘▒` in
 //! their own colour, the prompt is dimmed
 //! and EOS has a blue background. In diff mode the panel splits: this trace on the left, the
 //! other at the same block and step on the right, differing positions on red.
@@ -119,7 +119,7 @@ pub fn render_doc(
     }
 }
 
-/// The spans a cell draws: `old→new` for an edit, `old↺▒` for a remask, the token otherwise.
+/// The spans a cell draws: `old→new` for an edit, `old⊘▒` for a remask, the token otherwise.
 pub fn cell_spans(t: &crate::decode::Trace, c: &TokenCell) -> Vec<(String, Style)> {
     let st = theme::token_style(c);
     match c.kind {

@@ -1,5 +1,5 @@
 //! The block timeline: one row per block, one glyph per step. `●` threshold fills, `▲` a
-//! fallback commit, `◆` an edit, `◇` an edit in a post-step, `↺` a T2M remask, `·` a
+//! fallback commit, `◆` an edit, `◇` an edit in a post-step, `⊘` a T2M remask, `·` a
 //! post-step that changed nothing; then the block's end reason. The cursor's step is reversed; in diff mode, steps
 //! whose block state differs from the other trace have a red background.
 
@@ -50,7 +50,7 @@ pub fn end_color(end: BlockEnd, live: bool) -> Color {
 }
 
 pub fn render(buf: &mut Buffer, area: Rect, app: &App, hits: &mut Vec<(Rect, StepRef)>) {
-    let title = " Blocks  ● fill ▲ fallback ◆ edit ◇ post-edit ↺ remask · post ";
+    let title = " Blocks  ● fill ▲ fallback ◆ edit ◇ post-edit ⊘ remask · post ";
     let block = panel(title, app.focus == Focus::Timeline);
     let inner = block.inner(area);
     block.render(area, buf);
