@@ -190,6 +190,15 @@ impl DecodeParams {
         }
     }
 
+    /// `t2t`, or `t2m:low_prob@0.50` (strategy and τ): tells runs of the two policies apart in
+    /// headings and the results table.
+    pub fn policy_label(&self) -> String {
+        match self.edit_policy {
+            EditPolicy::T2t => "t2t".into(),
+            EditPolicy::T2m => format!("t2m:{}@{:.2}", self.remask_strategy.label(), self.remask_threshold),
+        }
+    }
+
     /// Switches to T2M with `strategy` at its reference threshold (the guards keep their values).
     pub fn with_remask(mut self, strategy: RemaskStrategy) -> Self {
         self.edit_policy = EditPolicy::T2m;
