@@ -116,6 +116,9 @@ pub struct Limits {
     pub max_positions: usize,
 }
 
+/// A source of block logits: `(window, start)` → one row per position of `window[start..]`.
+pub type BlockForward<'a> = dyn FnMut(&[u32], usize) -> Result<Vec<Vec<f32>>> + 'a;
+
 /// The block-diffusion step loop over any source of block logits: `forward(window, start)`
 /// returns one logits row per position of the block `window[start..]` (the model, or
 /// hand-built rows in tests). The trace's attention field is left at its default.
@@ -123,7 +126,7 @@ pub fn run_loop(
     p: &DecodeParams,
     limits: Limits,
     prompt_ids: &[u32],
-    forward: &mut dyn FnMut(&[u32], usize) -> Result<Vec<Vec<f32>>>,
+    forward: &mut BlockForward<'_>,
     on_step: &mut dyn FnMut(StepEvent<'_>) -> ControlFlow<()>,
 ) -> Result<Trace> {
     p.validate(limits.vocab_size)?;
