@@ -6,7 +6,9 @@ mod common;
 
 use std::ops::ControlFlow;
 
-use draftscope::decode::{AttentionMode, BlockEnd, CommitKind, DecodeParams, Decoder, Trace};
+use draftscope::decode::{
+    AttentionMode, BlockEnd, CommitKind, DecodeParams, Decoder, EditPolicy, RemaskStrategy, Trace,
+};
 use serde_json::Value;
 
 fn params_of(run: &Value) -> DecodeParams {
@@ -27,6 +29,11 @@ fn params_of(run: &Value) -> DecodeParams {
         mask_id: p["mask_id"].as_u64().unwrap() as u32,
         record_top_k: 3,
         record_positions: true,
+        edit_policy: EditPolicy::T2t,
+        remask_strategy: RemaskStrategy::LowProb,
+        remask_threshold: 0.5,
+        max_remask_per_pos: 5,
+        max_remask_ratio: 0.25,
     }
 }
 

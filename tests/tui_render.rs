@@ -260,3 +260,85 @@ fn inspector_on_a_mask_shows_hold_and_no_current_probability() {
     assert!(row(&buf, 1).starts_with("│HOLD (mask)  ▒"), "{}", row(&buf, 1));
     assert!(row(&buf, 2).contains("p(current) mask"), "{}", row(&buf, 2));
 }
+
+// ---- T2M: the same prompt with a remask (`tui::sample::small_t2m`) ---------------------
+
+fn t2m_doc() -> Doc {
+    Doc::new(sample::small_t2m(), "t2m".into(), None)
+}
+
+#[test]
+fn canvas_shows_a_remask_as_old_slash_mask_in_the_remask_colour() {
+    let d = t2m_doc();
+    let mut buf = Buffer::empty(Rect::new(0, 0, 60, 8));
+    let area = buf.area;
+    canvas::render_doc(&mut buf, area, &d, StepRef { block: 1, step: 2 }, "", 0, None, false, None);
+    let y = 3;
+    let x = col(&buf, y, "7⊘▒");
+    assert_eq!(buf[(x, y)].fg, Color::LightBlue);
+    assert!(buf[(x, y)].modifier.contains(Modifier::CROSSED_OUT), "the token taken back");
+    assert_eq!(buf[(x + 1, y)].fg, Color::LightBlue);
+    assert_eq!(buf[(x + 2, y)].fg, Color::LightBlue);
+    assert!(buf[(x + 2, y)].modifier.contains(Modifier::BOLD));
+    // The next step refills it from the mask: an ordinary commit, coloured by confidence.
+    let mut buf = Buffer::empty(Rect::new(0, 0, 60, 8));
+    canvas::render_doc(&mut buf, area, &d, StepRef { block: 1, step: 3 }, "", 0, None, false, None);
+    let x = col(&buf, y, "1");
+    assert_eq!(buf[(x, y)].fg, Color::LightGreen, "p(1) = 0.88");
+}
+
+#[test]
+fn timeline_distinguishes_fill_edit_and_remask() {
+    let d = t2m_doc();
+    let mut buf = Buffer::empty(Rect::new(0, 0, 40, 3));
+    let area = buf.area;
+    timeline::render_rows(&mut buf, area, &d, None, Some(StepRef { block: 0, step: 0 }), &mut Vec::new());
+    assert_eq!(row(&buf, 1).trim_end(), "b1    ▲●⊘●· done");
+    assert_eq!(buf[(8, 1)].fg, Color::LightBlue, "remask");
+    assert_eq!(buf[(9, 1)].fg, Color::Green, "the refill is a fill");
+    // The T2T trace of the same prompt draws its edit in magenta at the same step.
+    let t2t = timeline(None);
+    assert_eq!((t2t[(8, 1)].symbol(), t2t[(8, 1)].fg), ("◆", Color::Magenta));
+}
+
+#[test]
+fn inspector_heads_a_remask_with_its_colour_numbers_and_why() {
+    let mut app = App::default();
+    app.open_doc(t2m_doc());
+    app.update(draftscope::tui::app::Action::Goto(StepRef { block: 1, step: 2 }));
+    app.sel = 2;
+    let mut buf = Buffer::empty(Rect::new(0, 0, 60, 16));
+    let area = buf.area;
+    inspector::render(&mut buf, area, &app);
+    assert!(row(&buf, 1).starts_with("│REMASK  7→▒"), "{}", row(&buf, 1));
+    assert_eq!(buf[(1, 1)].fg, Color::LightBlue);
+    assert!(row(&buf, 3).contains("threshold 0.70  remask low_prob 0.50  post 0/2"), "{}", row(&buf, 3));
+    let text = (10..14).map(|y| row(&buf, y).trim_matches('│').trim_end().to_string()).collect::<Vec<_>>();
+    assert!(text.join(" ").contains("why: remask 7 at step 2: p(7)=0.12 < 0.50"), "{text:?}");
+    let t = sample::small_t2m();
+    let l = inspector::changes_line(&t, StepRef { block: 1, step: 2 }, 2);
+    let s: String = l.spans.iter().map(|s| s.content.to_string()).collect();
+    assert_eq!(s, "changes: s1 ▒→7 0.75 · s2 7→▒ 0.12 · s3 ▒→1 0.88");
+    assert_eq!(l.spans[3].style.fg, Some(Color::LightBlue));
+}
+
+#[test]
+fn diff_of_t2t_and_t2m_marks_the_edited_versus_remasked_position() {
+    let t2t = doc();
+    let t2m = t2m_doc();
+    let mut buf = Buffer::empty(Rect::new(0, 0, 60, 8));
+    let area = buf.area;
+    let r = StepRef { block: 1, step: 2 };
+    let mask = draftscope::tui::view::diff_offsets(&t2t.trace, &t2m.trace, r);
+    assert_eq!(mask, vec![false, false, true, false]);
+    canvas::render_doc(&mut buf, area, &t2m, r, "B", 0, Some(&mask), false, None);
+    let x = col(&buf, 3, "7⊘▒");
+    assert_eq!(buf[(x, 3)].bg, Color::Red);
+    assert_eq!(buf[(x, 3)].fg, Color::LightBlue);
+    // One step later both hold `1` there: no difference left in block 1.
+    assert!(
+        draftscope::tui::view::diff_offsets(&t2t.trace, &t2m.trace, StepRef { block: 1, step: 3 })
+            .iter()
+            .all(|d| !d)
+    );
+}

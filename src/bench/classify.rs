@@ -7,6 +7,12 @@
 //!   answer with a wrong one (*harmful*; the reverse is *helpful*), an item whose answer was
 //!   right at some step and wrong at the end, and churn (a position edited back to a token it
 //!   held before, A→B→A).
+//!
+//! Under T2M a committed token changes in two steps: a remask (token → mask) and a later refill
+//! (mask → token). A remask whose refill differs counts as one change `from → to`, judged like an
+//! edit: *harmful* when the answer was right before the remask and `to` in `from`'s place makes
+//! it wrong there, *helpful* when the answer is right after the refill and `from` in its place
+//! would make it wrong; a refill back to an earlier token is churn.
 
 use std::collections::HashMap;
 
@@ -117,7 +123,8 @@ pub fn digit_diff(pred: &str, gold: &str) -> DigitError {
     }
 }
 
-/// An edit located in a trace.
+/// An edit located in a trace; under T2M, a remask and the different token refilled there
+/// (`block`/`step` of the refill).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EditRef {
     pub block: usize,
@@ -198,11 +205,16 @@ pub fn analyse_trace(
 
     let mut f = TraceFindings::default();
     let mut held: HashMap<usize, Vec<u32>> = HashMap::new();
+    let mut remasked: HashMap<usize, PendingRemask> = HashMap::new();
     for b in &trace.blocks {
         let end = (b.start + b.steps.first().map_or(0, |s| s.after.len())).min(canvas.len());
         for s in &b.steps {
             canvas[b.start..end].copy_from_slice(&s.before[..end - b.start]);
-            let right_before = !s.edits.is_empty() && judge(&canvas);
+            let right_before = (!s.edits.is_empty() || !s.remasks.is_empty()) && judge(&canvas);
+            for r in &s.remasks {
+                let before = right_before.then(|| canvas.clone());
+                remasked.insert(r.pos, PendingRemask { from: r.from, before });
+            }
             for e in &s.edits {
                 if right_before {
                     let keep = canvas[e.pos];
@@ -226,9 +238,47 @@ pub fn analyse_trace(
                     canvas[e.pos] = e.to;
                 }
             }
-            // Churn: what each position held, from its commit on.
+            // Refills of remasked positions: a different token is a change from → to.
             for c in &s.commits {
-                held.insert(c.pos, vec![c.token]);
+                let Some(r) = remasked.remove(&c.pos) else { continue };
+                if c.token == r.from {
+                    continue;
+                }
+                let e = EditRef { block: b.block, step: s.step, pos: c.pos, from: r.from, to: c.token };
+                if let Some(mut before) = r.before {
+                    before[c.pos] = c.token;
+                    if !judge(&before) {
+                        f.harmful.push(e.clone());
+                    }
+                }
+                if right_after {
+                    canvas[c.pos] = r.from;
+                    if !judge(&canvas) {
+                        f.helpful.push(e.clone());
+                    }
+                    canvas[c.pos] = c.token;
+                }
+            }
+            // Churn: what each position held, from its first commit on (a refill continues it).
+            for c in &s.commits {
+                match held.get_mut(&c.pos) {
+                    Some(h) if h.last() != Some(&c.token) => {
+                        let returns = h.contains(&c.token);
+                        h.push(c.token);
+                        if returns {
+                            f.churn.push(ChurnRef {
+                                block: b.block,
+                                step: s.step,
+                                pos: c.pos,
+                                tokens: h.clone(),
+                            });
+                        }
+                    }
+                    Some(_) => {}
+                    None => {
+                        held.insert(c.pos, vec![c.token]);
+                    }
+                }
             }
             for e in &s.edits {
                 let h = held.entry(e.pos).or_insert_with(|| vec![e.from]);
@@ -246,6 +296,13 @@ pub fn analyse_trace(
     let final_right = is_correct(&canvas_text(&trace.output, p.mask_id, p.eos_id, detok));
     f.over_corrected = f.first_right.is_some() && !final_right;
     f
+}
+
+/// A remasked position waiting for its refill: the token taken back and, when the answer was
+/// right before the remask step, that step's canvas.
+struct PendingRemask {
+    from: u32,
+    before: Option<Vec<u32>>,
 }
 
 fn edit_ref(block: usize, step: usize, e: &crate::decode::trace::Edit) -> EditRef {
@@ -409,6 +466,7 @@ mod tests {
                 .map(|&(pos, c)| Commit { pos, token: ch(c), p: 0.9, kind: CommitKind::Threshold })
                 .collect(),
             edits: edits.iter().map(|&(pos, f, t)| Edit { pos, from: ch(f), to: ch(t), p: 0.6 }).collect(),
+            remasks: Vec::new(),
             positions: Vec::new(),
             forward_ms: 0.0,
         }
@@ -492,5 +550,89 @@ mod tests {
         let f = analyse_trace(&t, &detok, &is_seven);
         assert_eq!(f.first_right, None);
         assert!(!f.over_corrected);
+    }
+
+    /// `step` with T2M remasks `(pos, from)` (the `after` string shows them as `_`).
+    fn remask_step(
+        i: usize,
+        before: &str,
+        after: &str,
+        commits: &[(usize, char)],
+        remasks: &[(usize, char)],
+    ) -> StepTrace {
+        let mut s = step(i, before, after, commits, &[]);
+        s.remasks = remasks
+            .iter()
+            .map(|&(pos, from)| crate::decode::trace::Remask {
+                pos,
+                from: ch(from),
+                p_current: 0.2,
+                argmax: ch(from),
+                p: 0.5,
+                p_prev: None,
+                score: 0.2,
+                nth: 1,
+            })
+            .collect();
+        s
+    }
+
+    #[test]
+    fn a_remask_refilled_with_a_wrong_token_is_a_harmful_change_and_over_correction() {
+        // "7$" (right), remask 7, refill 1 (wrong): one change 7→1, at the refill step.
+        let t = trace(
+            vec![
+                step(0, "__", "7$", &[(2, '7'), (3, '$')], &[]),
+                remask_step(1, "7$", "_$", &[], &[(2, '7')]),
+                step(2, "_$", "1$", &[(2, '1')], &[]),
+            ],
+            vec![ch('1'), EOS],
+        );
+        let f = analyse_trace(&t, &detok, &is_seven);
+        assert!(f.over_corrected);
+        assert_eq!(f.harmful, vec![EditRef { block: 1, step: 2, pos: 2, from: ch('7'), to: ch('1') }]);
+        assert!(f.helpful.is_empty());
+        assert_eq!((f.first_right, f.last_right), (Some((1, 0)), Some((1, 0))));
+    }
+
+    #[test]
+    fn a_remask_refilled_with_the_right_token_is_helpful() {
+        let t = trace(
+            vec![
+                step(0, "__", "1$", &[(2, '1'), (3, '$')], &[]),
+                remask_step(1, "1$", "_$", &[], &[(2, '1')]),
+                step(2, "_$", "7$", &[(2, '7')], &[]),
+            ],
+            vec![ch('7'), EOS],
+        );
+        let f = analyse_trace(&t, &detok, &is_seven);
+        assert!(!f.over_corrected);
+        assert_eq!(f.helpful, vec![EditRef { block: 1, step: 2, pos: 2, from: ch('1'), to: ch('7') }]);
+        assert!(f.harmful.is_empty());
+    }
+
+    #[test]
+    fn a_remask_refilled_with_the_same_token_changes_nothing_and_a_return_is_churn() {
+        // 7 → ▒ → 7 (no change), then 7 → ▒ → 1 → ▒ → 7: harmful, helpful, one churn.
+        let t = trace(
+            vec![
+                step(0, "__", "7$", &[(2, '7'), (3, '$')], &[]),
+                remask_step(1, "7$", "_$", &[], &[(2, '7')]),
+                step(2, "_$", "7$", &[(2, '7')], &[]),
+                remask_step(3, "7$", "_$", &[], &[(2, '7')]),
+                step(4, "_$", "1$", &[(2, '1')], &[]),
+                remask_step(5, "1$", "_$", &[], &[(2, '1')]),
+                step(6, "_$", "7$", &[(2, '7')], &[]),
+            ],
+            vec![ch('7'), EOS],
+        );
+        let f = analyse_trace(&t, &detok, &is_seven);
+        assert!(!f.over_corrected);
+        assert_eq!((f.harmful.len(), f.helpful.len()), (1, 1));
+        assert_eq!(f.harmful[0].step, 4);
+        assert_eq!(
+            f.churn,
+            vec![ChurnRef { block: 1, step: 6, pos: 2, tokens: vec![ch('7'), ch('1'), ch('7')] }]
+        );
     }
 }

@@ -148,10 +148,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let store = ResultsStore::open(&data_dir);
     store.append(&records)?;
     println!(
-        "{}{} · {}-mode · {} · run {}",
+        "{}{} · {}-mode · {} · {} · run {}",
         lm.id,
         lm.adapter.as_deref().map(|a| format!(" + {a}")).unwrap_or_default(),
         mode,
+        opts.params.policy_label(),
         opts.attention.label(),
         ctx.run_id
     );
@@ -223,6 +224,15 @@ pub fn suite_table(m: &SuiteMetrics) -> String {
         "edit intensity",
         format!("{:.2} edits / 100 tokens  ({} edits, {} tokens)", m.edit_intensity, m.edits, m.tokens),
     );
+    if m.remasks > 0 || m.remask_intensity > 0.0 {
+        row(
+            "remask intensity",
+            format!(
+                "{:.2} remasks / 100 tokens  ({} remasks, {} tokens)",
+                m.remask_intensity, m.remasks, m.tokens
+            ),
+        );
+    }
     row("tokens per forward", format!("{:.2}  ({} forwards)", m.tpf, m.forwards));
     row(
         "final-digit errors",
@@ -241,17 +251,29 @@ pub fn suite_table(m: &SuiteMetrics) -> String {
 /// One line per suite, when several ran.
 pub fn summary_table(ms: &[SuiteMetrics]) -> String {
     let mut s = format!(
-        "{:<12} {:>5} {:>7} {:>17} {:>8} {:>6} {:>5} {:>5} {:>9} {:>5} {:>8}\n",
-        "suite", "n", "acc", "95% CI", "edit/100", "TPF", "FDE", "over", "harm/help", "churn", "wall s"
+        "{:<12} {:>5} {:>7} {:>17} {:>8} {:>8} {:>6} {:>5} {:>5} {:>9} {:>5} {:>8}\n",
+        "suite",
+        "n",
+        "acc",
+        "95% CI",
+        "edit/100",
+        "rmsk/100",
+        "TPF",
+        "FDE",
+        "over",
+        "harm/help",
+        "churn",
+        "wall s"
     );
     for m in ms {
         s.push_str(&format!(
-            "{:<12} {:>5} {:>7} {:>17} {:>8.2} {:>6.2} {:>5} {:>5} {:>9} {:>5} {:>8.1}\n",
+            "{:<12} {:>5} {:>7} {:>17} {:>8.2} {:>8.2} {:>6.2} {:>5} {:>5} {:>9} {:>5} {:>8.1}\n",
             m.suite,
             m.n,
             pct(m.accuracy),
             format!("[{}, {}]", pct(m.accuracy_ci[0]), pct(m.accuracy_ci[1])),
             m.edit_intensity,
+            m.remask_intensity,
             m.tpf,
             m.final_digit_errors.total,
             m.over_corrected,
@@ -371,18 +393,20 @@ pub fn results(args: ResultsArgs) -> Result<()> {
 /// The `results` table: base vs adapters by checkpoint, per suite.
 pub fn comparison_table(rows: &[ComparisonRow]) -> String {
     let mut s = format!(
-        "{:<10} {:<26} {:<24} {:>6} {:<4} {:<12} {:>5} {:>7} {:>15} {:>7} {:>8} {:>5} {:>4} {:>4} {:>9} {:>5}  {}\n",
+        "{:<10} {:<26} {:<24} {:>6} {:<4} {:<12} {:<17} {:>5} {:>7} {:>15} {:>7} {:>8} {:>8} {:>5} {:>4} {:>4} {:>9} {:>5}  {}\n",
         "suite",
         "model",
         "adapter run",
         "step",
         "mode",
         "attention",
+        "policy",
         "n",
         "acc",
         "95% CI",
         "Δ base",
         "edit/100",
+        "rmsk/100",
         "TPF",
         "FDE",
         "over",
@@ -399,7 +423,7 @@ pub fn comparison_table(rows: &[ComparisonRow]) -> String {
     };
     for r in rows {
         s.push_str(&format!(
-            "{:<10} {:<26} {:<24} {:>6} {:<4} {:<12} {:>5} {:>7} {:>15} {:>7} {:>8.2} {:>5.2} {:>4} {:>4} {:>9} {:>5}  {}\n",
+            "{:<10} {:<26} {:<24} {:>6} {:<4} {:<12} {:<17} {:>5} {:>7} {:>15} {:>7} {:>8.2} {:>8.2} {:>5.2} {:>4} {:>4} {:>9} {:>5}  {}\n",
             cut(&r.suite, 10),
             cut(&r.model, 26),
             // The run's folder name (`self`, `random-0421`), as the results pane labels rows;
@@ -408,11 +432,13 @@ pub fn comparison_table(rows: &[ComparisonRow]) -> String {
             r.checkpoint_step.map(|s| s.to_string()).unwrap_or_else(|| "—".into()),
             r.mode,
             r.attention.label(),
+            r.policy,
             r.n,
             pct(r.accuracy),
             format!("[{:.1}, {:.1}]", 100.0 * r.accuracy_ci[0], 100.0 * r.accuracy_ci[1]),
             r.delta_vs_base.map(|d| format!("{:+.1}", 100.0 * d)).unwrap_or_else(|| "—".into()),
             r.edit_intensity,
+            r.remask_intensity,
             r.tpf,
             r.final_digit_errors,
             r.over_corrected,

@@ -117,6 +117,10 @@ pub struct ComparisonRow {
     pub checkpoint_step: Option<u64>,
     pub mode: String,
     pub attention: AttentionMode,
+    /// `t2t` or `t2m:STRATEGY@τ` ([`DecodeParams::policy_label`]); T2T and T2M runs are
+    /// separate configurations.
+    #[serde(default)]
+    pub policy: String,
     pub run_id: String,
     pub time: String,
     pub n: usize,
@@ -126,6 +130,8 @@ pub struct ComparisonRow {
     /// base itself or when there is no base run.
     pub delta_vs_base: Option<f64>,
     pub edit_intensity: f64,
+    #[serde(default)]
+    pub remask_intensity: f64,
     pub tpf: f64,
     pub final_digit_errors: usize,
     pub over_corrected: usize,
@@ -277,10 +283,10 @@ pub fn find<'a>(records: &'a [RunRecord], run_id: &str, suite: &str) -> Option<&
 }
 
 /// Base vs adapters by checkpoint: the latest run of each configuration, ordered by suite,
-/// model, mode, attention, then the base first and adapters by name and step.
+/// model, mode, attention, edit policy, then the base first and adapters by name and step.
 pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow> {
     // Adapters: grouped by training run, then by step (base = None sorts first).
-    type Key = (String, String, String, String, Option<(String, Option<u64>, String)>);
+    type Key = (String, String, String, String, String, Option<(String, Option<u64>, String)>);
     let mut latest: BTreeMap<Key, (&RunRecord, usize)> = BTreeMap::new();
     for r in records.iter().filter(|r| suite.is_none_or(|s| s == r.suite)) {
         let key = (
@@ -288,6 +294,7 @@ pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow>
             r.model.clone(),
             r.mode.clone(),
             r.attention.label().to_string(),
+            r.params.policy_label(),
             r.adapter.as_ref().map(|a| (adapter_run(a), r.checkpoint_step, a.clone())),
         );
         let e = latest.entry(key).or_insert((r, 0));
@@ -296,20 +303,18 @@ pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow>
             e.0 = r;
         }
     }
-    let base_acc: BTreeMap<(String, String, String, String), f64> = latest
+    type Config = (String, String, String, String, String);
+    let config = |k: &Key| -> Config { (k.0.clone(), k.1.clone(), k.2.clone(), k.3.clone(), k.4.clone()) };
+    let base_acc: BTreeMap<Config, f64> = latest
         .iter()
-        .filter(|(k, _)| k.4.is_none())
-        .map(|(k, (r, _))| ((k.0.clone(), k.1.clone(), k.2.clone(), k.3.clone()), r.metrics.accuracy))
+        .filter(|(k, _)| k.5.is_none())
+        .map(|(k, (r, _))| (config(k), r.metrics.accuracy))
         .collect();
     latest
         .into_iter()
         .map(|(k, (r, runs))| {
             let m = &r.metrics;
-            let delta = if k.4.is_some() {
-                base_acc.get(&(k.0.clone(), k.1.clone(), k.2.clone(), k.3.clone())).map(|b| m.accuracy - b)
-            } else {
-                None
-            };
+            let delta = if k.5.is_some() { base_acc.get(&config(&k)).map(|b| m.accuracy - b) } else { None };
             ComparisonRow {
                 suite: r.suite.clone(),
                 model: r.model.clone(),
@@ -318,6 +323,7 @@ pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow>
                 checkpoint_step: r.checkpoint_step,
                 mode: r.mode.clone(),
                 attention: r.attention,
+                policy: r.params.policy_label(),
                 run_id: r.run_id.clone(),
                 time: r.time.clone(),
                 n: m.n,
@@ -325,6 +331,7 @@ pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow>
                 accuracy_ci: m.accuracy_ci,
                 delta_vs_base: delta,
                 edit_intensity: m.edit_intensity,
+                remask_intensity: m.remask_intensity,
                 tpf: m.tpf,
                 final_digit_errors: m.final_digit_errors.total,
                 over_corrected: m.over_corrected,
@@ -587,6 +594,30 @@ mod tests {
         let label = |l: &str| l.split_whitespace().nth(2).map(String::from);
         let labels: Vec<_> = table.lines().skip(1).filter_map(label).collect();
         assert_eq!(labels, ["(base)", "random", "self"], "{table}");
+    }
+
+    #[test]
+    fn t2t_and_t2m_runs_are_separate_rows_each_against_its_own_base() {
+        let t2m = |mut r: RunRecord| {
+            r.params = r.params.with_remask(crate::decode::RemaskStrategy::LowProb);
+            r.metrics.remask_intensity = 12.5;
+            r
+        };
+        let recs = vec![
+            record("r1", 100, "arith", None, None, 0.40),
+            t2m(record("r2", 200, "arith", None, None, 0.50)),
+            t2m(record("r3", 300, "arith", Some("a"), Some(10), 0.60)),
+        ];
+        let rows = compare(&recs, None);
+        let got: Vec<_> =
+            rows.iter().map(|r| (r.policy.as_str(), r.run_id.as_str(), r.remask_intensity)).collect();
+        assert_eq!(
+            got,
+            [("t2m:low_prob@0.50", "r2", 12.5), ("t2m:low_prob@0.50", "r3", 12.5), ("t2t", "r1", 0.0)]
+        );
+        assert!((rows[1].delta_vs_base.unwrap() - 0.10).abs() < 1e-9, "vs the T2M base, not T2T");
+        let table = crate::bench::cli::comparison_table(&rows);
+        assert!(table.lines().next().unwrap().contains("policy") && table.contains("rmsk/100"), "{table}");
     }
 
     #[test]

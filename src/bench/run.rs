@@ -81,6 +81,9 @@ pub struct ItemOutcome {
     #[serde(default)]
     pub churn: usize,
     pub edits: usize,
+    /// T2M remasks (0 under T2T).
+    #[serde(default)]
+    pub remasks: usize,
     pub tokens: usize,
     pub forwards: usize,
     pub wall_ms: f64,
@@ -123,6 +126,9 @@ pub struct SuiteMetrics {
     pub accuracy_ci: [f64; 2],
     /// T2T edits per 100 generated tokens (over the whole suite).
     pub edit_intensity: f64,
+    /// T2M remasks per 100 generated tokens (over the whole suite; 0 under T2T).
+    #[serde(default)]
+    pub remask_intensity: f64,
     /// Generated tokens per forward (over the whole suite).
     pub tpf: f64,
     pub final_digit_errors: DigitErrorCounts,
@@ -144,6 +150,8 @@ pub struct SuiteMetrics {
     #[serde(default)]
     pub edits: usize,
     #[serde(default)]
+    pub remasks: usize,
+    #[serde(default)]
     pub tokens: usize,
     #[serde(default)]
     pub forwards: usize,
@@ -163,7 +171,9 @@ impl SuiteMetrics {
         let n = ok.len();
         let correct = ok.iter().filter(|o| o.correct).count();
         let edits: usize = ok.iter().map(|o| o.edits).sum();
+        let remasks: usize = ok.iter().map(|o| o.remasks).sum();
         let tokens: usize = ok.iter().map(|o| o.tokens).sum();
+        let per_100 = |n: usize| if tokens == 0 { 0.0 } else { 100.0 * n as f64 / tokens as f64 };
         let forwards: usize = ok.iter().map(|o| o.forwards).sum();
         let mut fde = DigitErrorCounts::default();
         for e in ok.iter().filter_map(|o| o.final_digit) {
@@ -183,7 +193,8 @@ impl SuiteMetrics {
             skipped,
             accuracy: if n == 0 { 0.0 } else { correct as f64 / n as f64 },
             accuracy_ci: wilson(correct, n, Z95),
-            edit_intensity: if tokens == 0 { 0.0 } else { 100.0 * edits as f64 / tokens as f64 },
+            edit_intensity: per_100(edits),
+            remask_intensity: per_100(remasks),
             tpf: if forwards == 0 { 0.0 } else { tokens as f64 / forwards as f64 },
             final_digit_errors: fde,
             over_corrected: ok.iter().filter(|o| o.over_corrected).count(),
@@ -195,6 +206,7 @@ impl SuiteMetrics {
             failed: items.len() - n,
             f1: (!f1s.is_empty()).then(|| f1s.iter().sum::<f64>() / f1s.len() as f64),
             edits,
+            remasks,
             tokens,
             forwards,
             format: Some(format),
@@ -407,6 +419,7 @@ pub fn run_item(
         helpful_edits: 0,
         churn: 0,
         edits: 0,
+        remasks: 0,
         tokens: 0,
         forwards: 0,
         wall_ms: 0.0,
@@ -459,6 +472,7 @@ fn decode_item(
     out.helpful_edits = findings.helpful.len();
     out.churn = findings.churn.len();
     out.edits = trace.edit_count();
+    out.remasks = trace.remask_count();
     out.tokens = trace.generated_tokens();
     out.forwards = trace.forward_calls;
     trace.save(trace_path)?;
@@ -484,6 +498,7 @@ mod tests {
             helpful_edits: 2,
             churn: 0,
             edits: 3,
+            remasks: 0,
             tokens: 50,
             forwards: 20,
             wall_ms: 1.0,
@@ -505,6 +520,7 @@ mod tests {
         assert_eq!(m.accuracy, 0.5);
         assert_eq!(m.accuracy_ci, wilson(1, 2, Z95));
         assert_eq!(m.edit_intensity, 6.0);
+        assert_eq!(m.remask_intensity, 0.0);
         assert_eq!(m.tpf, 2.5);
         assert_eq!(m.final_digit_errors, DigitErrorCounts { total: 1, extra: 1, ..Default::default() });
         assert_eq!((m.over_corrected, m.harmful_edits, m.helpful_edits), (1, 2, 4));
@@ -529,6 +545,15 @@ mod tests {
         for k in ["total", "substituted", "extra", "dropped", "marker"] {
             assert!(v["final_digit_errors"].get(k).is_some(), "missing {k}");
         }
+    }
+
+    #[test]
+    fn remask_intensity_pools_remasks_per_100_tokens_beside_edits() {
+        let mut items = vec![outcome(true), outcome(false)];
+        items[0].remasks = 5;
+        items[1].remasks = 10;
+        let m = SuiteMetrics::from_outcomes("s", Format::World, 0, &items, 1.0);
+        assert_eq!((m.remasks, m.remask_intensity, m.edit_intensity), (15, 15.0, 6.0));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use clap::Args;
 use crossterm::style::Stylize;
 
 use super::{ModelArgs, parse_ids};
-use crate::decode::{AttentionMode, DecodeParams, Decoder, Mode, Trace};
+use crate::decode::{AttentionMode, DecodeParams, Decoder, EditPolicy, Mode, RemaskStrategy, Trace};
 use crate::model::{LoadedModel, TextCodec};
 
 #[derive(Debug, Clone, Args)]
@@ -52,6 +52,22 @@ pub struct DecodeFlags {
     /// Alternatives recorded per position and step.
     #[arg(long, default_value_t = 5)]
     pub record_top_k: usize,
+    /// t2t: overwrite doubted tokens (the released decoder); t2m: reset them to the mask and
+    /// let M2T re-predict them (targeted remasking, arXiv 2604.18738).
+    #[arg(long, value_enum, default_value_t = EditPolicy::T2t)]
+    pub edit_policy: EditPolicy,
+    /// T2M: which committed tokens to remask.
+    #[arg(long, value_enum, default_value_t = RemaskStrategy::LowProb)]
+    pub remask_strategy: RemaskStrategy,
+    /// T2M: the strategy's τ (default low_prob 0.5, t2t_remask 0.9, logit_diff 0.3).
+    #[arg(long)]
+    pub remask_threshold: Option<f32>,
+    /// T2M: remasks allowed per position in one decode.
+    #[arg(long, default_value_t = 5)]
+    pub max_remask_per_pos: usize,
+    /// T2M: remasks allowed per step, as a share of the block's editable positions (at least one).
+    #[arg(long, default_value_t = 0.25)]
+    pub max_remask_ratio: f32,
 }
 
 impl DecodeFlags {
@@ -76,6 +92,11 @@ impl DecodeFlags {
         p.eos_early_stop = self.eos_early_stop;
         p.num_to_transfer = self.num_to_transfer;
         p.record_top_k = self.record_top_k;
+        p.edit_policy = self.edit_policy;
+        p.remask_strategy = self.remask_strategy;
+        p.remask_threshold = self.remask_threshold.unwrap_or(self.remask_strategy.default_threshold());
+        p.max_remask_per_pos = self.max_remask_per_pos;
+        p.max_remask_ratio = self.max_remask_ratio;
         p
     }
 }
@@ -163,6 +184,7 @@ pub fn fill_token_text(trace: &mut Trace, codec: &TextCodec) {
         for s in &b.steps {
             ids.extend(&s.before);
             ids.extend(&s.after);
+            ids.extend(s.remasks.iter().map(|r| r.argmax));
             for r in &s.positions {
                 ids.insert(r.argmax);
                 ids.extend(r.top.iter().map(|(t, _)| *t));
@@ -189,13 +211,15 @@ pub fn run(args: DecodeArgs) -> Result<()> {
     Ok(())
 }
 
-/// The generated text; in colour, tokens last changed by an edit are yellow, commits green.
+/// The generated text; in colour, tokens last changed by an edit are yellow, tokens refilled
+/// after a remask cyan, other commits green.
 pub fn render_output(trace: &Trace, codec: &TextCodec, color: bool) -> String {
     if !color {
         return codec.decode(&trace.output);
     }
     let p0 = trace.prompt_ids.len();
     let mut last_edit: HashSet<usize> = HashSet::new();
+    let mut remasked: HashSet<usize> = HashSet::new();
     for b in &trace.blocks {
         for s in &b.steps {
             for c in &s.commits {
@@ -204,6 +228,7 @@ pub fn render_output(trace: &Trace, codec: &TextCodec, color: bool) -> String {
             for e in &s.edits {
                 last_edit.insert(e.pos);
             }
+            remasked.extend(s.remasks.iter().map(|r| r.pos));
         }
     }
     trace
@@ -212,7 +237,13 @@ pub fn render_output(trace: &Trace, codec: &TextCodec, color: bool) -> String {
         .enumerate()
         .map(|(i, &t)| {
             let text = codec.token_text(t);
-            if last_edit.contains(&(p0 + i)) { text.yellow().to_string() } else { text.green().to_string() }
+            if last_edit.contains(&(p0 + i)) {
+                text.yellow().to_string()
+            } else if remasked.contains(&(p0 + i)) {
+                text.cyan().to_string()
+            } else {
+                text.green().to_string()
+            }
         })
         .collect()
 }

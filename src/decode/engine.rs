@@ -10,6 +10,7 @@ use candle_core::Tensor;
 use rand::{Rng, SeedableRng};
 
 use super::params::{AttentionMode, DecodeParams};
+use super::policy::{Plan, RemaskState, Row, plan_step};
 use super::trace::{
     BlockEnd, BlockTrace, Commit, CommitKind, Decision, Edit, PositionRecord, StepTrace, TRACE_VERSION, Trace,
 };
@@ -60,189 +61,16 @@ impl<'m> Decoder<'m> {
         prompt_ids: &[u32],
         on_step: &mut dyn FnMut(StepEvent<'_>) -> ControlFlow<()>,
     ) -> Result<Trace> {
-        let p = &self.params;
         let cfg = &self.model.cfg;
-        if prompt_ids.is_empty() {
-            bail!("the prompt is empty");
-        }
-        if let Some((i, &id)) = prompt_ids.iter().enumerate().find(|(_, id)| **id as usize >= cfg.vocab_size)
-        {
-            bail!("prompt token {id} at index {i} is outside the vocabulary (size {})", cfg.vocab_size);
-        }
-        let b = p.block_length;
-        let prompt_len = prompt_ids.len();
-        let num_blocks = (prompt_len + p.gen_length).div_ceil(b);
-        let total = num_blocks * b;
-        if total > cfg.max_position_embeddings {
-            bail!(
-                "prompt ({prompt_len}) + gen_length ({}) padded to blocks of {b} is {total} positions; the model has {} (max_position_embeddings)",
-                p.gen_length,
-                cfg.max_position_embeddings
-            );
-        }
-        let t0 = Instant::now();
-        let mut canvas = vec![p.mask_id; total];
-        canvas[..prompt_len].copy_from_slice(prompt_ids);
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p.seed);
         let mut cache = KvCache::default();
-        let mut blocks = Vec::new();
-        let mut forward_calls = 0usize;
-        let mut stopped_early = false;
-        let mut cancelled = false;
-
-        'blocks: for block in prompt_len / b..num_blocks {
-            let start = block * b;
-            let window_end = start + b;
-            let mut post_steps = 0usize;
-            let mut steps = Vec::new();
-            let ended_by;
-            loop {
-                let before = canvas[start..window_end].to_vec();
-                let active: Vec<bool> = before.iter().map(|&t| t == p.mask_id).collect();
-                let any_mask = active.iter().any(|&a| a);
-                if !any_mask {
-                    post_steps += 1;
-                }
-                if post_steps > p.max_post_steps {
-                    ended_by = BlockEnd::MaxPostSteps;
-                    break;
-                }
-                let tf = Instant::now();
-                let logits = self.block_logits(&canvas[..window_end], start, &mut cache)?;
-                forward_calls += 1;
-                let rows = logits.to_dtype(candle_core::DType::F32)?.squeeze(0)?.to_vec2::<f32>()?;
-                let picks: Vec<RowPick> = rows.iter().map(|r| self.pick(r, &mut rng)).collect();
-                let picks: Vec<(RowPick, &[f32])> =
-                    picks.into_iter().zip(rows.iter().map(Vec::as_slice)).collect();
-                let forward_ms = tf.elapsed().as_secs_f64() * 1e3;
-
-                // M2T: every mask above threshold, else the most confident `num_to_transfer`.
-                let mut commit_at = vec![None::<CommitKind>; b];
-                let high: Vec<usize> = (0..b).filter(|&i| active[i] && picks[i].0.p > p.threshold).collect();
-                if any_mask {
-                    if high.len() >= p.num_to_transfer {
-                        for &i in &high {
-                            commit_at[i] = Some(CommitKind::Threshold);
-                        }
-                    } else {
-                        let mut masks: Vec<usize> = (0..b).filter(|&i| active[i]).collect();
-                        // Most confident first; ties keep the lower position (as torch.topk on CPU).
-                        masks.sort_by(|&x, &y| picks[y].0.p.total_cmp(&picks[x].0.p).then(x.cmp(&y)));
-                        for &i in masks.iter().take(p.num_to_transfer) {
-                            commit_at[i] = Some(CommitKind::Fallback);
-                        }
-                    }
-                }
-                // T2T: non-mask at step start, not prompt, argmax differs, p > editing threshold.
-                let mut edit_at = vec![false; b];
-                for i in 0..b {
-                    let pos = start + i;
-                    if !active[i]
-                        && pos >= prompt_len
-                        && picks[i].0.token != before[i]
-                        && picks[i].0.p > p.editing_threshold
-                    {
-                        edit_at[i] = true;
-                    }
-                }
-                let mut commits = Vec::new();
-                let mut edits = Vec::new();
-                for i in 0..b {
-                    let pos = start + i;
-                    if let Some(kind) = commit_at[i] {
-                        canvas[pos] = picks[i].0.token;
-                        commits.push(Commit { pos, token: picks[i].0.token, p: picks[i].0.p, kind });
-                    } else if edit_at[i] {
-                        canvas[pos] = picks[i].0.token;
-                        edits.push(Edit { pos, from: before[i], to: picks[i].0.token, p: picks[i].0.p });
-                    }
-                }
-                let positions = if p.record_positions {
-                    (0..b)
-                        .map(|i| {
-                            let decision = if start + i < prompt_len {
-                                Decision::Prompt
-                            } else if let Some(k) = commit_at[i] {
-                                if k == CommitKind::Threshold {
-                                    Decision::Commit
-                                } else {
-                                    Decision::CommitFallback
-                                }
-                            } else if edit_at[i] {
-                                Decision::Edit
-                            } else if active[i] {
-                                Decision::Hold
-                            } else {
-                                Decision::Keep
-                            };
-                            self.record(&picks[i].0, picks[i].1, before[i], active[i], decision)
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                let step = StepTrace {
-                    step: steps.len(),
-                    forward: forward_calls - 1,
-                    post_step_counter: post_steps,
-                    before,
-                    after: canvas[start..window_end].to_vec(),
-                    commits,
-                    edits,
-                    positions,
-                    forward_ms,
-                };
-                let flow = on_step(StepEvent { block, block_start: start, num_blocks, step: &step });
-                let no_edit = step.edits.is_empty();
-                steps.push(step);
-                if flow.is_break() {
-                    cancelled = true;
-                    blocks.push(BlockTrace {
-                        block,
-                        start,
-                        window_end,
-                        ended_by: BlockEnd::Cancelled,
-                        steps,
-                    });
-                    break 'blocks;
-                }
-                if !any_mask && no_edit {
-                    ended_by = BlockEnd::NoEditAfterFill;
-                    break;
-                }
-            }
-            blocks.push(BlockTrace { block, start, window_end, ended_by, steps });
-            if p.eos_early_stop {
-                let generated = &canvas[prompt_len..window_end];
-                if !generated.contains(&p.mask_id) && generated.contains(&p.eos_id) {
-                    stopped_early = true;
-                    break;
-                }
-            }
-        }
-
-        let end = (prompt_len + p.gen_length).min(total);
-        let mut output: Vec<u32> = canvas[prompt_len..end].to_vec();
-        if let Some(eos) = output.iter().position(|&t| t == p.eos_id) {
-            output.truncate(eos + 1);
-        }
-        Ok(Trace {
-            version: TRACE_VERSION,
-            model: String::new(),
-            adapter: None,
-            params: p.clone(),
-            attention: self.attention,
-            prompt: None,
-            prompt_ids: prompt_ids.to_vec(),
-            output,
-            forward_calls,
-            stopped_early,
-            cancelled,
-            blocks,
-            final_canvas: canvas,
-            wall_ms: t0.elapsed().as_secs_f64() * 1e3,
-            token_text: BTreeMap::new(),
-        })
+        let mut forward = |window: &[u32], start: usize| -> Result<Vec<Vec<f32>>> {
+            let logits = self.block_logits(window, start, &mut cache)?;
+            Ok(logits.to_dtype(candle_core::DType::F32)?.squeeze(0)?.to_vec2::<f32>()?)
+        };
+        let limits = Limits { vocab_size: cfg.vocab_size, max_positions: cfg.max_position_embeddings };
+        let mut trace = run_loop(&self.params, limits, prompt_ids, &mut forward, on_step)?;
+        trace.attention = self.attention;
+        Ok(trace)
     }
 
     /// Logits `[1, B, vocab]` of the current block for the window `canvas[..window_end]`.
@@ -279,35 +107,235 @@ impl<'m> Decoder<'m> {
             }
         }
     }
+}
 
-    fn pick(&self, logits: &[f32], rng: &mut rand_chacha::ChaCha8Rng) -> RowPick {
-        pick(&self.params, logits, rng)
+/// What the model allows: token ids below `vocab_size`, at most `max_positions` positions.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub vocab_size: usize,
+    pub max_positions: usize,
+}
+
+/// A source of block logits: `(window, start)` → one row per position of `window[start..]`.
+pub type BlockForward<'a> = dyn FnMut(&[u32], usize) -> Result<Vec<Vec<f32>>> + 'a;
+
+/// The block-diffusion step loop over any source of block logits: `forward(window, start)`
+/// returns one logits row per position of the block `window[start..]` (the model, or
+/// hand-built rows in tests). The trace's attention field is left at its default.
+pub fn run_loop(
+    p: &DecodeParams,
+    limits: Limits,
+    prompt_ids: &[u32],
+    forward: &mut BlockForward<'_>,
+    on_step: &mut dyn FnMut(StepEvent<'_>) -> ControlFlow<()>,
+) -> Result<Trace> {
+    p.validate(limits.vocab_size)?;
+    if prompt_ids.is_empty() {
+        bail!("the prompt is empty");
+    }
+    if let Some((i, &id)) = prompt_ids.iter().enumerate().find(|(_, id)| **id as usize >= limits.vocab_size) {
+        bail!("prompt token {id} at index {i} is outside the vocabulary (size {})", limits.vocab_size);
+    }
+    let b = p.block_length;
+    let prompt_len = prompt_ids.len();
+    let num_blocks = (prompt_len + p.gen_length).div_ceil(b);
+    let total = num_blocks * b;
+    if total > limits.max_positions {
+        bail!(
+            "prompt ({prompt_len}) + gen_length ({}) padded to blocks of {b} is {total} positions; the model has {} (max_position_embeddings)",
+            p.gen_length,
+            limits.max_positions
+        );
+    }
+    let t0 = Instant::now();
+    let mut canvas = vec![p.mask_id; total];
+    canvas[..prompt_len].copy_from_slice(prompt_ids);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p.seed);
+    let mut blocks = Vec::new();
+    let mut forward_calls = 0usize;
+    let mut stopped_early = false;
+    let mut cancelled = false;
+
+    'blocks: for block in prompt_len / b..num_blocks {
+        let start = block * b;
+        let window_end = start + b;
+        let first_gen = prompt_len.saturating_sub(start).min(b);
+        let mut remask_state = RemaskState::new(b);
+        let mut post_steps = 0usize;
+        let mut steps = Vec::new();
+        // Ends: every step with a mask commits one (M2T), masks come back only through
+        // remasks (at most max_remask_per_pos per position), and every step without a mask
+        // counts a post-step; so a block takes at most B·(1 + max_remask_per_pos) +
+        // max_post_steps + 1 forwards.
+        let ended_by;
+        loop {
+            let before = canvas[start..window_end].to_vec();
+            let active: Vec<bool> = before.iter().map(|&t| t == p.mask_id).collect();
+            let any_mask = active.iter().any(|&a| a);
+            if !any_mask {
+                post_steps += 1;
+            }
+            if post_steps > p.max_post_steps {
+                ended_by = BlockEnd::MaxPostSteps;
+                break;
+            }
+            let tf = Instant::now();
+            let rows = forward(&canvas[..window_end], start)?;
+            forward_calls += 1;
+            if rows.len() != b || rows.iter().any(|r| r.len() < limits.vocab_size) {
+                bail!(
+                    "the forward returned {} rows for a block of {b} (vocabulary {})",
+                    rows.len(),
+                    limits.vocab_size
+                );
+            }
+            let picks: Vec<RowPick> = rows.iter().map(|r| pick(p, r, &mut rng)).collect();
+            let forward_ms = tf.elapsed().as_secs_f64() * 1e3;
+            let policy_rows: Vec<Row> = (0..b)
+                .map(|i| Row {
+                    token: picks[i].token,
+                    p: picks[i].p,
+                    p_current: if active[i] { 0.0 } else { prob_of(&picks[i], &rows[i], before[i]) },
+                })
+                .collect();
+            let plan = plan_step(p, start, first_gen, &before, &policy_rows, &mut remask_state);
+
+            let mut commits = Vec::new();
+            let mut edits = Vec::new();
+            let mut remasks = Vec::new();
+            for i in 0..b {
+                let pos = start + i;
+                if let Some(kind) = plan.commit[i] {
+                    canvas[pos] = picks[i].token;
+                    commits.push(Commit { pos, token: picks[i].token, p: picks[i].p, kind });
+                } else if plan.edit[i] {
+                    canvas[pos] = picks[i].token;
+                    edits.push(Edit { pos, from: before[i], to: picks[i].token, p: picks[i].p });
+                } else if let Some(r) = &plan.remask[i] {
+                    canvas[pos] = p.mask_id;
+                    remasks.push(r.clone());
+                }
+            }
+            let positions = if p.record_positions {
+                (0..b)
+                    .map(|i| {
+                        let decision = decision_of(&plan, i, start + i < prompt_len, active[i]);
+                        record(p, &picks[i], &rows[i], before[i], active[i], decision)
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let step = StepTrace {
+                step: steps.len(),
+                forward: forward_calls - 1,
+                post_step_counter: post_steps,
+                before,
+                after: canvas[start..window_end].to_vec(),
+                commits,
+                edits,
+                remasks,
+                positions,
+                forward_ms,
+            };
+            let flow = on_step(StepEvent { block, block_start: start, num_blocks, step: &step });
+            // A remask, like an edit, means the block is not settled.
+            let settled = step.edits.is_empty() && step.remasks.is_empty();
+            steps.push(step);
+            if flow.is_break() {
+                cancelled = true;
+                blocks.push(BlockTrace { block, start, window_end, ended_by: BlockEnd::Cancelled, steps });
+                break 'blocks;
+            }
+            if !any_mask && settled {
+                ended_by = BlockEnd::NoEditAfterFill;
+                break;
+            }
+        }
+        blocks.push(BlockTrace { block, start, window_end, ended_by, steps });
+        if p.eos_early_stop {
+            let generated = &canvas[prompt_len..window_end];
+            if !generated.contains(&p.mask_id) && generated.contains(&p.eos_id) {
+                stopped_early = true;
+                break;
+            }
+        }
     }
 
-    fn record(
-        &self,
-        pick: &RowPick,
-        logits: &[f32],
-        current: u32,
-        is_mask: bool,
-        decision: Decision,
-    ) -> PositionRecord {
-        let k = self.params.record_top_k;
-        let (top, p_current) = match &pick.dist {
-            Dist::Softmax { max, sum } => {
-                let prob = |l: f32| (((l - max) as f64).exp() / sum) as f32;
-                let top = top_k(logits, k).into_iter().map(|(t, l)| (t, prob(l))).collect();
-                (top, logits.get(current as usize).map(|&l| prob(l)).unwrap_or(0.0))
-            }
-            Dist::Probs(probs) => (top_k(probs, k), probs.get(current as usize).copied().unwrap_or(0.0)),
-        };
-        PositionRecord {
-            argmax: pick.token,
-            p: pick.p,
-            p_current: if is_mask { 0.0 } else { p_current },
-            top,
-            decision,
+    let end = (prompt_len + p.gen_length).min(total);
+    let mut output: Vec<u32> = canvas[prompt_len..end].to_vec();
+    if let Some(eos) = output.iter().position(|&t| t == p.eos_id) {
+        output.truncate(eos + 1);
+    }
+    Ok(Trace {
+        version: TRACE_VERSION,
+        model: String::new(),
+        adapter: None,
+        params: p.clone(),
+        attention: AttentionMode::default(),
+        prompt: None,
+        prompt_ids: prompt_ids.to_vec(),
+        output,
+        forward_calls,
+        stopped_early,
+        cancelled,
+        blocks,
+        final_canvas: canvas,
+        wall_ms: t0.elapsed().as_secs_f64() * 1e3,
+        token_text: BTreeMap::new(),
+    })
+}
+
+/// The recorded decision of block offset `i`.
+fn decision_of(plan: &Plan, i: usize, prompt: bool, is_mask: bool) -> Decision {
+    if prompt {
+        Decision::Prompt
+    } else if let Some(k) = plan.commit[i] {
+        if k == CommitKind::Threshold { Decision::Commit } else { Decision::CommitFallback }
+    } else if plan.edit[i] {
+        Decision::Edit
+    } else if plan.remask[i].is_some() {
+        Decision::Remask
+    } else if is_mask {
+        Decision::Hold
+    } else {
+        Decision::Keep
+    }
+}
+
+/// Probability of `token` in the distribution `pick` came from (the row's softmax at
+/// temperature 0, as the reference's `softmax(logits)[token]`).
+fn prob_of(pick: &RowPick, logits: &[f32], token: u32) -> f32 {
+    match &pick.dist {
+        Dist::Softmax { max, sum } => {
+            logits.get(token as usize).map(|&l| (((l - max) as f64).exp() / sum) as f32).unwrap_or(0.0)
         }
+        Dist::Probs(probs) => probs.get(token as usize).copied().unwrap_or(0.0),
+    }
+}
+
+fn record(
+    p: &DecodeParams,
+    pick: &RowPick,
+    logits: &[f32],
+    current: u32,
+    is_mask: bool,
+    decision: Decision,
+) -> PositionRecord {
+    let k = p.record_top_k;
+    let top = match &pick.dist {
+        Dist::Softmax { max, sum } => {
+            let prob = |l: f32| (((l - max) as f64).exp() / sum) as f32;
+            top_k(logits, k).into_iter().map(|(t, l)| (t, prob(l))).collect()
+        }
+        Dist::Probs(probs) => top_k(probs, k),
+    };
+    PositionRecord {
+        argmax: pick.token,
+        p: pick.p,
+        p_current: if is_mask { 0.0 } else { prob_of(pick, logits, current) },
+        top,
+        decision,
     }
 }
 

@@ -2,9 +2,10 @@
 
 pub mod engine;
 pub mod params;
+pub mod policy;
 pub mod trace;
 mod trace_check;
 
-pub use engine::{Decoder, StepEvent};
-pub use params::{AttentionMode, DecodeParams, Mode};
-pub use trace::{BlockEnd, CommitKind, Decision, TRACE_VERSION, Trace};
+pub use engine::{Decoder, Limits, StepEvent, run_loop};
+pub use params::{AttentionMode, DecodeParams, EditPolicy, Mode, RemaskStrategy};
+pub use trace::{BlockEnd, CommitKind, Decision, OLDEST_TRACE_VERSION, TRACE_VERSION, Trace};

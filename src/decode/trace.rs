@@ -7,10 +7,14 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::params::{AttentionMode, DecodeParams};
+use super::params::{AttentionMode, DecodeParams, EditPolicy, RemaskStrategy};
 
-/// Bumped on any incompatible schema change; loaders refuse other versions.
-pub const TRACE_VERSION: u32 = 1;
+/// Bumped on any schema change; loaders read [`OLDEST_TRACE_VERSION`]..=this and refuse others.
+/// Version 2 added T2M: `remasks` per step, the `remask` decision and the `edit_policy` and
+/// `remask_*` parameters (all defaulted, so a version-1 trace reads as a T2T decode).
+pub const TRACE_VERSION: u32 = 2;
+/// The oldest version this build still reads.
+pub const OLDEST_TRACE_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trace {
@@ -76,6 +80,9 @@ pub struct StepTrace {
     pub after: Vec<u32>,
     pub commits: Vec<Commit>,
     pub edits: Vec<Edit>,
+    /// T2M: committed tokens reset to the mask this step (empty under T2T).
+    #[serde(default)]
+    pub remasks: Vec<Remask>,
     /// One record per block position (empty when recording is off).
     #[serde(default)]
     pub positions: Vec<PositionRecord>,
@@ -109,6 +116,27 @@ pub struct Edit {
     pub p: f32,
 }
 
+/// A committed token reset to the mask by T2M, with the numbers the strategy read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Remask {
+    pub pos: usize,
+    /// The token that was reset.
+    pub from: u32,
+    /// Its probability at this step.
+    pub p_current: f32,
+    /// The step's candidate at the position and its probability.
+    pub argmax: u32,
+    pub p: f32,
+    /// `logit_diff`: p(from) at the previous step.
+    #[serde(default)]
+    pub p_prev: Option<f32>,
+    /// The strategy's score; the per-step cap keeps the lowest (`low_prob`: p(from);
+    /// `t2t_remask`: 1 − p(argmax); `logit_diff`: −|Δp|).
+    pub score: f32,
+    /// This is the position's n-th remask in the decode (1-based).
+    pub nth: usize,
+}
+
 /// What the step decided for one block position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -117,6 +145,8 @@ pub enum Decision {
     Commit,
     CommitFallback,
     Edit,
+    /// A committed token reset to the mask (T2M).
+    Remask,
     /// A mask left masked (below threshold).
     Hold,
     /// A committed token left as it is.
@@ -146,7 +176,16 @@ impl Trace {
 
     /// T2T edits per 100 generated tokens.
     pub fn edits_per_100(&self) -> f64 {
-        if self.output.is_empty() { 0.0 } else { 100.0 * self.edit_count() as f64 / self.output.len() as f64 }
+        per_100(self.edit_count(), self.output.len())
+    }
+
+    pub fn remask_count(&self) -> usize {
+        self.blocks.iter().flat_map(|b| &b.steps).map(|s| s.remasks.len()).sum()
+    }
+
+    /// T2M remasks per 100 generated tokens (remask intensity).
+    pub fn remasks_per_100(&self) -> f64 {
+        per_100(self.remask_count(), self.output.len())
     }
 
     /// Generated tokens per forward call.
@@ -155,14 +194,25 @@ impl Trace {
     }
 
     /// One-line summary, as `decode` prints it.
+    /// Under T2M the edit count gives way to the remask count and the strategy.
     pub fn summary(&self) -> String {
+        let changes = match self.params.edit_policy {
+            EditPolicy::T2t => {
+                format!("{} T2T edits ({:.1} per 100 tokens)", self.edit_count(), self.edits_per_100())
+            }
+            EditPolicy::T2m => format!(
+                "{} T2M remasks ({:.1} per 100 tokens, {} τ={:.2})",
+                self.remask_count(),
+                self.remasks_per_100(),
+                self.params.remask_strategy.label(),
+                self.params.remask_threshold
+            ),
+        };
         format!(
-            "{} tokens, {} forwards, {:.2} tokens/forward, {} T2T edits ({:.1} per 100 tokens), {:.0} ms [{}]",
+            "{} tokens, {} forwards, {:.2} tokens/forward, {changes}, {:.0} ms [{}]",
             self.generated_tokens(),
             self.forward_calls,
             self.tokens_per_forward(),
-            self.edit_count(),
-            self.edits_per_100(),
             self.wall_ms,
             self.attention.label()
         )
@@ -194,8 +244,10 @@ impl Trace {
             version: Option<u32>,
         }
         let check = |v: Option<u32>| match v {
-            Some(TRACE_VERSION) => Ok(()),
-            Some(v) => bail!("trace version {v} is not supported (this build reads version {TRACE_VERSION})"),
+            Some(v) if (OLDEST_TRACE_VERSION..=TRACE_VERSION).contains(&v) => Ok(()),
+            Some(v) => bail!(
+                "trace version {v} is not supported (this build reads versions {OLDEST_TRACE_VERSION} to {TRACE_VERSION})"
+            ),
             None => bail!("field `version` is missing"),
         };
         match serde_json::from_slice::<Trace>(bytes) {
@@ -260,12 +312,17 @@ impl Trace {
                     p.editing_threshold
                 )
             }
+            Decision::Remask => match s.remasks.iter().find(|r| r.pos == pos) {
+                Some(r) => self.remask_why(r, step),
+                None => format!("remask {} at step {step}", t(s.before[offset])),
+            },
             Decision::Hold => format!(
                 "hold mask at pos {pos}: best {} p={:.2} ≤ {:.2} threshold",
                 t(rec.argmax),
                 rec.p,
                 p.threshold
             ),
+            Decision::Keep if p.edit_policy == EditPolicy::T2m => self.keep_t2m_why(block, step, offset),
             Decision::Keep => {
                 let cur = s.before[offset];
                 if rec.argmax == cur {
@@ -283,6 +340,97 @@ impl Trace {
                 }
             }
         })
+    }
+
+    /// "remask 7 at step 9: p(7)=0.21 < 0.50" and the strategy's other forms.
+    fn remask_why(&self, r: &Remask, step: usize) -> String {
+        let t = |id: u32| self.text_of(id);
+        let tau = self.params.remask_threshold;
+        let reason = match self.params.remask_strategy {
+            RemaskStrategy::LowProb => format!("p({})={:.2} < {tau:.2}", t(r.from), r.p_current),
+            RemaskStrategy::T2tRemask => {
+                format!(
+                    "argmax {} p={:.2} > {tau:.2} (the T2T condition; p({})={:.2})",
+                    t(r.argmax),
+                    r.p,
+                    t(r.from),
+                    r.p_current
+                )
+            }
+            RemaskStrategy::LogitDiff => format!(
+                "p({}) moved {:.2} → {:.2} since the previous step (|Δ|={:.2} > {tau:.2})",
+                t(r.from),
+                r.p_prev.unwrap_or(f32::NAN),
+                r.p_current,
+                (r.p_current - r.p_prev.unwrap_or(f32::NAN)).abs()
+            ),
+        };
+        let nth = if r.nth > 1 {
+            format!(" (remask {} of at most {})", r.nth, self.params.max_remask_per_pos)
+        } else {
+            String::new()
+        };
+        format!("remask {} at step {step}: {reason}{nth}", t(r.from))
+    }
+
+    /// Why T2M kept a committed token: the strategy did not pick it, or a guard held it.
+    fn keep_t2m_why(&self, block: usize, step: usize, offset: usize) -> String {
+        let b = &self.blocks[block];
+        let s = &b.steps[step];
+        let rec = &s.positions[offset];
+        let p = &self.params;
+        let cur = s.before[offset];
+        let tc = self.text_of(cur);
+        let tau = p.remask_threshold;
+        let done =
+            b.steps[..step].iter().flat_map(|s| &s.remasks).filter(|r| r.pos == b.start + offset).count();
+        let qualifies = match p.remask_strategy {
+            RemaskStrategy::LowProb => rec.p_current < tau,
+            RemaskStrategy::T2tRemask => rec.argmax != cur && rec.p > tau,
+            RemaskStrategy::LogitDiff => {
+                self.prev_p(block, step, offset).is_some_and(|q| (rec.p_current - q).abs() > tau)
+            }
+        };
+        if done >= p.max_remask_per_pos && qualifies {
+            return format!("keep {tc}: already remasked {done} times (max {})", p.max_remask_per_pos);
+        }
+        if qualifies {
+            return format!(
+                "keep {tc}: qualified for remask, but the step cap ({:.0}% of editable positions) took lower scores",
+                100.0 * p.max_remask_ratio
+            );
+        }
+        match p.remask_strategy {
+            RemaskStrategy::LowProb => {
+                format!("keep {tc}: p({tc})={:.2} ≥ {tau:.2} remask threshold", rec.p_current)
+            }
+            RemaskStrategy::T2tRemask if rec.argmax == cur => {
+                format!("keep {tc}: still the argmax (p={:.2})", rec.p)
+            }
+            RemaskStrategy::T2tRemask => format!(
+                "keep {tc}: argmax {} p={:.2} ≤ {tau:.2} remask threshold",
+                self.text_of(rec.argmax),
+                rec.p
+            ),
+            RemaskStrategy::LogitDiff => match self.prev_p(block, step, offset) {
+                Some(q) => {
+                    format!("keep {tc}: p({tc}) moved {q:.2} → {:.2}, not more than {tau:.2}", rec.p_current)
+                }
+                None => format!("keep {tc}: no previous step to compare p({tc})={:.2} with", rec.p_current),
+            },
+        }
+    }
+
+    /// The probability the previous step gave the token a position holds at `step` (what
+    /// `logit_diff` compares with): the fill's p if it was committed then, else p(current).
+    fn prev_p(&self, block: usize, step: usize, offset: usize) -> Option<f32> {
+        let prev = self.blocks.get(block)?.steps.get(step.checked_sub(1)?)?;
+        let r = prev.positions.get(offset)?;
+        match r.decision {
+            Decision::Commit | Decision::CommitFallback | Decision::Edit => Some(r.p),
+            Decision::Keep => Some(r.p_current),
+            Decision::Prompt | Decision::Remask | Decision::Hold => None,
+        }
     }
 
     /// A position's numbers at every step of its block (for sparklines and "why").
@@ -303,6 +451,10 @@ impl Trace {
             })
             .collect()
     }
+}
+
+fn per_100(n: usize, tokens: usize) -> f64 {
+    if tokens == 0 { 0.0 } else { 100.0 * n as f64 / tokens as f64 }
 }
 
 #[derive(Debug, Clone, PartialEq)]

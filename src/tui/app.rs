@@ -200,9 +200,10 @@ impl Doc {
     fn push_step(&mut self, block_no: usize, block_start: usize, step: crate::decode::trace::StepTrace) {
         let b = self.trace.params.block_length;
         let new_block = self.trace.blocks.last().is_none_or(|l| l.block != block_no);
+        let mask_id = self.trace.params.mask_id;
         if new_block {
             if let Some(prev) = self.trace.blocks.last_mut() {
-                prev.ended_by = inferred_end(prev);
+                prev.ended_by = inferred_end(prev, mask_id);
             }
             self.trace.blocks.push(BlockTrace {
                 block: block_no,
@@ -222,10 +223,13 @@ impl Doc {
     }
 }
 
-/// How a finished block of a live decode ended (the decoder reports it only in the final trace).
-fn inferred_end(b: &BlockTrace) -> BlockEnd {
+/// How a finished block of a live decode ended (the decoder reports it only in the final trace):
+/// a last step that started with no mask and changed nothing settled it.
+fn inferred_end(b: &BlockTrace, mask_id: u32) -> BlockEnd {
     match b.steps.last() {
-        Some(s) if s.post_step_counter > 0 && s.edits.is_empty() => BlockEnd::NoEditAfterFill,
+        Some(s) if !s.before.contains(&mask_id) && s.edits.is_empty() && s.remasks.is_empty() => {
+            BlockEnd::NoEditAfterFill
+        }
         Some(_) => BlockEnd::MaxPostSteps,
         None => BlockEnd::Cancelled,
     }
@@ -351,6 +355,11 @@ impl App {
         s.gen_length = p.gen_length;
         s.eos_early_stop = p.eos_early_stop;
         s.record_top_k = p.record_top_k;
+        s.edit_policy = p.edit_policy;
+        s.remask_strategy = p.remask_strategy;
+        s.remask_threshold = p.remask_threshold;
+        s.max_remask_per_pos = p.max_remask_per_pos;
+        s.max_remask_ratio = p.max_remask_ratio;
         if t.prompt.is_none() && !t.prompt_ids.is_empty() {
             let ids: Vec<String> = t.prompt_ids.iter().map(u32::to_string).collect();
             self.prompt = LineEdit::new(&ids.join(","));
@@ -438,6 +447,8 @@ impl App {
             JumpList::Fallback => &d.index.fallback_steps,
         };
         let name = match which {
+            // Under T2M the committed tokens that change are remasks.
+            JumpList::Edit if d.trace.params.edit_policy == crate::decode::EditPolicy::T2m => "remask",
             JumpList::Edit => "edit",
             JumpList::Fallback => "fallback commit",
         };
@@ -447,7 +458,10 @@ impl App {
                 let b = &d.trace.blocks[r.block];
                 let s = &b.steps[r.step];
                 let pos = match which {
-                    JumpList::Edit => s.edits.first().map(|e| e.pos),
+                    JumpList::Edit => {
+                        let first_remask = s.remasks.first().map(|r| r.pos);
+                        s.edits.first().map(|e| e.pos).into_iter().chain(first_remask).min()
+                    }
                     JumpList::Fallback => s
                         .commits
                         .iter()
@@ -934,10 +948,16 @@ impl App {
         let toks = view::generated_so_far(t);
         let fw = t.forward_calls.max(d.index.len());
         let tpf = if fw == 0 { 0.0 } else { toks as f64 / fw as f64 };
-        let e100 = if toks == 0 { 0.0 } else { 100.0 * d.index.edits as f64 / toks as f64 };
+        let per100 = |n: usize| if toks == 0 { 0.0 } else { 100.0 * n as f64 / toks as f64 };
+        let remasks = if d.index.remasks > 0 || t.params.edit_policy == crate::decode::EditPolicy::T2m {
+            format!(" · {} remasks ({:.1}/100 tok)", d.index.remasks, per100(d.index.remasks))
+        } else {
+            String::new()
+        };
         format!(
-            "{toks} tokens · {fw} forwards · {tpf:.2} TPF · {} edits ({e100:.1}/100 tok) · {} fallbacks{}",
+            "{toks} tokens · {fw} forwards · {tpf:.2} TPF · {} edits ({:.1}/100 tok){remasks} · {} fallbacks{}",
             d.index.edits,
+            per100(d.index.edits),
             d.index.fallbacks,
             if d.live.is_some() { " · decoding…" } else { "" }
         )
@@ -1071,7 +1091,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("→ / l", "next step"),
     ("← / h", "previous step"),
     ("] / [", "next / previous block"),
-    ("e / E", "next / previous edit"),
+    ("e / E", "next / previous edit or remask"),
     ("f", "next fallback commit"),
     ("space", "play / pause (speed + / -)"),
     ("↑↓ / click", "select a position"),
@@ -1109,8 +1129,8 @@ mod tests {
     #[test]
     fn a_live_block_ends_as_the_decoder_would_have_ended_it() {
         let t = crate::tui::sample::small();
-        assert_eq!(inferred_end(&t.blocks[0]), BlockEnd::NoEditAfterFill);
-        assert_eq!(inferred_end(&t.blocks[2]), BlockEnd::MaxPostSteps);
+        assert_eq!(inferred_end(&t.blocks[0], t.params.mask_id), BlockEnd::NoEditAfterFill);
+        assert_eq!(inferred_end(&t.blocks[2], t.params.mask_id), BlockEnd::MaxPostSteps);
     }
 
     #[test]
@@ -1118,5 +1138,17 @@ mod tests {
         let mut a = App::default();
         a.open_doc(Doc::new(crate::tui::sample::small(), "s".into(), None));
         assert_eq!(a.summary(), "5 tokens · 9 forwards · 0.56 TPF · 3 edits (60.0/100 tok) · 1 fallbacks");
+    }
+
+    #[test]
+    fn a_t2m_trace_brings_its_policy_into_the_settings_and_its_remasks_into_the_summary() {
+        let mut a = App::default();
+        a.open_doc(Doc::new(crate::tui::sample::small_t2m(), "m".into(), None));
+        assert_eq!(a.settings.policy_label(), "t2m low_prob");
+        assert_eq!(a.settings.params(1, 2).remask_threshold, 0.5);
+        assert_eq!(
+            a.summary(),
+            "5 tokens · 9 forwards · 0.56 TPF · 0 edits (0.0/100 tok) · 1 remasks (20.0/100 tok) · 1 fallbacks"
+        );
     }
 }

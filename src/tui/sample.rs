@@ -1,13 +1,15 @@
 //! Hand-built traces with known numbers, for tests and the benchmark. `small()` has every
 //! kind of event (commit, fallback commit, edit, hold, keep, EOS, post-steps, both block end
-//! reasons) in 3 blocks of 4; `synthetic(n)` has `n` generated tokens with realistic shape.
+//! reasons) in 3 blocks of 4; `small_t2m()` is the same prompt decoded under T2M (a remask and
+//! its refill); `synthetic(n)` has `n` generated tokens with realistic shape.
 
 use std::collections::BTreeMap;
 
 use crate::decode::trace::{
-    BlockEnd, BlockTrace, Commit, CommitKind, Decision, Edit, PositionRecord, StepTrace, TRACE_VERSION,
+    BlockEnd, BlockTrace, Commit, CommitKind, Decision, Edit, PositionRecord, Remask, StepTrace,
+    TRACE_VERSION,
 };
-use crate::decode::{AttentionMode, DecodeParams, Mode, Trace};
+use crate::decode::{AttentionMode, DecodeParams, Mode, RemaskStrategy, Trace};
 
 pub const MASK: u32 = 99;
 pub const EOS: u32 = 98;
@@ -37,6 +39,7 @@ fn block(block: usize, b: usize, end: BlockEnd, steps: Vec<StepSpec>, forward: &
         let mut after = s.before.clone();
         let mut commits = Vec::new();
         let mut edits = Vec::new();
+        let mut remasks = Vec::new();
         for (o, r) in s.positions.iter().enumerate() {
             let pos = start + o;
             match r.decision {
@@ -53,6 +56,20 @@ fn block(block: usize, b: usize, end: BlockEnd, steps: Vec<StepSpec>, forward: &
                     after[o] = r.argmax;
                     edits.push(Edit { pos, from: s.before[o], to: r.argmax, p: r.p });
                 }
+                Decision::Remask => {
+                    after[o] = MASK;
+                    let (from, p_current, argmax, p) = (s.before[o], r.p_current, r.argmax, r.p);
+                    remasks.push(Remask {
+                        pos,
+                        from,
+                        p_current,
+                        argmax,
+                        p,
+                        p_prev: None,
+                        score: p_current,
+                        nth: 1,
+                    });
+                }
                 _ => {}
             }
         }
@@ -64,6 +81,7 @@ fn block(block: usize, b: usize, end: BlockEnd, steps: Vec<StepSpec>, forward: &
             after,
             commits,
             edits,
+            remasks,
             positions: s.positions,
             forward_ms: 1.0,
         });
@@ -236,6 +254,87 @@ pub fn small() -> Trace {
     }
 }
 
+/// `small()`'s prompt under T2M `low_prob` (τ 0.5): block 1 falls back to `2`, commits `3`
+/// and `7`, then remasks `7` (p(7) 0.12, argmax `1` p 0.83) while committing EOS, refills `1`
+/// (p 0.88) and settles; block 2 fills EOS and settles. Output `7 2 3 1 EOS`, as `small()`.
+pub fn small_t2m() -> Trace {
+    use Decision::*;
+    let m = MASK;
+    let mut t = small();
+    t.params = t.params.clone().with_remask(RemaskStrategy::LowProb);
+    let mut f = t.blocks[0].steps.len();
+    let keep = |tok: u32, p: f32| rec(tok, p, p, Keep);
+    let b1 = block(
+        1,
+        4,
+        BlockEnd::NoEditAfterFill,
+        vec![
+            StepSpec {
+                before: vec![m, m, m, m],
+                positions: vec![
+                    rec(2, 0.40, 0.0, CommitFallback),
+                    rec(3, 0.30, 0.0, Hold),
+                    rec(7, 0.20, 0.0, Hold),
+                    rec(EOS, 0.10, 0.0, Hold),
+                ],
+                post: 0,
+            },
+            StepSpec {
+                before: vec![2, m, m, m],
+                positions: vec![
+                    keep(2, 0.60),
+                    rec(3, 0.85, 0.0, Commit),
+                    rec(7, 0.75, 0.0, Commit),
+                    rec(EOS, 0.50, 0.0, Hold),
+                ],
+                post: 0,
+            },
+            StepSpec {
+                before: vec![2, 3, 7, m],
+                positions: vec![
+                    keep(2, 0.70),
+                    keep(3, 0.90),
+                    rec(1, 0.83, 0.12, Remask),
+                    rec(EOS, 0.90, 0.0, Commit),
+                ],
+                post: 0,
+            },
+            StepSpec {
+                before: vec![2, 3, m, EOS],
+                positions: vec![keep(2, 0.72), keep(3, 0.93), rec(1, 0.88, 0.0, Commit), keep(EOS, 0.97)],
+                post: 0,
+            },
+            StepSpec {
+                before: vec![2, 3, 1, EOS],
+                positions: vec![keep(2, 0.72), keep(3, 0.93), keep(1, 0.90), keep(EOS, 0.97)],
+                post: 1,
+            },
+        ],
+        &mut f,
+    );
+    let all_eos = |p: &[f32; 4], d: Decision| {
+        p.iter().map(|&q| rec(EOS, q, if d == Keep { q } else { 0.0 }, d)).collect()
+    };
+    let b2 = block(
+        2,
+        4,
+        BlockEnd::NoEditAfterFill,
+        vec![
+            StepSpec { before: vec![m; 4], positions: all_eos(&[0.95, 0.96, 0.97, 0.98], Commit), post: 0 },
+            StepSpec { before: vec![EOS; 4], positions: all_eos(&[0.95, 0.96, 0.97, 0.98], Keep), post: 1 },
+        ],
+        &mut f,
+    );
+    t.final_canvas.truncate(4);
+    t.final_canvas.extend(&b1.steps.last().unwrap().after);
+    t.final_canvas.extend(&b2.steps.last().unwrap().after);
+    t.blocks.truncate(1);
+    t.blocks.extend([b1, b2]);
+    t.forward_calls = f;
+    t.model = "sample-t2m".into();
+    t
+}
+
 /// A deterministic trace of `gen_tokens` generated tokens in blocks of 32 with top-5
 /// alternatives everywhere (the shape of a real `--mode q` decode: a few fills per step, an
 /// edit now and then, some post-steps). Vocabulary of 1000 words with token texts.
@@ -312,6 +411,7 @@ pub fn synthetic(gen_tokens: usize) -> Trace {
                 after,
                 commits,
                 edits,
+                remasks: Vec::new(),
                 positions,
                 forward_ms: 2.0,
             });

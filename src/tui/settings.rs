@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::decode::{AttentionMode, DecodeParams, Mode};
+use crate::decode::{AttentionMode, DecodeParams, EditPolicy, Mode, RemaskStrategy};
 
 /// The rows of the settings panel, in display order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,6 +11,9 @@ pub enum Row {
     Threshold,
     Editing,
     MaxPost,
+    /// T2T, or T2M with one of its strategies.
+    Policy,
+    RemaskThr,
     Attention,
     BlockLength,
     GenLength,
@@ -19,11 +22,13 @@ pub enum Row {
     Adapter,
 }
 
-pub const ROWS: [Row; 10] = [
+pub const ROWS: [Row; 12] = [
     Row::Mode,
     Row::Threshold,
     Row::Editing,
     Row::MaxPost,
+    Row::Policy,
+    Row::RemaskThr,
     Row::Attention,
     Row::BlockLength,
     Row::GenLength,
@@ -52,7 +57,20 @@ pub struct Settings {
     /// Whether the adapter (if any) is applied.
     pub adapter_on: bool,
     pub record_top_k: usize,
+    pub edit_policy: EditPolicy,
+    pub remask_strategy: RemaskStrategy,
+    pub remask_threshold: f32,
+    pub max_remask_per_pos: usize,
+    pub max_remask_ratio: f32,
 }
+
+/// The policy row's values, in cycling order.
+const POLICIES: [(EditPolicy, RemaskStrategy); 4] = [
+    (EditPolicy::T2t, RemaskStrategy::LowProb),
+    (EditPolicy::T2m, RemaskStrategy::LowProb),
+    (EditPolicy::T2m, RemaskStrategy::T2tRemask),
+    (EditPolicy::T2m, RemaskStrategy::LogitDiff),
+];
 
 impl Default for Settings {
     fn default() -> Self {
@@ -70,6 +88,11 @@ impl Default for Settings {
             adapter: None,
             adapter_on: false,
             record_top_k: 5,
+            edit_policy: EditPolicy::T2t,
+            remask_strategy: RemaskStrategy::LowProb,
+            remask_threshold: RemaskStrategy::LowProb.default_threshold(),
+            max_remask_per_pos: 5,
+            max_remask_ratio: 0.25,
         }
     }
 }
@@ -91,6 +114,11 @@ impl Settings {
             adapter_on: adapter.is_some(),
             adapter,
             record_top_k: f.record_top_k,
+            edit_policy: p.edit_policy,
+            remask_strategy: p.remask_strategy,
+            remask_threshold: p.remask_threshold,
+            max_remask_per_pos: p.max_remask_per_pos,
+            max_remask_ratio: p.max_remask_ratio,
         }
     }
 
@@ -104,7 +132,20 @@ impl Settings {
         p.gen_length = self.gen_length;
         p.eos_early_stop = self.eos_early_stop;
         p.record_top_k = self.record_top_k;
+        p.edit_policy = self.edit_policy;
+        p.remask_strategy = self.remask_strategy;
+        p.remask_threshold = self.remask_threshold;
+        p.max_remask_per_pos = self.max_remask_per_pos;
+        p.max_remask_ratio = self.max_remask_ratio;
         p
+    }
+
+    /// `t2t`, or `t2m low_prob` and the like.
+    pub fn policy_label(&self) -> String {
+        match self.edit_policy {
+            EditPolicy::T2t => "t2t".into(),
+            EditPolicy::T2m => format!("t2m {}", self.remask_strategy.label()),
+        }
     }
 
     /// The adapter a run should use.
@@ -121,13 +162,17 @@ impl Settings {
         }
     }
 
-    /// One-line description, for run labels.
+    /// One-line description, for run labels (under T2M the strategy and τ replace the
+    /// editing threshold).
     pub fn short(&self) -> String {
+        let second = match self.edit_policy {
+            EditPolicy::T2t => format!("{:.2}", self.editing_threshold),
+            EditPolicy::T2m => format!("{} {:.2}", self.policy_label(), self.remask_threshold),
+        };
         format!(
-            "{} {:.2}/{:.2} {}{}",
+            "{} {:.2}/{second} {}{}",
             self.mode_label(),
             self.threshold,
-            self.editing_threshold,
             self.attention.label(),
             if self.active_adapter().is_some() { " +adapter" } else { "" }
         )
@@ -139,6 +184,11 @@ impl Settings {
             Row::Threshold => format!("{:.2}", self.threshold),
             Row::Editing => format!("{:.2}", self.editing_threshold),
             Row::MaxPost => self.max_post_steps.to_string(),
+            Row::Policy => self.policy_label(),
+            Row::RemaskThr => match self.edit_policy {
+                EditPolicy::T2t => format!("{:.2} (t2m only)", self.remask_threshold),
+                EditPolicy::T2m => format!("{:.2}", self.remask_threshold),
+            },
             Row::Attention => self.attention.label().into(),
             Row::BlockLength => self.block_length.to_string(),
             Row::GenLength => self.gen_length.to_string(),
@@ -157,6 +207,8 @@ impl Settings {
             Row::Threshold => "threshold",
             Row::Editing => "editing thr",
             Row::MaxPost => "max post",
+            Row::Policy => "edit policy",
+            Row::RemaskThr => "remask thr",
             Row::Attention => "attention",
             Row::BlockLength => "block len",
             Row::GenLength => "gen len",
@@ -191,6 +243,21 @@ impl Settings {
                 self.max_post_steps = (self.max_post_steps as i64 + dir as i64).clamp(0, 256) as usize;
                 self.mode = None;
             }
+            Row::Policy => {
+                let i = POLICIES
+                    .iter()
+                    .position(|&(e, s)| {
+                        e == self.edit_policy && (e == EditPolicy::T2t || s == self.remask_strategy)
+                    })
+                    .unwrap_or(0);
+                let (e, s) = POLICIES[(i as i32 + dir).rem_euclid(POLICIES.len() as i32) as usize];
+                self.edit_policy = e;
+                if e == EditPolicy::T2m {
+                    self.remask_strategy = s;
+                    self.remask_threshold = s.default_threshold();
+                }
+            }
+            Row::RemaskThr => self.remask_threshold = step(self.remask_threshold),
             Row::Attention => {
                 let modes =
                     [AttentionMode::BlockCausal, AttentionMode::Hf, AttentionMode::BlockCausalNoCache];
@@ -275,6 +342,21 @@ mod tests {
             (p.threshold, p.block_length, p.eos_early_stop, p.eos_id, p.mask_id),
             (0.6, 8, false, 5, 6)
         );
+    }
+
+    #[test]
+    fn policy_cycles_t2t_then_each_t2m_strategy_at_its_default_threshold() {
+        let mut s = Settings::default();
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            s.adjust(Row::Policy, 1);
+            seen.push((s.policy_label(), s.remask_threshold));
+        }
+        let want = [("t2m low_prob", 0.5), ("t2m t2t_remask", 0.9), ("t2m logit_diff", 0.3), ("t2t", 0.3)];
+        assert_eq!(seen, want.map(|(l, t)| (l.to_string(), t)));
+        s.adjust(Row::Policy, -1);
+        assert_eq!(s.params(1, 2).edit_policy, EditPolicy::T2m);
+        assert_eq!(s.params(1, 2).remask_strategy, RemaskStrategy::LogitDiff);
     }
 
     #[test]

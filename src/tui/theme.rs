@@ -23,6 +23,8 @@ pub fn confidence(p: f32) -> Color {
 pub const PROMPT: Color = Color::DarkGray;
 pub const MASK: Color = Color::DarkGray;
 pub const EDIT: Color = Color::Magenta;
+/// T2M: a committed token reset to the mask.
+pub const REMASK: Color = Color::LightBlue;
 pub const FALLBACK: Color = Color::Yellow;
 pub const COMMIT: Color = Color::Green;
 pub const POST: Color = Color::DarkGray;
@@ -37,6 +39,7 @@ pub const GLYPH_COMMIT: &str = "●";
 pub const GLYPH_FALLBACK: &str = "▲";
 pub const GLYPH_EDIT: &str = "◆";
 pub const GLYPH_POST_EDIT: &str = "◇";
+pub const GLYPH_REMASK: &str = "⊘";
 pub const GLYPH_POST: &str = "·";
 pub const GLYPH_HOLD: &str = "○";
 pub const MASK_GLYPH: &str = "▒";
@@ -53,6 +56,7 @@ pub fn token_style(c: &TokenCell) -> Style {
             Style::new().fg(conf).add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
         }
         CellKind::Edit { .. } => Style::new().fg(EDIT).add_modifier(Modifier::BOLD),
+        CellKind::Remask { .. } => Style::new().fg(REMASK).add_modifier(Modifier::BOLD),
         CellKind::Keep => Style::new().fg(conf),
     };
     if c.eos && c.kind != CellKind::Mask { s.bg(EOS_BG) } else { s }
@@ -65,6 +69,11 @@ pub fn edit_old() -> Style {
 
 pub fn edit_arrow() -> Style {
     Style::new().fg(EDIT)
+}
+
+/// The token a remask took back: struck through, in the remask colour.
+pub fn remask_old() -> Style {
+    Style::new().fg(REMASK).add_modifier(Modifier::CROSSED_OUT)
 }
 
 pub fn selected(s: Style) -> Style {

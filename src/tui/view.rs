@@ -20,11 +20,12 @@ pub struct TraceIndex {
     pub steps: Vec<StepRef>,
     /// Flat index of each block's first step (`steps.len()` for a block with no steps).
     pub block_first: Vec<usize>,
-    /// Flat indices of steps with at least one T2T edit.
+    /// Flat indices of steps that changed a committed token: a T2T edit or a T2M remask.
     pub edit_steps: Vec<usize>,
     /// Flat indices of steps with a fallback commit.
     pub fallback_steps: Vec<usize>,
     pub edits: usize,
+    pub remasks: usize,
     pub commits: usize,
     pub fallbacks: usize,
 }
@@ -48,7 +49,7 @@ impl TraceIndex {
         }
         let flat = self.steps.len();
         self.steps.push(StepRef { block, step: s.step });
-        if !s.edits.is_empty() {
+        if !s.edits.is_empty() || !s.remasks.is_empty() {
             self.edit_steps.push(flat);
         }
         let fb = s.commits.iter().filter(|c| c.kind == CommitKind::Fallback).count();
@@ -56,6 +57,7 @@ impl TraceIndex {
             self.fallback_steps.push(flat);
         }
         self.edits += s.edits.len();
+        self.remasks += s.remasks.len();
         self.commits += s.commits.len();
         self.fallbacks += fb;
     }
@@ -100,6 +102,10 @@ pub enum CellKind {
     Edit {
         from: u32,
     },
+    /// Reset to the mask by T2M this step (`p` is p(from) at this step).
+    Remask {
+        from: u32,
+    },
     /// A token committed earlier, unchanged by this step.
     Keep,
 }
@@ -132,12 +138,15 @@ pub fn block_cells(trace: &Trace, r: StepRef) -> Vec<TokenCell> {
             let token = s.after[i];
             let commit = s.commits.iter().find(|c| c.pos == pos);
             let edit = s.edits.iter().find(|e| e.pos == pos);
+            let remask = s.remasks.iter().find(|r| r.pos == pos);
             let (kind, p) = if pos < prompt_len || rec.is_some_and(|r| r.decision == Decision::Prompt) {
                 (CellKind::Prompt, None)
             } else if let Some(c) = commit {
                 (CellKind::Commit { fallback: c.kind == CommitKind::Fallback }, Some(c.p))
             } else if let Some(e) = edit {
                 (CellKind::Edit { from: e.from }, Some(e.p))
+            } else if let Some(r) = remask {
+                (CellKind::Remask { from: r.from }, Some(r.p_current))
             } else if token == mask {
                 (CellKind::Mask, rec.map(|r| r.p))
             } else {

@@ -228,7 +228,8 @@ fn run_one(
                         .iter()
                         .flat_map(|r| std::iter::once(r.argmax).chain(r.top.iter().map(|t| t.0))),
                 )
-                .chain(s.edits.iter().map(|e| e.from));
+                .chain(s.edits.iter().map(|e| e.from))
+                .chain(s.remasks.iter().map(|r| r.from));
             let texts = texts_for(&mut toks);
             emit(WorkerEvent::Step {
                 run_id: req.run_id,

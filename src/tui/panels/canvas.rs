@@ -1,6 +1,7 @@
 //! The token canvas: the current block at the current step, with the text before it. Masks
 //! are `▒▒▒`, fills are coloured by confidence (bold when committed this step, underlined
-//! for a fallback commit), edits read `old→new` (old struck through), the prompt is dimmed
+//! for a fallback commit), edits read `old→new` (old struck through), T2M remasks `old⊘▒` in
+//! their own colour, the prompt is dimmed
 //! and EOS has a blue background. In diff mode the panel splits: this trace on the left, the
 //! other at the same block and step on the right, differing positions on red.
 
@@ -118,7 +119,7 @@ pub fn render_doc(
     }
 }
 
-/// The spans a cell draws: `old→new` for an edit, the token otherwise.
+/// The spans a cell draws: `old→new` for an edit, `old⊘▒` for a remask, the token otherwise.
 pub fn cell_spans(t: &crate::decode::Trace, c: &TokenCell) -> Vec<(String, Style)> {
     let st = theme::token_style(c);
     match c.kind {
@@ -127,6 +128,10 @@ pub fn cell_spans(t: &crate::decode::Trace, c: &TokenCell) -> Vec<(String, Style
             (view::token_label(t, from), theme::edit_old()),
             ("→".into(), theme::edit_arrow()),
             (view::token_label(t, c.token), st),
+        ],
+        CellKind::Remask { from } => vec![
+            (view::token_label(t, from), theme::remask_old()),
+            (format!("{}{}", theme::GLYPH_REMASK, theme::MASK_GLYPH), st),
         ],
         _ => vec![(view::token_label(t, c.token), st)],
     }

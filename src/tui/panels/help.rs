@@ -55,7 +55,7 @@ fn render_help(frame: &mut Frame) {
         .collect();
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
-        "canvas: ▒ mask, colour = confidence, old→new edit, blue = EOS",
+        "canvas: ▒ mask, colour = confidence (fill), old→new edit, old⊘▒ remask, blue = EOS",
         Style::new().fg(theme::MUTED),
     )));
     frame.render_widget(Clear, rect);

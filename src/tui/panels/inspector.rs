@@ -10,8 +10,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 use super::panel;
-use crate::decode::Trace;
 use crate::decode::trace::Decision;
+use crate::decode::{EditPolicy, Trace};
 use crate::tui::app::{App, Focus};
 use crate::tui::theme;
 use crate::tui::view::{self, StepRef};
@@ -29,6 +29,7 @@ pub fn decision_label(d: Decision) -> (&'static str, ratatui::style::Color) {
         Decision::Commit => ("COMMIT", theme::COMMIT),
         Decision::CommitFallback => ("FALLBACK COMMIT", theme::FALLBACK),
         Decision::Edit => ("EDIT", theme::EDIT),
+        Decision::Remask => ("REMASK", theme::REMASK),
         Decision::Hold => ("HOLD (mask)", theme::MASK),
         Decision::Keep => ("KEEP", ratatui::style::Color::Reset),
     }
@@ -89,11 +90,17 @@ pub fn lines(t: &Trace, r: StepRef, offset: usize) -> Vec<Line<'static>> {
             },
         ),
     ]));
+    let (second, second_value) = match t.params.edit_policy {
+        EditPolicy::T2t => ("  editing ", format!("{:.2}", t.params.editing_threshold)),
+        EditPolicy::T2m => {
+            ("  remask ", format!("{} {:.2}", t.params.remask_strategy.label(), t.params.remask_threshold))
+        }
+    };
     out.push(Line::from(vec![
         Span::styled("threshold ", key),
         Span::raw(format!("{:.2}", t.params.threshold)),
-        Span::styled("  editing ", key),
-        Span::raw(format!("{:.2}", t.params.editing_threshold)),
+        Span::styled(second, key),
+        Span::raw(second_value),
         Span::styled("  post ", key),
         Span::raw(format!("{}/{}", s.post_step_counter, t.params.max_post_steps)),
     ]));
@@ -142,8 +149,9 @@ pub fn lines(t: &Trace, r: StepRef, offset: usize) -> Vec<Line<'static>> {
     out
 }
 
-/// Every change of the position in its block: `s1 ▒→7 0.75 · s2 7→1 0.83`; a change back to
-/// a token the position held before is marked `↺` (churn, A→B→A); this step's change is bold.
+/// Every change of the position in its block: `s1 ▒→7 0.75 · s2 7→1 0.83`, a remask as
+/// `s2 7→▒ 0.12` with p(7); a change back to a token the position held before is marked `↺`
+/// (churn, A→B→A); this step's change is bold.
 pub fn changes_line(t: &Trace, r: StepRef, offset: usize) -> Line<'static> {
     let key = Style::new().fg(theme::MUTED);
     let Some(b) = t.blocks.get(r.block) else { return Line::default() };
@@ -158,8 +166,15 @@ pub fn changes_line(t: &Trace, r: StepRef, offset: usize) -> Line<'static> {
         if from != t.params.mask_id {
             held.push(from);
         }
-        let p = s.positions.get(offset).map(|p| p.p).unwrap_or(0.0);
-        let colour = if from == t.params.mask_id { theme::COMMIT } else { theme::EDIT };
+        let remask = to == t.params.mask_id;
+        let p = s.positions.get(offset).map(|p| if remask { p.p_current } else { p.p }).unwrap_or(0.0);
+        let colour = if from == t.params.mask_id {
+            theme::COMMIT
+        } else if remask {
+            theme::REMASK
+        } else {
+            theme::EDIT
+        };
         let mut st = Style::new().fg(colour);
         if s.step == r.step {
             st = st.add_modifier(Modifier::BOLD | Modifier::REVERSED);

@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::panel;
+use crate::decode::EditPolicy;
 use crate::tui::app::{App, Focus};
 use crate::tui::settings::{ROWS, Settings};
 use crate::tui::theme;
@@ -32,16 +33,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             .collect()
     } else {
         vec![
-            Line::from(vec![
-                Span::styled("mode ", key),
-                Span::raw(format!("{} ", s.mode_label())),
-                Span::styled("thr ", key),
-                Span::raw(format!("{:.2} ", s.threshold)),
-                Span::styled("edit ", key),
-                Span::raw(format!("{:.2} ", s.editing_threshold)),
-                Span::styled("post ", key),
-                Span::raw(s.max_post_steps.to_string()),
-            ]),
+            Line::from(first_line(s, key)),
             Line::from(vec![
                 Span::raw(format!("{} ", s.attention.label())),
                 Span::styled("block ", key),
@@ -60,4 +52,27 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         ]
     };
     frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// Mode, thresholds and post-steps; under T2M the strategy and τ replace the editing threshold.
+fn first_line(s: &Settings, key: Style) -> Vec<Span<'static>> {
+    let mut spans = vec![
+        Span::styled("mode ", key),
+        Span::raw(format!("{} ", s.mode_label())),
+        Span::styled("thr ", key),
+        Span::raw(format!("{:.2} ", s.threshold)),
+    ];
+    match s.edit_policy {
+        EditPolicy::T2t => {
+            spans.push(Span::styled("edit ", key));
+            spans.push(Span::raw(format!("{:.2} ", s.editing_threshold)));
+        }
+        EditPolicy::T2m => {
+            spans.push(Span::styled("t2m ", Style::new().fg(theme::REMASK)));
+            spans.push(Span::raw(format!("{} {:.2} ", s.remask_strategy.label(), s.remask_threshold)));
+        }
+    }
+    spans.push(Span::styled("post ", key));
+    spans.push(Span::raw(s.max_post_steps.to_string()));
+    spans
 }

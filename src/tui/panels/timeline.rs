@@ -1,6 +1,6 @@
 //! The block timeline: one row per block, one glyph per step. `●` threshold fills, `▲` a
-//! fallback commit, `◆` an edit, `◇` an edit in a post-step, `·` a post-step that changed
-//! nothing; then the block's end reason. The cursor's step is reversed; in diff mode, steps
+//! fallback commit, `◆` an edit, `◇` an edit in a post-step, `⊘` a T2M remask, `·` a
+//! post-step that changed nothing; then the block's end reason. The cursor's step is reversed; in diff mode, steps
 //! whose block state differs from the other trace have a red background.
 
 use ratatui::buffer::Buffer;
@@ -23,7 +23,9 @@ pub const END_W: u16 = 16;
 /// A step's glyph and colour.
 pub fn glyph(s: &StepTrace) -> (&'static str, Color) {
     let post = s.post_step_counter > 0;
-    if !s.edits.is_empty() {
+    if !s.remasks.is_empty() {
+        (theme::GLYPH_REMASK, theme::REMASK)
+    } else if !s.edits.is_empty() {
         if post { (theme::GLYPH_POST_EDIT, theme::EDIT) } else { (theme::GLYPH_EDIT, theme::EDIT) }
     } else if s.commits.iter().any(|c| c.kind == CommitKind::Fallback) {
         (theme::GLYPH_FALLBACK, theme::FALLBACK)
@@ -48,7 +50,7 @@ pub fn end_color(end: BlockEnd, live: bool) -> Color {
 }
 
 pub fn render(buf: &mut Buffer, area: Rect, app: &App, hits: &mut Vec<(Rect, StepRef)>) {
-    let title = " Blocks  ● fill ▲ fallback ◆ edit ◇ post-edit · post ";
+    let title = " Blocks  ● fill ▲ fallback ◆ edit ◇ post-edit ⊘ remask · post ";
     let block = panel(title, app.focus == Focus::Timeline);
     let inner = block.inner(area);
     block.render(area, buf);
