@@ -112,6 +112,19 @@ impl Trace {
             }
             prob(&format!("{at}.edits[{i}].p"), e.p)?;
         }
+        for (i, r) in s.remasks.iter().enumerate() {
+            if !in_block(r.pos) {
+                bail!("{at}.remasks[{i}]: pos {} is outside the block [{start}, {})", r.pos, start + b);
+            }
+            prob(&format!("{at}.remasks[{i}].p"), r.p)?;
+            prob(&format!("{at}.remasks[{i}].p_current"), r.p_current)?;
+            if let Some(pp) = r.p_prev {
+                prob(&format!("{at}.remasks[{i}].p_prev"), pp)?;
+            }
+            if !r.score.is_finite() {
+                bail!("{at}.remasks[{i}].score is {}, not finite", r.score);
+            }
+        }
         for (i, r) in s.positions.iter().enumerate() {
             validate_position(&format!("{at}.positions[{i}]"), r)?;
         }
