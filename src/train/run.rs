@@ -180,11 +180,14 @@ pub struct Trainer {
 
 /// The log a launcher (the workbench) writes a run's output to, created before the run starts.
 pub const LOG_FILE: &str = "train.log";
+/// The launcher's record of the process it started (pid, arguments), written beside the log.
+pub const LAUNCH_FILE: &str = "launch.json";
 
-/// Files that may be in a run directory before its run.json: the launcher's log, the lock, and
-/// temp litter of an interrupted start. A directory holding only these counts as empty.
+/// Files that may be in a run directory before its run.json: the launcher's log and record,
+/// the lock, and temp litter of an interrupted start. A directory holding only these counts as
+/// empty.
 fn is_launch_file(name: &str) -> bool {
-    name == LOG_FILE || name == ".lock" || name.starts_with(crate::session::TEMP_PREFIX)
+    [LOG_FILE, LAUNCH_FILE, ".lock"].contains(&name) || name.starts_with(crate::session::TEMP_PREFIX)
 }
 
 /// Token of the assistant role tag: chat documents' prompts end with it.
@@ -381,7 +384,7 @@ impl Trainer {
             if existed {
                 // The launcher's log stays: it holds the error for whoever launched us.
                 let ours = std::fs::read_dir(dir).into_iter().flatten().flatten();
-                for e in ours.filter(|e| e.file_name() != LOG_FILE) {
+                for e in ours.filter(|e| e.file_name() != LOG_FILE && e.file_name() != LAUNCH_FILE) {
                     let p = e.path();
                     if p.is_dir() {
                         std::fs::remove_dir_all(&p).ok()

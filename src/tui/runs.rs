@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::bench::results::{Loaded, ResultsStore};
 use crate::train::run::{Metrics, RunFile, RunKind, Status, list_checkpoints, read_run_file};
 
-pub const LAUNCH_FILE: &str = "launch.json";
+pub const LAUNCH_FILE: &str = crate::train::run::LAUNCH_FILE;
 pub const LOG_FILE: &str = crate::train::run::LOG_FILE;
 /// How often the poller re-reads run directories and the results file.
 pub const POLL_MS: u64 = 500;
