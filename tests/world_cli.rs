@@ -12,6 +12,7 @@ fn regenerate(dir: &Path, corpus: bool) {
         corpus_out: corpus.then(|| dir.join("corpus.jsonl")),
         docs: 500,
         fact_every: 1,
+        testbed_per_kind: 0,
         no_tokenizer: false,
     })
     .unwrap();

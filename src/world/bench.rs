@@ -106,6 +106,38 @@ pub(super) fn items(world: &World, suite: &str) -> Vec<BenchItem> {
     }
 }
 
+/// Stream of the testbed's problems: disjoint from the world's own streams (1–4), from the
+/// training corpus' epoch streams (1000 + epoch) and from the benchmark problems' stream.
+const TESTBED_STREAM: u64 = 900;
+
+/// The arithmetic testbed: `per_kind` problems of each family, drawn from a stream no training
+/// corpus uses, none equal to a benchmark problem, each prompt in a word-problem wording.
+/// Held out by seed, not by operands: the two-digit problem space is small enough that the
+/// shipped model's corpus contains most operand pairs in some wording.
+pub fn arith_testbed(world: &World, per_kind: usize) -> Vec<BenchItem> {
+    let mut rng = stream(world.seed, TESTBED_STREAM);
+    let mut seen: HashSet<_> = world.bench_problems.iter().map(|(_, p)| p.unordered_key()).collect();
+    let mut out = Vec::new();
+    for kind in Kind::ALL {
+        let mut k = 0;
+        while k < per_kind {
+            let p = kind.sample(&mut rng);
+            if !seen.insert(p.unordered_key()) {
+                continue;
+            }
+            k += 1;
+            out.push(BenchItem {
+                id: format!("arith-tb-{}-{k:04}", kind.name()),
+                task: "arith".into(),
+                prompt: p.prompt(&mut rng, false),
+                answer: p.value().to_string(),
+                aliases: Vec::new(),
+            });
+        }
+    }
+    out
+}
+
 /// Items as JSONL text: one compact JSON object per line, fields in the order
 /// `id, task, prompt, answer, aliases`, with a final newline.
 pub fn to_jsonl(items: &[BenchItem]) -> String {

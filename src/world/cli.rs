@@ -29,6 +29,10 @@ pub struct WorldArgs {
     /// one (1 = the plain mixture). The embedded model's corpus: `--docs 300000 --fact-every 3`.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub fact_every: u64,
+    /// Also write the arithmetic testbed (`benchmarks/arith-testbed.jsonl`) with this many
+    /// problems per family (0 = none).
+    #[arg(long, default_value_t = 0)]
+    pub testbed_per_kind: usize,
     /// Skip the tokenizer (only benchmarks and corpus).
     #[arg(long)]
     pub no_tokenizer: bool,
@@ -40,6 +44,12 @@ pub fn run(args: WorldArgs) -> Result<()> {
     for suite in SUITES {
         let items = world.benchmark_items(suite);
         let path = assets.join("benchmarks").join(format!("{suite}.jsonl"));
+        write(&path, &bench::to_jsonl(&items))?;
+        println!("{}: {} items", path.display(), items.len());
+    }
+    if args.testbed_per_kind > 0 {
+        let items = bench::arith_testbed(&world, args.testbed_per_kind);
+        let path = assets.join("benchmarks").join("arith-testbed.jsonl");
         write(&path, &bench::to_jsonl(&items))?;
         println!("{}: {} items", path.display(), items.len());
     }
