@@ -127,6 +127,55 @@ fn self_objective_pass_one_leaves_no_gradient_trace() {
     assert!(!ids.track_op());
 }
 
+/// Masked positions of each block of each row of a corrupted batch.
+fn masks_per_block(noisy: &objective::Noisy, kinds: &[Kind], bl: usize) -> Vec<usize> {
+    (0..noisy.b)
+        .flat_map(|r| (0..noisy.n).step_by(bl).map(move |s| (r, s)))
+        .map(|(r, s)| (s..(s + bl).min(noisy.n)).filter(|&j| kinds[r * noisy.n + j] == Kind::Masked).count())
+        .collect()
+}
+
+#[test]
+fn decode_drafts_commit_like_the_decoder_one_fallback_per_block_when_nothing_clears() {
+    let fx = Fixture::new();
+    let mut t = fx.trainer("run", Objective::SelfDraft, 10);
+    t.rc.noise.draft_mode = objective::DraftMode::Decode;
+    t.rc.noise.draft_threshold = 1.0; // nothing clears it: only the fallback commits
+    t.rc.noise.draft_steps = 1;
+    let batch = t.loader.batch(0, 4);
+    let draft = |cfg: &draftscope::train::NoiseConfig| {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        objective::make_input(&t.model, &batch, cfg, &t.specials, &mut rng).unwrap()
+    };
+    let one = draft(&t.rc.noise);
+    let mut random_only = t.rc.noise;
+    random_only.objective = Objective::Random;
+    random_only.random_frac = random_only.random_mix;
+    let bl = t.rc.noise.block_length;
+    let before = masks_per_block(&one, &draft(&random_only).kind, bl);
+    let after = masks_per_block(&one, &one.kind, bl);
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(*a, b.saturating_sub(1), "one fallback commit per block with masks");
+    }
+    // Enough steps fill every mask, each step committing at least one per block.
+    t.rc.noise.draft_steps = bl;
+    let all = draft(&t.rc.noise);
+    assert!(all.kind.iter().all(|k| *k != Kind::Masked), "every mask drafted after {bl} steps");
+    assert!(all.kind.iter().any(|k| *k == Kind::Draft));
+}
+
+#[test]
+fn decode_drafts_at_a_low_threshold_commit_every_confident_mask_in_one_step() {
+    let fx = Fixture::new();
+    let mut t = fx.trainer("run", Objective::SelfDraft, 10);
+    t.rc.noise.draft_mode = objective::DraftMode::Decode;
+    t.rc.noise.draft_threshold = 0.0; // every mask clears it
+    let batch = t.loader.batch(0, 4);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let noisy = objective::make_input(&t.model, &batch, &t.rc.noise, &t.specials, &mut rng).unwrap();
+    assert!(noisy.kind.iter().all(|k| *k != Kind::Masked));
+}
+
 fn adapter_bytes(dir: &Path) -> Vec<u8> {
     std::fs::read(dir.join("adapter/adapter_model.safetensors")).unwrap()
 }

@@ -79,8 +79,12 @@ impl RunConfig {
             ("--gate", n.gate),
             ("--random-mix", n.random_mix),
             ("--prompt-clean", n.prompt_clean),
+            ("--draft-threshold", n.draft_threshold),
         ] {
             unit(flag, v)?;
+        }
+        if n.draft_steps == 0 || n.draft_steps > 64 {
+            bail!("--draft-steps must be in 1..=64, got {}", n.draft_steps);
         }
         for (flag, v) in [("--w-m2t", n.w_m2t), ("--w-t2t", n.w_t2t), ("--w-keep", n.w_keep)] {
             non_negative(flag, v)?;

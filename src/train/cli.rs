@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use candle_core::Tensor;
 use clap::Args;
 
-use super::objective::{NoiseConfig, Objective};
+use super::objective::{DraftMode, NoiseConfig, Objective};
 use super::optim::AdamWConfig;
 use super::run::{DataSpec, ResumeChanges, RunConfig, RunKind, Status, Trainer, write_hf_dir};
 use crate::model::lora::{self, AdapterConfig, DEFAULT_TARGETS};
@@ -261,6 +261,17 @@ pub struct TrainArgs {
     /// self: draft only where p(argmax) > GATE (0 = draft always).
     #[arg(long, default_value_t = 0.0)]
     pub gate: f64,
+    /// self: how pass 1 drafts — `argmax` (one forward; --draft-frac of the masks, gated by
+    /// --gate) or `decode` (--draft-steps steps of the decoder's M2T rule at
+    /// --draft-threshold, so the drafts are what decoding would commit).
+    #[arg(long, value_enum, default_value_t = DraftMode::Argmax)]
+    pub draft_mode: DraftMode,
+    /// self, `--draft-mode decode`: decoder steps of pass 1 (each one more forward).
+    #[arg(long, default_value_t = 1)]
+    pub draft_steps: usize,
+    /// self, `--draft-mode decode`: the M2T commit threshold (0.7 = Q-Mode, 0.5 = S-Mode).
+    #[arg(long, default_value_t = 0.7)]
+    pub draft_threshold: f64,
     /// self: probability that a visible position gets a random token.
     #[arg(long, default_value_t = 0.05)]
     pub random_mix: f64,
@@ -338,6 +349,9 @@ fn noise(c: &CommonArgs, objective: Objective) -> NoiseConfig {
         w_keep: c.w_keep,
         clean_context: !c.noisy_context,
         prompt_clean: c.prompt_clean,
+        draft_mode: Default::default(),
+        draft_steps: 1,
+        draft_threshold: 0.7,
     }
 }
 
@@ -482,6 +496,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
     nz.random_frac = a.random_frac;
     nz.draft_frac = a.draft_frac;
     nz.gate = a.gate;
+    nz.draft_mode = a.draft_mode;
+    nz.draft_steps = a.draft_steps;
+    nz.draft_threshold = a.draft_threshold;
     nz.random_mix = a.random_mix;
     let run = RunKind::Lora { base: a.base.clone(), adapter };
     let mut rc = run_config(&a.common, run, nz, 300, 1e-3, 8, 50, tokenizer);

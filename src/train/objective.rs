@@ -29,6 +29,27 @@ pub enum Objective {
     SelfDraft,
 }
 
+/// How pass 1 of the `self` objective drafts masked positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DraftMode {
+    /// One forward; a `draft_frac` share of the masks gets the argmax (where p > `gate`).
+    #[default]
+    Argmax,
+    /// `draft_steps` steps of the decoder's own M2T rule on the noised blocks: each step commits
+    /// every mask with p > `draft_threshold`, or the block's single most confident mask when
+    /// none clears it. The drafts are exactly what decoding would commit.
+    Decode,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn q_threshold() -> f64 {
+    0.7
+}
+
 /// Every knob of the objectives (all CLI flags; defaults documented there).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct NoiseConfig {
@@ -59,6 +80,15 @@ pub struct NoiseConfig {
     /// tag) stay clean, as in SFT and as decoding sees a prompt (0 = noise everywhere).
     #[serde(default)]
     pub prompt_clean: f64,
+    /// `self`: how pass 1 drafts (runs recorded before this option read as `argmax`).
+    #[serde(default)]
+    pub draft_mode: DraftMode,
+    /// `self`, `decode` mode: decoder steps of pass 1.
+    #[serde(default = "one")]
+    pub draft_steps: usize,
+    /// `self`, `decode` mode: the M2T commit threshold (Q-Mode's 0.7 by default).
+    #[serde(default = "q_threshold")]
+    pub draft_threshold: f64,
 }
 
 /// What a position is in the corrupted input.
@@ -210,7 +240,50 @@ fn denoise(
     Ok((out.0, out.1.into_iter().map(|(_, c)| c).collect()))
 }
 
-/// Pass 1 of the self objective: argmax drafts for masked positions, on the host.
+/// Pass 1's view of the model: per position the argmax and its probability (host copies, so
+/// nothing of pass 1 can reach the graph).
+fn draft_predictions(model: &Llada2, noisy: &Noisy, cfg: &NoiseConfig) -> Result<(Vec<u32>, Vec<f32>)> {
+    let logits = denoise(model, noisy, cfg, false)?.0.detach().to_dtype(DType::F32)?;
+    let argmax: Vec<u32> = logits.argmax(D::Minus1)?.flatten_all()?.to_vec1()?;
+    let max = logits.max_keepdim(D::Minus1)?;
+    let lse = (logits.broadcast_sub(&max)?.exp()?.sum_keepdim(D::Minus1)?.log()? + &max)?;
+    let pmax: Vec<f32> = (max - lse)?.exp()?.flatten_all()?.to_vec1()?;
+    Ok((argmax, pmax))
+}
+
+/// `decode` drafts: the decoder's M2T rule for `draft_steps` steps, every block of every row
+/// at once (each block sees its clean context, as in decoding).
+fn decode_drafts(model: &Llada2, noisy: &mut Noisy, cfg: &NoiseConfig) -> Result<()> {
+    let bl = cfg.block_length.max(1);
+    for _ in 0..cfg.draft_steps {
+        let (argmax, pmax) = draft_predictions(model, noisy, cfg)?;
+        let mut any_mask = false;
+        for row in 0..noisy.b {
+            for start in (0..noisy.n).step_by(bl) {
+                let block = row * noisy.n + start..row * noisy.n + (start + bl).min(noisy.n);
+                let masks: Vec<usize> = block.filter(|&i| noisy.kind[i] == Kind::Masked).collect();
+                let above: Vec<usize> =
+                    masks.iter().copied().filter(|&i| pmax[i] as f64 > cfg.draft_threshold).collect();
+                let commit = if above.is_empty() {
+                    masks.iter().copied().max_by(|&a, &b| pmax[a].total_cmp(&pmax[b])).into_iter().collect()
+                } else {
+                    above
+                };
+                for i in commit {
+                    noisy.input[i] = argmax[i];
+                    noisy.kind[i] = Kind::Draft;
+                }
+                any_mask |= masks.iter().any(|&i| noisy.kind[i] == Kind::Masked);
+            }
+        }
+        if !any_mask {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Pass 1 of the self objective: drafts for masked positions, on the host.
 pub fn self_drafts<R: Rng>(
     model: &Llada2,
     noisy: &mut Noisy,
@@ -218,16 +291,10 @@ pub fn self_drafts<R: Rng>(
     sp: &Specials,
     rng: &mut R,
 ) -> Result<()> {
-    let logits = denoise(model, noisy, cfg, false)?.0.detach();
-    let logits = logits.to_dtype(DType::F32)?;
-    let argmax: Vec<u32> = logits.argmax(D::Minus1)?.flatten_all()?.to_vec1()?;
-    let pmax: Vec<f32> = if cfg.gate > 0.0 {
-        let max = logits.max_keepdim(D::Minus1)?;
-        let lse = (logits.broadcast_sub(&max)?.exp()?.sum_keepdim(D::Minus1)?.log()? + &max)?;
-        (max - lse)?.exp()?.flatten_all()?.to_vec1()?
-    } else {
-        Vec::new()
-    };
+    if cfg.draft_mode == DraftMode::Decode {
+        return decode_drafts(model, noisy, cfg);
+    }
+    let (argmax, pmax) = draft_predictions(model, noisy, cfg)?;
     for i in 0..noisy.input.len() {
         if noisy.kind[i] != Kind::Masked {
             continue;
@@ -374,6 +441,9 @@ mod tests {
             w_keep: 0.0,
             clean_context: true,
             prompt_clean: 0.0,
+            draft_mode: Default::default(),
+            draft_steps: 1,
+            draft_threshold: 0.7,
         }
     }
 

@@ -119,6 +119,9 @@ pub fn noise(objective: super::Objective) -> super::NoiseConfig {
         w_keep: 0.0,
         clean_context: true,
         prompt_clean: 0.0,
+        draft_mode: Default::default(),
+        draft_steps: 1,
+        draft_threshold: 0.7,
     }
 }
 
