@@ -224,6 +224,15 @@ pub fn suite_table(m: &SuiteMetrics) -> String {
         "edit intensity",
         format!("{:.2} edits / 100 tokens  ({} edits, {} tokens)", m.edit_intensity, m.edits, m.tokens),
     );
+    if let Some(e) = &m.edit_split {
+        row(
+            "  where",
+            format!(
+                "{:.2} in the answer + {:.2} in the EOS padding; per-item median {:.2}; {:.2} edits per sample",
+                e.answer_per_100, e.padding_per_100, e.answer_median_per_100, e.edits_per_sample
+            ),
+        );
+    }
     if m.remasks > 0 || m.remask_intensity > 0.0 {
         row(
             "remask intensity",

@@ -81,6 +81,10 @@ pub struct ItemOutcome {
     #[serde(default)]
     pub churn: usize,
     pub edits: usize,
+    /// Edits inside the answer span (generated tokens up to the first EOS); the rest of
+    /// `edits` fell in the EOS padding after it. `None` in records from before the split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_edits: Option<usize>,
     /// T2M remasks (0 under T2T).
     #[serde(default)]
     pub remasks: usize,
@@ -129,6 +133,12 @@ pub struct SuiteMetrics {
     /// T2M remasks per 100 generated tokens (over the whole suite; 0 under T2T).
     #[serde(default)]
     pub remask_intensity: f64,
+    /// `edit_intensity` split: edits inside the answer span and in the EOS padding after it,
+    /// each per 100 generated tokens (they add up to `edit_intensity`), the per-item median of
+    /// answer-span edits per 100 tokens, and the paper's edits per sample (all edits / items).
+    /// `None` when a record predates the split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit_split: Option<EditSplit>,
     /// Generated tokens per forward (over the whole suite).
     pub tpf: f64,
     pub final_digit_errors: DigitErrorCounts,
@@ -157,6 +167,32 @@ pub struct SuiteMetrics {
     pub forwards: usize,
     #[serde(default)]
     pub format: Option<Format>,
+}
+
+/// Where the edits fell (see [`SuiteMetrics::edit_split`]; defined in docs/bench.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EditSplit {
+    pub answer_per_100: f64,
+    pub padding_per_100: f64,
+    pub answer_median_per_100: f64,
+    pub edits_per_sample: f64,
+}
+
+impl EditSplit {
+    /// `None` unless every item carries its answer-span count.
+    fn of(ok: &[&ItemOutcome], tokens: usize) -> Option<Self> {
+        let answer: Vec<usize> = ok.iter().map(|o| o.answer_edits).collect::<Option<_>>()?;
+        let per_100 = |n: usize, t: usize| if t == 0 { 0.0 } else { 100.0 * n as f64 / t as f64 };
+        let in_answer: usize = answer.iter().sum();
+        let all: usize = ok.iter().map(|o| o.edits).sum();
+        let per_item: Vec<f64> = ok.iter().zip(&answer).map(|(o, &a)| per_100(a, o.tokens)).collect();
+        Some(Self {
+            answer_per_100: per_100(in_answer, tokens),
+            padding_per_100: per_100(all.saturating_sub(in_answer), tokens),
+            answer_median_per_100: super::stats::median(&per_item).unwrap_or(0.0),
+            edits_per_sample: if ok.is_empty() { 0.0 } else { all as f64 / ok.len() as f64 },
+        })
+    }
 }
 
 impl SuiteMetrics {
@@ -195,6 +231,7 @@ impl SuiteMetrics {
             accuracy_ci: wilson(correct, n, Z95),
             edit_intensity: per_100(edits),
             remask_intensity: per_100(remasks),
+            edit_split: EditSplit::of(&ok, tokens),
             tpf: if forwards == 0 { 0.0 } else { tokens as f64 / forwards as f64 },
             final_digit_errors: fde,
             over_corrected: ok.iter().filter(|o| o.over_corrected).count(),
@@ -419,6 +456,7 @@ pub fn run_item(
         helpful_edits: 0,
         churn: 0,
         edits: 0,
+        answer_edits: None,
         remasks: 0,
         tokens: 0,
         forwards: 0,
@@ -472,6 +510,16 @@ fn decode_item(
     out.helpful_edits = findings.helpful.len();
     out.churn = findings.churn.len();
     out.edits = trace.edit_count();
+    let answer_end = trace.prompt_ids.len() + trace.output.len();
+    out.answer_edits = Some(
+        trace
+            .blocks
+            .iter()
+            .flat_map(|b| &b.steps)
+            .flat_map(|s| &s.edits)
+            .filter(|e| e.pos < answer_end)
+            .count(),
+    );
     out.remasks = trace.remask_count();
     out.tokens = trace.generated_tokens();
     out.forwards = trace.forward_calls;
@@ -482,6 +530,23 @@ fn decode_item(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edit_intensity_splits_into_answer_span_and_padding() {
+        // Three items of 50 tokens with 3 edits each; 1, 0 and 3 of them in the answer span.
+        let items: Vec<ItemOutcome> =
+            [1, 0, 3].iter().map(|&a| ItemOutcome { answer_edits: Some(a), ..outcome(true) }).collect();
+        let m = SuiteMetrics::from_outcomes("s", Format::World, 0, &items, 1.0);
+        let e = m.edit_split.unwrap();
+        assert_eq!(m.edit_intensity, 6.0);
+        assert!((e.answer_per_100 - 100.0 * 4.0 / 150.0).abs() < 1e-12);
+        assert!((e.answer_per_100 + e.padding_per_100 - m.edit_intensity).abs() < 1e-12);
+        assert_eq!(e.answer_median_per_100, 2.0);
+        assert_eq!(e.edits_per_sample, 3.0);
+        // A record from before the split has none.
+        let old = SuiteMetrics::from_outcomes("s", Format::World, 0, &[outcome(true)], 1.0);
+        assert_eq!(old.edit_split, None);
+    }
 
     fn outcome(correct: bool) -> ItemOutcome {
         ItemOutcome {
@@ -498,6 +563,7 @@ mod tests {
             helpful_edits: 2,
             churn: 0,
             edits: 3,
+            answer_edits: None,
             remasks: 0,
             tokens: 50,
             forwards: 20,
