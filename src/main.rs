@@ -42,6 +42,8 @@ enum Command {
     Merge(draftscope::train::cli::MergeArgs),
     /// Run benchmark suites through the decoder: accuracy, edit intensity, final-digit errors, over-correction.
     Bench(draftscope::bench::cli::BenchArgs),
+    /// Run a grid (base + training arms × seeds), benchmark it and report paired statistics.
+    Experiment(draftscope::bench::experiment_cli::ExperimentArgs),
     /// Compare stored bench results: base vs adapters by checkpoint.
     Results(draftscope::bench::cli::ResultsArgs),
     /// Training throughput (tokens/s) for LoRA on both objectives.
@@ -71,6 +73,7 @@ fn main() {
         }
         Some(Command::Merge(a)) => draftscope::train::cli::merge(a),
         Some(Command::Bench(a)) => draftscope::bench::cli::run(a),
+        Some(Command::Experiment(a)) => draftscope::bench::experiment_cli::run(a),
         Some(Command::Results(a)) => draftscope::bench::cli::results(a),
         Some(Command::BenchTrain(a)) => draftscope::train::cli::bench_train(a),
         Some(Command::Tui(a)) => draftscope::tui::run(a),

@@ -10,6 +10,9 @@
 
 pub mod classify;
 pub mod cli;
+pub mod experiment;
+pub mod experiment_cli;
+pub mod experiment_report;
 pub mod results;
 pub mod run;
 pub mod score;

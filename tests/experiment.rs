@@ -1,0 +1,76 @@
+//! `draftscope experiment` end to end on a tiny grid: it trains, benchmarks and reports; a
+//! second invocation resumes with nothing to do; the `--plan` lines run by a plain executor
+//! reproduce the experiment's own report.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+const GRID: [&str; 12] =
+    ["--seeds", "0", "--steps", "2", "--limit", "4", "--modes", "q", "--suites", "arith", "--threads", "1"];
+
+fn experiment(args: &[&str]) -> String {
+    let out = Command::new(common::bin()).arg("experiment").args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{args:?}: {err}");
+    err
+}
+
+/// The report's numbers without what depends on the machine (wall times).
+fn sections(dir: &Path) -> serde_json::Value {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    v["sections"].clone()
+}
+
+#[test]
+fn an_experiment_runs_resumes_and_its_plan_reproduces_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    let mut args = vec!["--out", a.to_str().unwrap()];
+    args.extend(GRID);
+    experiment(&args);
+    let md = std::fs::read_to_string(a.join("report.md")).unwrap();
+    assert!(
+        md.contains("| self-s0 |") && md.contains("| random-s0 |") && md.contains("self vs random"),
+        "{md}"
+    );
+    assert!(a.join("runs/self-s0/adapter/adapter_model.safetensors").exists());
+    let first = sections(&a);
+
+    // Nothing left to do on resume; the same report.
+    let err = experiment(&["--resume", a.to_str().unwrap()]);
+    assert!(err.contains("5 job(s) already done, 0 to run"), "{err}");
+    assert_eq!(sections(&a), first);
+
+    // The plan, run line by line by a minimal executor (its dependency order is the file order).
+    let b = tmp.path().join("b");
+    let mut args = vec!["--out", b.to_str().unwrap(), "--plan"];
+    args.extend(GRID);
+    let out = Command::new(common::bin()).arg("experiment").args(&args).output().unwrap();
+    let plan = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(plan.lines().count(), 6, "{plan}");
+    for line in plan.lines() {
+        let cmd = line.splitn(3, '\t').nth(2).unwrap();
+        let st = Command::new("sh").args(["-c", cmd]).output().unwrap();
+        assert!(st.status.success(), "{cmd}: {}", String::from_utf8_lossy(&st.stderr));
+    }
+    assert_eq!(sections(&b), first, "the plan reproduces the experiment's report");
+}
+
+#[test]
+fn a_resumed_experiment_must_declare_the_same_grid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    let mut args = vec!["--out", a.to_str().unwrap(), "--plan"];
+    args.extend(GRID);
+    experiment(&args);
+    let out = Command::new(common::bin())
+        .args(["experiment", "--out", a.to_str().unwrap(), "--plan", "--seeds", "5"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("holds a different experiment"), "{err}");
+}
