@@ -11,7 +11,7 @@
 //! ```text
 //! OUT/experiment.json          the spec (a resumed experiment must match it)
 //! OUT/runs/<arm>-s<seed>/      training runs (run.json, adapter/)
-//! OUT/bench/<model>-<mode>.json  bench metrics (its run_id keys the records)
+//! OUT/bench/<model>-<mode>[-<policy>].json  bench metrics (its run_id keys the records)
 //! OUT/sessions/results.jsonl   every bench record, per item (the results pane reads it)
 //! OUT/report.md, report.json   the comparison
 //! ```
@@ -59,6 +59,23 @@ impl Arm {
     }
 }
 
+/// A decode policy the grid benchmarks every model under (T2T by default; T2M strategies
+/// through their `bench` flags).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    pub name: String,
+    /// `draftscope bench` flags, e.g. `["--edit-policy", "t2m", "--remask-strategy", "low_prob"]`.
+    #[serde(default)]
+    pub flags: Vec<String>,
+}
+
+/// The name of the default policy (the official T2T editor).
+pub const T2T: &str = "t2t";
+
+fn default_policies() -> Vec<Policy> {
+    vec![Policy { name: T2T.into(), flags: Vec::new() }]
+}
+
 /// How arms are made comparable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -87,6 +104,9 @@ pub struct Spec {
     pub base: Option<String>,
     pub suites: Vec<String>,
     pub modes: Vec<Mode>,
+    /// Edit policies (a grid axis); `t2t` alone by default.
+    #[serde(default = "default_policies")]
+    pub policies: Vec<Policy>,
     #[serde(default)]
     pub attention: AttentionMode,
     /// First N items per suite (all when absent).
@@ -103,8 +123,17 @@ fn two() -> usize {
 
 impl Spec {
     pub fn validate(&self) -> Result<()> {
-        if self.arms.is_empty() || self.seeds.is_empty() || self.suites.is_empty() || self.modes.is_empty() {
-            bail!("experiment: give at least one arm, seed, suite and mode");
+        if (!self.arms.is_empty() && self.seeds.is_empty())
+            || self.suites.is_empty()
+            || self.modes.is_empty()
+            || self.policies.is_empty()
+        {
+            bail!("experiment: give at least one suite, mode and policy, and seeds for the arms");
+        }
+        let mut pnames: Vec<&str> = self.policies.iter().map(|p| p.name.as_str()).collect();
+        pnames.sort_unstable();
+        if pnames.windows(2).any(|w| w[0] == w[1]) || !pnames.iter().all(|n| safe_name(n)) {
+            bail!("experiment: policy names must be distinct and use only letters, digits, `-` and `_`");
         }
         if self.steps == 0 {
             bail!("--steps must be at least 1");
@@ -117,9 +146,7 @@ impl Spec {
         if names.windows(2).any(|w| w[0] == w[1]) || names.contains(&"base") {
             bail!("experiment: arm names must be distinct and not `base`");
         }
-        if let Some(bad) = self.arms.iter().find(|a| {
-            a.name.is_empty() || !a.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        }) {
+        if let Some(bad) = self.arms.iter().find(|a| !safe_name(&a.name)) {
             bail!("experiment: arm name {:?} may use only letters, digits, `-` and `_`", bad.name);
         }
         if self.limit == Some(0) {
@@ -140,6 +167,10 @@ impl Spec {
     }
 }
 
+fn safe_name(n: &str) -> bool {
+    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// Forward-pass equivalents of one training step of `arm` (forward + backward ≈ 3 forwards).
 pub fn cost_per_step(arm: &Arm) -> usize {
     3 + arm.drafts_per_step()
@@ -149,7 +180,7 @@ pub fn cost_per_step(arm: &Arm) -> usize {
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobKind {
     Train { arm: String, seed: u64 },
-    Bench { model: String, mode: Mode },
+    Bench { model: String, mode: Mode, policy: String },
     Report,
 }
 
@@ -175,8 +206,8 @@ impl Layout {
     pub fn run(&self, model: &str) -> PathBuf {
         self.root.join("runs").join(model)
     }
-    pub fn bench(&self, model: &str, mode: Mode) -> PathBuf {
-        self.root.join("bench").join(format!("{model}-{}.json", mode_label(mode)))
+    pub fn bench(&self, model: &str, mode: Mode, policy: &str) -> PathBuf {
+        self.root.join("bench").join(format!("{model}-{}.json", setting_label(mode, policy)))
     }
     pub fn sessions(&self) -> PathBuf {
         self.root.join("sessions")
@@ -187,6 +218,11 @@ impl Layout {
     pub fn report_json(&self) -> PathBuf {
         self.root.join("report.json")
     }
+}
+
+/// `q`, or `q-<policy>` for a policy other than T2T (so T2T-only grids keep short names).
+pub fn setting_label(mode: Mode, policy: &str) -> String {
+    if policy == T2T { mode_label(mode).to_string() } else { format!("{}-{policy}", mode_label(mode)) }
 }
 
 pub fn mode_label(m: Mode) -> &'static str {
@@ -243,8 +279,10 @@ pub fn plan(spec: &Spec, layout: &Layout) -> Vec<Job> {
         }
     }
     let mut bench_ids = Vec::new();
+    let settings: Vec<(Mode, &Policy)> =
+        spec.modes.iter().flat_map(|&m| spec.policies.iter().map(move |p| (m, p))).collect();
     for (model, train) in &models {
-        for &mode in &spec.modes {
+        for &(mode, policy) in &settings {
             let mut args: Vec<String> = vec![
                 "bench".into(),
                 "--suite".into(),
@@ -258,8 +296,9 @@ pub fn plan(spec: &Spec, layout: &Layout) -> Vec<Job> {
                 "--sessions".into(),
                 path_arg(&layout.sessions()),
                 "--json".into(),
-                path_arg(&layout.bench(model, mode)),
+                path_arg(&layout.bench(model, mode, &policy.name)),
             ];
+            args.extend(policy.flags.iter().cloned());
             if let Some(b) = &spec.base {
                 args.extend(["--model".into(), b.clone()]);
             }
@@ -269,12 +308,12 @@ pub fn plan(spec: &Spec, layout: &Layout) -> Vec<Job> {
             if let Some(l) = spec.limit {
                 args.extend(["--limit".into(), l.to_string()]);
             }
-            let id = format!("bench:{model}:{}", mode_label(mode));
+            let id = format!("bench:{model}:{}", setting_label(mode, &policy.name).replace('-', ":"));
             bench_ids.push(id.clone());
             jobs.push(Job {
                 id,
                 deps: train.iter().cloned().collect(),
-                kind: JobKind::Bench { model: model.clone(), mode },
+                kind: JobKind::Bench { model: model.clone(), mode, policy: policy.name.clone() },
                 args,
             });
         }
@@ -302,7 +341,7 @@ pub fn is_done(job: &Job, layout: &Layout) -> bool {
             crate::train::run::read_run_file(&layout.run(&model_name(arm, *seed)))
                 .is_ok_and(|rf| rf.status == crate::train::Status::Finished)
         }
-        JobKind::Bench { model, mode } => layout.bench(model, *mode).exists(),
+        JobKind::Bench { model, mode, policy } => layout.bench(model, *mode, policy).exists(),
         JobKind::Report => layout.report_md().exists() && layout.report_json().exists(),
     }
 }
@@ -435,6 +474,7 @@ mod tests {
             base: None,
             suites: vec!["arith".into(), "facts".into()],
             modes: vec![Mode::Q, Mode::S],
+            policies: default_policies(),
             attention: AttentionMode::BlockCausal,
             limit: None,
             threads: 2,
@@ -470,5 +510,38 @@ mod tests {
         let text = plan_text(&plan(&s, &Layout { root: PathBuf::from("/x") }), "draftscope");
         assert!(text.lines().next().unwrap().contains("--data 'my corpus.jsonl'"), "{text}");
         assert!(text.lines().next().unwrap().starts_with("train:self-s0\t-\tdraftscope train"), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+
+    #[test]
+    fn policies_are_a_grid_axis_with_t2t_keeping_short_names() {
+        let spec = Spec {
+            arms: Vec::new(),
+            seeds: Vec::new(),
+            steps: 1,
+            compute: Compute::Steps,
+            train_flags: Vec::new(),
+            base: None,
+            suites: vec!["arith".into()],
+            modes: vec![Mode::Q],
+            policies: vec![
+                Policy { name: T2T.into(), flags: Vec::new() },
+                Policy { name: "low_prob".into(), flags: vec!["--edit-policy".into(), "t2m".into()] },
+            ],
+            attention: AttentionMode::BlockCausal,
+            limit: None,
+            threads: 1,
+        };
+        spec.validate().unwrap();
+        let layout = Layout { root: PathBuf::from("/x") };
+        let jobs = plan(&spec, &layout);
+        let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+        assert_eq!(ids, ["bench:base:q", "bench:base:q:low_prob", "report"]);
+        assert!(jobs[1].args.ends_with(&["--edit-policy".to_string(), "t2m".to_string()]));
+        assert!(jobs[1].args.contains(&"/x/bench/base-q-low_prob.json".to_string()));
     }
 }

@@ -73,6 +73,7 @@ fn spec_of(a: &ExperimentArgs) -> Result<Spec> {
         base: a.base.clone(),
         suites: a.suites.clone(),
         modes: a.modes.clone(),
+        policies: vec![experiment::Policy { name: experiment::T2T.into(), flags: Vec::new() }],
         attention: a.attention,
         limit: a.limit,
         threads: a.threads,

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::experiment::{Layout, Spec, cost_per_step, mode_label, model_name};
+use super::experiment::{Layout, Spec, T2T, cost_per_step, mode_label, model_name};
 use super::results::ResultsStore;
 use super::run::ItemOutcome;
 use super::stats::{Z95, holm, mcnemar_exact, paired_bootstrap_rate_diff, wilson};
@@ -35,12 +35,12 @@ pub struct ModelRow {
     pub over_corrected_ci: [f64; 2],
 }
 
-/// Two arms on the same seed.
+/// Two models (arms on the same seed), or one model under T2T and under another policy.
 #[derive(Debug, Clone, Serialize)]
 pub struct PairRow {
     pub a: String,
     pub b: String,
-    pub seed: u64,
+    pub seed: Option<u64>,
     /// Accuracy of b minus a, in points.
     pub delta: f64,
     pub p: f64,
@@ -51,6 +51,7 @@ pub struct PairRow {
 pub struct Section {
     pub suite: String,
     pub mode: String,
+    pub policy: String,
     pub rows: Vec<ModelRow>,
     pub pairs: Vec<PairRow>,
 }
@@ -79,8 +80,9 @@ fn load_outcomes(
     store_records: &[super::RunRecord],
     model: &str,
     mode: crate::decode::Mode,
+    policy: &str,
 ) -> Result<Outcomes> {
-    let p = layout.bench(model, mode);
+    let p = layout.bench(model, mode, policy);
     let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
@@ -163,8 +165,17 @@ pub fn build(spec: &Spec, layout: &Layout) -> Result<Report> {
     let mut sections = Vec::new();
     // Every McNemar p of the report, to correct together: (section, row or pair, is_pair).
     let mut tests: Vec<(usize, usize, bool, f64)> = Vec::new();
-    for &mode in &spec.modes {
-        let base = load_outcomes(layout, &records, "base", mode)?;
+    let settings: Vec<_> =
+        spec.modes.iter().flat_map(|&m| spec.policies.iter().map(move |p| (m, p))).collect();
+    for (mode, policy) in settings {
+        let pol = policy.name.as_str();
+        let base = load_outcomes(layout, &records, "base", mode, pol)?;
+        // The same models under T2T, for the policy comparison (when T2T is in the grid).
+        let t2t_of = |model: &str| -> Option<Outcomes> {
+            (pol != T2T && spec.policies.iter().any(|p| p.name == T2T))
+                .then(|| load_outcomes(layout, &records, model, mode, T2T).ok())
+                .flatten()
+        };
         let mut adapters = Vec::new();
         for arm in &spec.arms {
             for &seed in &spec.seeds {
@@ -173,7 +184,7 @@ pub fn build(spec: &Spec, layout: &Layout) -> Result<Report> {
                     arm.name.clone(),
                     seed,
                     name.clone(),
-                    load_outcomes(layout, &records, &name, mode)?,
+                    load_outcomes(layout, &records, &name, mode, pol)?,
                 ));
             }
         }
@@ -217,7 +228,7 @@ pub fn build(spec: &Spec, layout: &Layout) -> Result<Report> {
                         pairs.push(PairRow {
                             a: x.name.clone(),
                             b: y.name.clone(),
-                            seed,
+                            seed: Some(seed),
                             delta,
                             p,
                             p_holm: p,
@@ -225,7 +236,32 @@ pub fn build(spec: &Spec, layout: &Layout) -> Result<Report> {
                     }
                 }
             }
-            sections.push(Section { suite: suite.clone(), mode: mode_label(mode).into(), rows, pairs });
+            // Each model under T2T vs under this policy, on the same items.
+            let models = std::iter::once(("base".to_string(), None, &base))
+                .chain(adapters.iter().map(|(_, seed, name, out)| (name.clone(), Some(*seed), out)));
+            for (name, seed, out) in models {
+                let (Some(t2t), Some(now)) = (t2t_of(&name), out.get(suite)) else { continue };
+                let Some(before) = t2t.get(suite) else { continue };
+                let (only_t2t, only_now, n) = discordant(before, now);
+                let p = mcnemar_exact(only_t2t, only_now);
+                let delta = if n == 0 { 0.0 } else { 100.0 * (only_now as f64 - only_t2t as f64) / n as f64 };
+                tests.push((si, pairs.len(), true, p));
+                pairs.push(PairRow {
+                    a: format!("{name} · {T2T}"),
+                    b: format!("{name} · {pol}"),
+                    seed,
+                    delta,
+                    p,
+                    p_holm: p,
+                });
+            }
+            sections.push(Section {
+                suite: suite.clone(),
+                mode: mode_label(mode).into(),
+                policy: pol.into(),
+                rows,
+                pairs,
+            });
         }
     }
     let adjusted = holm(&tests.iter().map(|t| t.3).collect::<Vec<_>>());
@@ -306,7 +342,7 @@ pub fn markdown(r: &Report, command: &str) -> String {
     ));
     s.push_str("Accuracy with 95% Wilson intervals; Δ in points against the base on the same items with the exact McNemar p (Holm-adjusted over every test in this report in parentheses; ✓ = survives at 0.05); edit intensity = T2T edits per 100 generated tokens, its Δ with a 95% paired-bootstrap interval (2000 resamples); final-digit errors and over-corrected items as counts with the Wilson interval of their rate.\n\n");
     for sec in &r.sections {
-        s.push_str(&format!("## {} — {}-mode\n\n", sec.suite, sec.mode));
+        s.push_str(&format!("## {} — {}-mode, {}\n\n", sec.suite, sec.mode, sec.policy));
         s.push_str("| model | n | accuracy | 95% CI | Δ base | p (Holm) | edits/100 | Δ edits/100 [95% CI] | final-digit errors | over-corrected |\n");
         s.push_str("| --- | ---: | ---: | --- | ---: | --- | ---: | --- | --- | --- |\n");
         for row in &sec.rows {
@@ -346,7 +382,7 @@ pub fn markdown(r: &Report, command: &str) -> String {
                     "| {} vs {} | {} | {:+.1} | {} |\n",
                     p.a,
                     p.b,
-                    p.seed,
+                    p.seed.map_or("—".into(), |s| s.to_string()),
                     p.delta,
                     p_text(p.p, p.p_holm)
                 ));
