@@ -71,7 +71,7 @@ fn record(
         model: "embedded:draftscope-tiny".into(),
         adapter: adapter.map(String::from),
         checkpoint_step: step,
-        mode: "q".into(),
+        mode: Mode::Q,
         params: DecodeParams::preset(Mode::Q, 1, 2),
         attention: AttentionMode::BlockCausal,
         suite: suite.into(),

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::run::{ItemOutcome, SuiteMetrics};
 use super::suite::Format;
-use crate::decode::{AttentionMode, DecodeParams};
+use crate::decode::{AttentionMode, DecodeParams, Mode};
 
 pub const RESULTS_FILE: &str = "results.jsonl";
 /// Bumped on incompatible changes of [`RunRecord`].
@@ -59,8 +59,9 @@ pub struct RunRecord {
     pub adapter: Option<String>,
     /// Training step of the adapter checkpoint, when it can be told.
     pub checkpoint_step: Option<u64>,
-    /// Threshold preset the run started from (`q`, `s`, `default`); `params` has the values.
-    pub mode: String,
+    /// Threshold preset the run started from (stored as `q`, `s`, `default`); `params` has
+    /// the values.
+    pub mode: Mode,
     pub params: DecodeParams,
     pub attention: AttentionMode,
     pub suite: String,
@@ -99,7 +100,7 @@ pub struct RunSummary {
     pub model: String,
     pub adapter: Option<String>,
     pub checkpoint_step: Option<u64>,
-    pub mode: String,
+    pub mode: Mode,
     pub attention: AttentionMode,
     /// `(suite, accuracy, n)`.
     pub suites: Vec<(String, f64, usize)>,
@@ -115,7 +116,7 @@ pub struct ComparisonRow {
     /// The training run an adapter checkpoint belongs to ([`adapter_run`]).
     pub adapter_run: Option<String>,
     pub checkpoint_step: Option<u64>,
-    pub mode: String,
+    pub mode: Mode,
     pub attention: AttentionMode,
     /// `t2t` or `t2m:STRATEGY@τ` ([`DecodeParams::policy_label`]); T2T and T2M runs are
     /// separate configurations.
@@ -268,7 +269,7 @@ pub fn list_runs(records: &[RunRecord]) -> Vec<RunSummary> {
             model: r.model.clone(),
             adapter: r.adapter.clone(),
             checkpoint_step: r.checkpoint_step,
-            mode: r.mode.clone(),
+            mode: r.mode,
             attention: r.attention,
             suites: Vec::new(),
         });
@@ -292,7 +293,7 @@ pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow>
         let key = (
             r.suite.clone(),
             r.model.clone(),
-            r.mode.clone(),
+            r.mode.label().to_string(),
             r.attention.label().to_string(),
             r.params.policy_label(),
             r.adapter.as_ref().map(|a| (adapter_run(a), r.checkpoint_step, a.clone())),
@@ -321,7 +322,7 @@ pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow>
                 adapter: r.adapter.clone(),
                 adapter_run: r.adapter.as_deref().map(adapter_run),
                 checkpoint_step: r.checkpoint_step,
-                mode: r.mode.clone(),
+                mode: r.mode,
                 attention: r.attention,
                 policy: r.params.policy_label(),
                 run_id: r.run_id.clone(),
@@ -456,7 +457,7 @@ mod tests {
             model: "embedded:draftscope-tiny".into(),
             adapter: adapter.map(String::from),
             checkpoint_step: step,
-            mode: "q".into(),
+            mode: Mode::Q,
             params: DecodeParams::preset(Mode::Q, 1, 2),
             attention: AttentionMode::BlockCausal,
             suite: suite.into(),
@@ -488,6 +489,17 @@ mod tests {
         assert_eq!(loaded.records, vec![a, b]);
         assert_eq!(loaded.bad_lines.len(), 1);
         assert!(loaded.bad_lines[0].contains("results.jsonl:2:"), "{}", loaded.bad_lines[0]);
+    }
+
+    #[test]
+    fn the_mode_is_an_enum_and_records_written_with_mode_strings_load() {
+        let mut v = serde_json::to_value(record("r1", 100, "arith", None, None, 0.5)).unwrap();
+        assert_eq!(v["mode"], "q");
+        for (text, mode) in [("q", Mode::Q), ("s", Mode::S), ("default", Mode::Default)] {
+            v["mode"] = text.into();
+            let r: RunRecord = serde_json::from_value(v.clone()).unwrap();
+            assert_eq!(r.mode, mode);
+        }
     }
 
     #[test]

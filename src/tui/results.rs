@@ -150,8 +150,8 @@ impl ResultsState {
         self.recompute();
     }
 
-    fn row_key(r: &ComparisonRow) -> (String, String, Option<String>, Option<u64>, String) {
-        (r.suite.clone(), r.model.clone(), r.adapter.clone(), r.checkpoint_step, r.mode.clone())
+    fn row_key(r: &ComparisonRow) -> (String, String, Option<String>, Option<u64>, crate::decode::Mode) {
+        (r.suite.clone(), r.model.clone(), r.adapter.clone(), r.checkpoint_step, r.mode)
     }
 
     /// Rebuilds the table, keeping the selected row.
