@@ -348,6 +348,10 @@ pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow>
 /// The training run an adapter belongs to: `RUN` for `RUN/checkpoints/step-N/adapter` and
 /// `RUN/adapter`; the adapter path itself otherwise.
 pub fn adapter_run(adapter: &str) -> String {
+    if let Some(c) = crate::session::RunDir::checkpoint_of(Path::new(adapter)) {
+        return c.run.path().display().to_string();
+    }
+    // Adapters from elsewhere: `…/RUN/adapter`, or a Windows-style path.
     let a = adapter.replace('\\', "/");
     let a = a.trim_end_matches('/');
     if let Some(i) = a.rfind("/checkpoints/") {
