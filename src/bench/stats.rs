@@ -18,9 +18,26 @@ pub fn wilson(k: usize, n: usize, z: f64) -> [f64; 2] {
     [(center - half).max(0.0), (center + half).min(1.0)]
 }
 
+/// The median (the mean of the two middle values for an even count); 0 for no values.
+pub fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => s[n / 2],
+        _ => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!((median(&[3.0, 1.0, 2.0]), median(&[4.0, 1.0, 3.0, 2.0]), median(&[])), (2.0, 2.5, 0.0));
+    }
 
     #[test]
     fn wilson_matches_reference_values() {

@@ -215,16 +215,9 @@ pub fn progress(metrics: &[Metrics], step: usize, total: usize, start_step: usiz
         d = durations(0);
     }
     let d: Vec<f64> = d.iter().rev().take(20).copied().collect();
-    let secs_per_step = (!d.is_empty()).then(|| median(&d));
+    let secs_per_step = (!d.is_empty()).then(|| crate::bench::stats::median(&d));
     let eta_s = if live { secs_per_step.map(|s| s * total.saturating_sub(step) as f64) } else { None };
     Progress { step, total, ratio, secs_per_step, eta_s }
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    let n = s.len();
-    if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 }
 }
 
 /// `1h02m`, `3m12s`, `45s`.
