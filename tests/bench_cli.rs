@@ -136,7 +136,7 @@ fn bench_prints_the_table_writes_json_saves_traces_and_results() {
     let recs = records(&sessions);
     assert_eq!(recs.len(), 1);
     let r = &recs[0];
-    assert_eq!((r.suite.as_str(), r.format, r.items.len(), r.mode.as_str()), ("mini", Format::World, 3, "q"));
+    assert_eq!((r.suite.as_str(), r.format, r.items.len(), r.mode.label()), ("mini", Format::World, 3, "q"));
     assert_eq!(r.model, model.to_str().unwrap());
     assert_eq!(r.run_id, v["run_id"].as_str().unwrap());
     // Every item's trace opens, with the chat-templated prompt and the run's parameters.

@@ -159,8 +159,8 @@ fn cancelling_from_the_callback_ends_the_trace_marked_cancelled() {
     let dec = Decoder::new(&lm.model, params_of(run), AttentionMode::Hf).unwrap();
     let mut n = 0;
     let trace = dec
-        .run(&u32s(&run["prompt"]), &mut |_| {
-            n += 1;
+        .run(&u32s(&run["prompt"]), &mut |ev| {
+            n += usize::from(matches!(ev, draftscope::decode::DecodeEvent::Step { .. }));
             if n == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         })
         .unwrap();

@@ -252,7 +252,7 @@ fn streamed_steps_build_a_live_trace_the_cursor_follows() {
     skel.final_canvas = vec![10, 11, 12, 99, 99, 99, 99, 99, 99, 99, 99, 99];
     a.on_worker(WorkerEvent::Started { run_id: 1, trace: Box::new(skel) });
     assert_eq!(a.other.as_ref().unwrap().label, "sample", "the previous trace is kept for diffs");
-    for b in &full.blocks[..2] {
+    for (i, b) in full.blocks[..2].iter().enumerate() {
         for s in &b.steps {
             a.on_worker(WorkerEvent::Step {
                 run_id: 1,
@@ -262,11 +262,15 @@ fn streamed_steps_build_a_live_trace_the_cursor_follows() {
                 texts: vec![],
             });
         }
+        if i == 0 {
+            let (block, block_start, ended_by) = (b.block, b.start, b.ended_by);
+            a.on_worker(WorkerEvent::BlockEnd { run_id: 1, block, block_start, ended_by });
+        }
     }
     let d = a.doc.as_ref().unwrap();
     assert_eq!(d.live, Some(1));
     assert_eq!(d.index.len(), 6);
-    assert_eq!(d.trace.blocks[0].ended_by, full.blocks[0].ended_by, "inferred when block 1 began");
+    assert_eq!(d.trace.blocks[0].ended_by, full.blocks[0].ended_by, "block 0 ended as the decoder reported");
     assert_eq!(at(&a), (1, 3), "following the newest step");
     press(&mut a, KeyCode::Left);
     assert!(!a.follow, "stepping back freezes the view");
@@ -358,10 +362,11 @@ fn settings_arrows_change_values_and_a_threshold_change_makes_mode_custom() {
     a.focus = Focus::Settings;
     press(&mut a, KeyCode::Right);
     assert_eq!(a.settings.mode_label(), "S");
-    assert_eq!((a.settings.threshold, a.settings.editing_threshold), (0.5, 0.0));
+    let (t, e, _) = a.settings.spec.thresholds();
+    assert_eq!((t, e), (0.5, 0.0));
     press(&mut a, KeyCode::Down);
     press(&mut a, KeyCode::Char('+'));
-    assert_eq!(a.settings.threshold, 0.55);
+    assert_eq!(a.settings.spec.thresholds().0, 0.55);
     assert_eq!(a.settings.mode_label(), "custom");
     assert_eq!(at(&a), (0, 0), "arrows did not step");
 }
@@ -374,10 +379,10 @@ fn opening_a_trace_adopts_its_settings_so_enter_reruns_it() {
     t.attention = draftscope::decode::AttentionMode::Hf;
     a.open_doc(Doc::new(t, "s".into(), None));
     let s = &a.settings;
-    assert_eq!((s.threshold, s.editing_threshold, s.max_post_steps), (0.7, 0.5, 2));
+    assert_eq!(s.spec.thresholds(), (0.7, 0.5, 2));
     assert_eq!(s.mode_label(), "custom", "max_post_steps 2 is no preset");
-    assert_eq!((s.block_length, s.gen_length), (4, 8));
-    assert_eq!(s.attention, draftscope::decode::AttentionMode::Hf);
+    assert_eq!((s.spec.block_length, s.spec.gen_length), (4, 8));
+    assert_eq!(s.spec.attention, draftscope::decode::AttentionMode::Hf);
     assert_eq!(a.prompt.text, "10,11,12");
 }
 
@@ -422,4 +427,86 @@ fn the_whole_screen_renders_at_tiny_and_huge_sizes() {
         })
         .unwrap();
     }
+}
+
+#[test]
+fn opening_a_sampled_trace_reruns_it_sampled_with_its_seed() {
+    let mut a = app();
+    ready(&mut a, false);
+    let mut t = sample::small();
+    t.params.temperature = 0.8;
+    t.params.seed = 3;
+    t.params.top_p = Some(0.9);
+    let want = t.params.clone();
+    a.open_doc(Doc::new(t, "s".into(), None));
+    press(&mut a, KeyCode::Enter);
+    match &a.effects[..] {
+        [Effect::Run(r)] => assert_eq!(r.settings.params(want.eos_id, want.mask_id), want),
+        e => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn opening_a_t2m_trace_reruns_it_as_t2m() {
+    let mut a = app();
+    ready(&mut a, false);
+    let t = sample::small_t2m();
+    let want = t.params.clone();
+    a.open_doc(Doc::new(t, "m".into(), None));
+    press(&mut a, KeyCode::Enter);
+    match &a.effects[..] {
+        [Effect::Run(r)] => assert_eq!(r.settings.params(want.eos_id, want.mask_id), want),
+        e => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn tui_decode_flags_are_shown_in_the_settings_and_used_by_the_run() {
+    #[derive(clap::Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        a: draftscope::tui::TuiArgs,
+    }
+    let args = <Wrap as clap::Parser>::parse_from([
+        "draftscope",
+        "--temperature",
+        "0.8",
+        "--seed",
+        "3",
+        "--top-k",
+        "7",
+        "--top-p",
+        "0.9",
+        "--num-to-transfer",
+        "2",
+        "--eos-id",
+        "5",
+        "--mask-id",
+        "6",
+        "--edit-policy",
+        "t2m",
+        "--no-eos-early-stop",
+    ])
+    .a;
+    let mut a = draftscope::tui::initial_app(&args).unwrap();
+    use draftscope::tui::settings::{Row, Settings};
+    assert_eq!(a.settings.value(Row::Temperature), "0.80 top-k 7 top-p 0.90");
+    assert_eq!(a.settings.value(Row::Seed), "3");
+    assert_eq!(a.settings.value(Row::Policy), "t2m low_prob");
+    assert_eq!(Settings::label(Row::EosStop), "eos stop");
+    assert_eq!(a.settings.value(Row::EosStop), "off");
+    ready(&mut a, false);
+    press(&mut a, KeyCode::Enter);
+    let [Effect::Run(r)] = &a.effects[..] else { panic!("{:?}", a.effects) };
+    let p = r.settings.params(100, 101);
+    assert_eq!((p.temperature, p.seed, p.top_k, p.top_p), (0.8, 3, Some(7), Some(0.9)));
+    assert_eq!((p.num_to_transfer, p.eos_id, p.mask_id), (2, 5, 6));
+    assert_eq!(p.edit_policy, draftscope::decode::EditPolicy::T2m);
+    assert!(!p.eos_early_stop);
+}
+
+#[test]
+fn the_workbench_stops_at_eos_by_default() {
+    let a = draftscope::tui::initial_app(&draftscope::tui::TuiArgs::default()).unwrap();
+    assert!(a.settings.params(1, 2).eos_early_stop);
 }

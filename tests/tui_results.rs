@@ -71,7 +71,7 @@ fn record(
         model: "embedded:draftscope-tiny".into(),
         adapter: adapter.map(String::from),
         checkpoint_step: step,
-        mode: "q".into(),
+        mode: Mode::Q,
         params: DecodeParams::preset(Mode::Q, 1, 2),
         attention: AttentionMode::BlockCausal,
         suite: suite.into(),
@@ -348,7 +348,18 @@ fn b_starts_a_bench_of_the_selected_adapter_writing_to_the_data_dir() {
     assert_eq!(launch.args[..5], want[..]);
     assert_eq!(launch.args.last().map(String::as_str), Some(SELF));
     assert!(launch.log.starts_with(tmp.path().join("bench-logs")));
-    assert_eq!(launch.run_dir, None);
+    assert_eq!(launch.kind, draftscope::tui::runs::LaunchKind::Bench);
+}
+
+#[test]
+fn a_bench_of_an_adapter_whose_path_has_spaces_gets_the_whole_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rs = state(tmp.path());
+    let adapter = "/my runs/self a/checkpoints/step-100/adapter";
+    let flags = format!("--suite arith --adapter '{adapter}'");
+    let l = rs.bench_launch(std::path::Path::new("/bin/draftscope"), &flags).unwrap();
+    assert_eq!(l.args[3..], ["--suite", "arith", "--adapter", adapter]);
+    assert!(rs.bench_launch(std::path::Path::new("/bin/draftscope"), "--suite 'x").is_err());
 }
 
 #[test]

@@ -70,7 +70,8 @@ check_clean_exit() {
 }
 
 # 1. Fixture model: run, step, edit, inspector, help, quit.
-start "$BIN tui --model tests/fixtures/llada2-tiny --block-length 8 --gen-length 32 --prompt-ids 409,191,80,91,337"
+# --no-eos-early-stop: decode every block (the steps below visit blocks after the EOS).
+start "$BIN tui --model tests/fixtures/llada2-tiny --block-length 8 --gen-length 32 --no-eos-early-stop --prompt-ids 409,191,80,91,337"
 wait_for "ready: press Enter"
 wait_for "┌ Prompt (token ids)"
 wait_for "→/l ←/h step ]/[ block"

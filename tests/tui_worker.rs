@@ -4,7 +4,8 @@
 use std::sync::mpsc::channel;
 use std::time::Duration;
 
-use draftscope::cli::ModelArgs;
+use draftscope::decode::DecodeSpec;
+use draftscope::decode::session::ModelArgs;
 use draftscope::model::{DeviceKind, DtypeKind};
 use draftscope::tui::app::{Action, App, ModelState};
 use draftscope::tui::settings::Settings;
@@ -20,7 +21,10 @@ fn fixture() -> ModelArgs {
 }
 
 fn settings(gen_length: usize) -> Settings {
-    Settings { block_length: 8, gen_length, eos_early_stop: false, ..Settings::default() }
+    Settings::new(
+        DecodeSpec { block_length: 8, gen_length, eos_early_stop: false, ..DecodeSpec::default() },
+        None,
+    )
 }
 
 #[test]

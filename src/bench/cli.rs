@@ -11,8 +11,8 @@ use serde::Serialize;
 use super::results::{self, ComparisonRow, ResultsStore, RunRecord};
 use super::run::{RunContext, RunOptions, SuiteMetrics, bench_suites, load_suites};
 use super::suite::Format;
-use crate::cli::ModelArgs;
-use crate::cli::decode::{DecodeFlags, load_with_adapter};
+use crate::decode::DecodeSpec;
+use crate::decode::session::{self, ModelArgs};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -26,7 +26,7 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
-    pub flags: DecodeFlags,
+    pub spec: DecodeSpec,
     /// Only the first N items of each suite.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -46,10 +46,6 @@ pub struct BenchArgs {
     /// Give prompts to the model as is, without the chat template.
     #[arg(long)]
     pub no_chat: bool,
-    /// Keep decoding blocks after the output is complete (the bench stops after the block with
-    /// EOS by default, which changes nothing in the output, only the forward count).
-    #[arg(long)]
-    pub no_eos_early_stop: bool,
 }
 
 /// The `--json` document.
@@ -60,7 +56,7 @@ pub struct BenchReport {
     pub model: String,
     pub adapter: Option<String>,
     pub checkpoint_step: Option<u64>,
-    pub mode: String,
+    pub mode: crate::decode::Mode,
     pub attention: crate::decode::AttentionMode,
     pub params: crate::decode::DecodeParams,
     pub results_file: PathBuf,
@@ -87,11 +83,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
     }
 
-    let lm = load_with_adapter(&args.model)?;
-    let mut params = args.flags.params(lm.model.cfg.eos_token_id, lm.model.cfg.mask_token_id);
-    params.eos_early_stop = !args.no_eos_early_stop;
+    let lm = session::load(&args.model)?;
+    let params = args.spec.params(lm.model.cfg.eos_token_id, lm.model.cfg.mask_token_id);
     params.validate(lm.model.cfg.vocab_size)?;
-    let opts = RunOptions { params, attention: args.flags.attention, jobs: args.jobs, chat: !args.no_chat };
+    let opts = RunOptions { params, attention: args.spec.attention, jobs: args.jobs, chat: !args.no_chat };
     // The adapter's training step; without an adapter, a pretraining checkpoint's.
     let checkpoint_step = match (&args.model.adapter, &args.model.model) {
         (Some(a), _) => results::checkpoint_step(a),
@@ -100,8 +95,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
         _ => None,
     };
-    let mode = format!("{:?}", args.flags.mode).to_lowercase();
-    let ctx = RunContext::new(&data_dir, &mode, checkpoint_step, args.limit);
+    let mode = args.spec.mode;
+    let ctx = RunContext::new(&data_dir, mode, checkpoint_step, args.limit);
 
     let total: usize =
         suites.iter().map(|s| args.limit.map_or(s.items.len(), |l| l.min(s.items.len()))).sum();

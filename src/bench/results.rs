@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::run::{ItemOutcome, SuiteMetrics};
 use super::suite::Format;
-use crate::decode::{AttentionMode, DecodeParams};
+use crate::decode::{AttentionMode, DecodeParams, Mode};
 
 pub const RESULTS_FILE: &str = "results.jsonl";
 /// Bumped on incompatible changes of [`RunRecord`].
@@ -59,8 +59,9 @@ pub struct RunRecord {
     pub adapter: Option<String>,
     /// Training step of the adapter checkpoint, when it can be told.
     pub checkpoint_step: Option<u64>,
-    /// Threshold preset the run started from (`q`, `s`, `default`); `params` has the values.
-    pub mode: String,
+    /// Threshold preset the run started from (stored as `q`, `s`, `default`); `params` has
+    /// the values.
+    pub mode: Mode,
     pub params: DecodeParams,
     pub attention: AttentionMode,
     pub suite: String,
@@ -99,7 +100,7 @@ pub struct RunSummary {
     pub model: String,
     pub adapter: Option<String>,
     pub checkpoint_step: Option<u64>,
-    pub mode: String,
+    pub mode: Mode,
     pub attention: AttentionMode,
     /// `(suite, accuracy, n)`.
     pub suites: Vec<(String, f64, usize)>,
@@ -115,7 +116,7 @@ pub struct ComparisonRow {
     /// The training run an adapter checkpoint belongs to ([`adapter_run`]).
     pub adapter_run: Option<String>,
     pub checkpoint_step: Option<u64>,
-    pub mode: String,
+    pub mode: Mode,
     pub attention: AttentionMode,
     /// `t2t` or `t2m:STRATEGY@τ` ([`DecodeParams::policy_label`]); T2T and T2M runs are
     /// separate configurations.
@@ -268,7 +269,7 @@ pub fn list_runs(records: &[RunRecord]) -> Vec<RunSummary> {
             model: r.model.clone(),
             adapter: r.adapter.clone(),
             checkpoint_step: r.checkpoint_step,
-            mode: r.mode.clone(),
+            mode: r.mode,
             attention: r.attention,
             suites: Vec::new(),
         });
@@ -292,7 +293,7 @@ pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow>
         let key = (
             r.suite.clone(),
             r.model.clone(),
-            r.mode.clone(),
+            r.mode.label().to_string(),
             r.attention.label().to_string(),
             r.params.policy_label(),
             r.adapter.as_ref().map(|a| (adapter_run(a), r.checkpoint_step, a.clone())),
@@ -321,7 +322,7 @@ pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow>
                 adapter: r.adapter.clone(),
                 adapter_run: r.adapter.as_deref().map(adapter_run),
                 checkpoint_step: r.checkpoint_step,
-                mode: r.mode.clone(),
+                mode: r.mode,
                 attention: r.attention,
                 policy: r.params.policy_label(),
                 run_id: r.run_id.clone(),
@@ -347,6 +348,10 @@ pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow>
 /// The training run an adapter belongs to: `RUN` for `RUN/checkpoints/step-N/adapter` and
 /// `RUN/adapter`; the adapter path itself otherwise.
 pub fn adapter_run(adapter: &str) -> String {
+    if let Some(c) = crate::session::RunDir::checkpoint_of(Path::new(adapter)) {
+        return c.run.path().display().to_string();
+    }
+    // Adapters from elsewhere: `…/RUN/adapter`, or a Windows-style path.
     let a = adapter.replace('\\', "/");
     let a = a.trim_end_matches('/');
     if let Some(i) = a.rfind("/checkpoints/") {
@@ -417,18 +422,19 @@ fn step_in(dir: &Path) -> Option<u64> {
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for a Unix time (UTC).
 pub fn rfc3339(unix: u64) -> String {
-    let (days, secs) = ((unix / 86_400) as i64, unix % 86_400);
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+    let t = i64::try_from(unix)
+        .ok()
+        .and_then(|u| time::OffsetDateTime::from_unix_timestamp(u).ok())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 #[cfg(test)]
@@ -456,7 +462,7 @@ mod tests {
             model: "embedded:draftscope-tiny".into(),
             adapter: adapter.map(String::from),
             checkpoint_step: step,
-            mode: "q".into(),
+            mode: Mode::Q,
             params: DecodeParams::preset(Mode::Q, 1, 2),
             attention: AttentionMode::BlockCausal,
             suite: suite.into(),
@@ -488,6 +494,17 @@ mod tests {
         assert_eq!(loaded.records, vec![a, b]);
         assert_eq!(loaded.bad_lines.len(), 1);
         assert!(loaded.bad_lines[0].contains("results.jsonl:2:"), "{}", loaded.bad_lines[0]);
+    }
+
+    #[test]
+    fn the_mode_is_an_enum_and_records_written_with_mode_strings_load() {
+        let mut v = serde_json::to_value(record("r1", 100, "arith", None, None, 0.5)).unwrap();
+        assert_eq!(v["mode"], "q");
+        for (text, mode) in [("q", Mode::Q), ("s", Mode::S), ("default", Mode::Default)] {
+            v["mode"] = text.into();
+            let r: RunRecord = serde_json::from_value(v.clone()).unwrap();
+            assert_eq!(r.mode, mode);
+        }
     }
 
     #[test]

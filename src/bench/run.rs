@@ -16,8 +16,8 @@ use super::results::RunRecord;
 use super::score::Scorer;
 use super::stats::{Z95, wilson};
 use super::suite::{Format, Item, Suite};
-use crate::decode::{AttentionMode, DecodeParams};
-use crate::model::{Llada2, LoadedModel, TextCodec};
+use crate::decode::{AttentionMode, DecodeParams, Mode};
+use crate::model::LoadedModel;
 
 // The model is shared by reference across worker threads.
 const _: fn() = || {
@@ -25,22 +25,7 @@ const _: fn() = || {
     sync::<LoadedModel>();
 };
 
-/// The model a bench runs: a [`LoadedModel`] (`(&lm).into()`), or the parts of one (the
-/// trainer evaluating the model it is training).
-#[derive(Clone, Copy)]
-pub struct ModelRef<'a> {
-    /// Recorded in traces and results.
-    pub id: &'a str,
-    pub adapter: Option<&'a str>,
-    pub model: &'a Llada2,
-    pub codec: &'a TextCodec,
-}
-
-impl<'a> From<&'a LoadedModel> for ModelRef<'a> {
-    fn from(lm: &'a LoadedModel) -> Self {
-        Self { id: &lm.id, adapter: lm.adapter.as_deref(), model: &lm.model, codec: &lm.codec }
-    }
-}
+pub use crate::decode::session::ModelRef;
 
 /// How to run items.
 #[derive(Debug, Clone)]
@@ -189,7 +174,7 @@ impl EditSplit {
         Some(Self {
             answer_per_100: per_100(in_answer, tokens),
             padding_per_100: per_100(all.saturating_sub(in_answer), tokens),
-            answer_median_per_100: super::stats::median(&per_item).unwrap_or(0.0),
+            answer_median_per_100: super::stats::median(&per_item),
             edits_per_sample: if ok.is_empty() { 0.0 } else { all as f64 / ok.len() as f64 },
         })
     }
@@ -258,8 +243,8 @@ pub struct RunContext {
     pub data_dir: PathBuf,
     pub run_id: String,
     pub unix_time: u64,
-    /// Threshold preset label (`q`, `s`, `default`).
-    pub mode: String,
+    /// The threshold preset the run started from.
+    pub mode: Mode,
     /// Adapter checkpoint step ([`super::results::checkpoint_step`]).
     pub checkpoint_step: Option<u64>,
     /// Only the first N items of each suite.
@@ -268,13 +253,13 @@ pub struct RunContext {
 
 impl RunContext {
     /// A context with a fresh run id from the clock.
-    pub fn new(data_dir: &Path, mode: &str, checkpoint_step: Option<u64>, limit: Option<usize>) -> Self {
+    pub fn new(data_dir: &Path, mode: Mode, checkpoint_step: Option<u64>, limit: Option<usize>) -> Self {
         let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         Self {
             data_dir: data_dir.to_path_buf(),
             run_id: new_run_id(d.as_secs(), d.subsec_nanos()),
             unix_time: d.as_secs(),
-            mode: mode.to_string(),
+            mode,
             checkpoint_step,
             limit,
         }
@@ -352,7 +337,7 @@ pub fn bench_suites(
             model: lm.id.to_string(),
             adapter: lm.adapter.map(String::from),
             checkpoint_step: ctx.checkpoint_step,
-            mode: ctx.mode.clone(),
+            mode: ctx.mode,
             params: opts.params.clone(),
             attention: opts.attention,
             suite: s.name.clone(),
@@ -488,12 +473,11 @@ fn decode_item(
             (Some(text), ids)
         }
     };
-    let decoder = crate::decode::Decoder::new(lm.model, opts.params.clone(), opts.attention)?;
-    let mut trace = decoder.run(&ids, &mut |_| ControlFlow::Continue(()))?;
-    trace.model = lm.id.to_string();
-    trace.adapter = lm.adapter.map(String::from);
-    trace.prompt = prompt;
-    crate::cli::decode::fill_token_text(&mut trace, lm.codec);
+    let prompt = crate::decode::session::Prompt { text: prompt, ids };
+    let trace =
+        crate::decode::session::run_params(lm, &prompt, opts.params.clone(), opts.attention, &mut |_| {
+            ControlFlow::Continue(())
+        })?;
     let p = &trace.params;
     let detok = |ids: &[u32]| lm.codec.decode(ids);
     let text = canvas_text(&trace.output, p.mask_id, p.eos_id, &detok);

@@ -90,15 +90,16 @@ pub fn paired_bootstrap_rate_diff(
     (point, [q(0.025), q(0.975)])
 }
 
-/// Median of `v` (mean of the middle two for an even count); `None` for an empty slice.
-pub fn median(v: &[f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
+/// The median (the mean of the two middle values for an even count); 0 for no values.
+pub fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let m = s.len() / 2;
-    Some(if s.len().is_multiple_of(2) { (s[m - 1] + s[m]) / 2.0 } else { s[m] })
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    match n {
+        0 => 0.0,
+        _ if !n.is_multiple_of(2) => s[n / 2],
+        _ => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
 }
 
 #[cfg(test)]
@@ -137,9 +138,7 @@ mod tests {
 
     #[test]
     fn median_of_odd_and_even_counts() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
-        assert_eq!(median(&[]), None);
+        assert_eq!((median(&[3.0, 1.0, 2.0]), median(&[4.0, 1.0, 3.0, 2.0]), median(&[])), (2.0, 2.5, 0.0));
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub fn run(args: LogitsArgs) -> Result<()> {
     if args.block_length == 0 {
         bail!("--block-length must be at least 1");
     }
-    let lm = crate::cli::decode::load_with_adapter(&args.model)?;
+    let lm = crate::decode::session::load(&args.model)?;
     let cfg = &lm.model.cfg;
     if let Some((i, id)) = ids.iter().enumerate().find(|(_, id)| **id as usize >= cfg.vocab_size) {
         bail!("--ids: id {id} at index {i} is outside the vocabulary (size {})", cfg.vocab_size);

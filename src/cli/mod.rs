@@ -5,25 +5,8 @@ pub mod decode;
 pub mod logits;
 pub mod speed;
 
-use clap::Args;
-
-use crate::model::{DeviceKind, DtypeKind};
-
-/// Flags every model-using command shares.
-#[derive(Debug, Clone, Args)]
-pub struct ModelArgs {
-    /// Model: a local directory in HF layout or a Hugging Face repo id (e.g.
-    /// inclusionAI/LLaDA2.1-mini). Default: the embedded tiny model.
-    #[arg(long)]
-    pub model: Option<String>,
-    /// LoRA adapter directory (PEFT layout) applied on top of the model.
-    #[arg(long)]
-    pub adapter: Option<std::path::PathBuf>,
-    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
-    pub device: DeviceKind,
-    #[arg(long, value_enum, default_value_t = DtypeKind::F32)]
-    pub dtype: DtypeKind,
-}
+pub use crate::decode::session::ModelArgs;
+pub use crate::model::tokenizer::parse_ids;
 
 /// The ids of the flags the user typed (not defaults), so a command can tell "left at the
 /// default" from "set to the default value".
@@ -34,15 +17,4 @@ pub fn given_flags(m: &clap::ArgMatches) -> Vec<String> {
         .filter(|id| m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
         .map(|id| id.as_str().to_string())
         .collect()
-}
-
-/// Parses `1,2,3` (spaces allowed) into ids.
-pub fn parse_ids(s: &str, flag: &str) -> anyhow::Result<Vec<u32>> {
-    let ids: Result<Vec<u32>, _> =
-        s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(|t| t.parse::<u32>()).collect();
-    let ids = ids.map_err(|e| anyhow::anyhow!("{flag}: not a comma-separated list of token ids ({e})"))?;
-    if ids.is_empty() {
-        anyhow::bail!("{flag}: the id list is empty");
-    }
-    Ok(ids)
 }

@@ -69,9 +69,8 @@ pub fn random_model(cfg: &Config) -> Result<Llada2> {
     Ok(m)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+fn median(v: Vec<f64>) -> f64 {
+    crate::bench::stats::median(&v)
 }
 
 fn lengths(arg: &Option<String>, default: &[usize]) -> Result<Vec<usize>> {

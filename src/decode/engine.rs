@@ -1,7 +1,6 @@
 //! The block-diffusion step loop of LLaDA2.1's official `generate()` (DESIGN.md §3), recording
 //! every decision as a [`Trace`]. Knows nothing of the TUI: progress goes to a callback.
 
-use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::time::Instant;
 
@@ -12,17 +11,9 @@ use rand::{Rng, SeedableRng};
 use super::params::{AttentionMode, DecodeParams};
 use super::policy::{Plan, RemaskState, Row, plan_step};
 use super::trace::{
-    BlockEnd, BlockTrace, Commit, CommitKind, Decision, Edit, PositionRecord, StepTrace, TRACE_VERSION, Trace,
+    BlockEnd, Commit, CommitKind, Decision, DecodeEvent, Edit, PositionRecord, StepTrace, Trace,
 };
 use crate::model::{Collect, KvCache, Llada2, MaskKind};
-
-/// What the callback sees after each step.
-pub struct StepEvent<'a> {
-    pub block: usize,
-    pub block_start: usize,
-    pub num_blocks: usize,
-    pub step: &'a StepTrace,
-}
 
 /// Per-row result of turning logits into a candidate token.
 struct RowPick {
@@ -59,18 +50,34 @@ impl<'m> Decoder<'m> {
     pub fn run(
         &self,
         prompt_ids: &[u32],
-        on_step: &mut dyn FnMut(StepEvent<'_>) -> ControlFlow<()>,
+        on_event: &mut dyn FnMut(DecodeEvent<'_>) -> ControlFlow<()>,
     ) -> Result<Trace> {
+        check_run(&self.params, prompt_ids, self.limits())?;
+        self.run_from(Trace::start(self.params.clone(), self.attention, prompt_ids), on_event)
+    }
+
+    /// What the model allows.
+    pub fn limits(&self) -> Limits {
         let cfg = &self.model.cfg;
+        Limits { vocab_size: cfg.vocab_size, max_positions: cfg.max_position_embeddings }
+    }
+
+    /// Runs the decode onto `head` (from [`Trace::start`], with this decoder's parameters;
+    /// model, prompt text and token texts may already be filled in).
+    pub fn run_from(
+        &self,
+        head: Trace,
+        on_event: &mut dyn FnMut(DecodeEvent<'_>) -> ControlFlow<()>,
+    ) -> Result<Trace> {
         let mut cache = KvCache::default();
         let mut forward = |window: &[u32], start: usize| -> Result<Vec<Vec<f32>>> {
             let logits = self.block_logits(window, start, &mut cache)?;
             Ok(logits.to_dtype(candle_core::DType::F32)?.squeeze(0)?.to_vec2::<f32>()?)
         };
-        let limits = Limits { vocab_size: cfg.vocab_size, max_positions: cfg.max_position_embeddings };
-        let mut trace = run_loop(&self.params, limits, prompt_ids, &mut forward, on_step)?;
-        trace.attention = self.attention;
-        Ok(trace)
+        let limits = self.limits();
+        let mut head = head;
+        head.attention = self.attention;
+        run_loop_from(head, limits, &mut forward, on_event)
     }
 
     /// Logits `[1, B, vocab]` of the current block for the window `canvas[..window_end]`.
@@ -127,34 +134,38 @@ pub fn run_loop(
     limits: Limits,
     prompt_ids: &[u32],
     forward: &mut BlockForward<'_>,
-    on_step: &mut dyn FnMut(StepEvent<'_>) -> ControlFlow<()>,
+    on_event: &mut dyn FnMut(DecodeEvent<'_>) -> ControlFlow<()>,
 ) -> Result<Trace> {
-    p.validate(limits.vocab_size)?;
-    if prompt_ids.is_empty() {
-        bail!("the prompt is empty");
-    }
-    if let Some((i, &id)) = prompt_ids.iter().enumerate().find(|(_, id)| **id as usize >= limits.vocab_size) {
-        bail!("prompt token {id} at index {i} is outside the vocabulary (size {})", limits.vocab_size);
-    }
+    check_run(p, prompt_ids, limits)?;
+    run_loop_from(Trace::start(p.clone(), AttentionMode::default(), prompt_ids), limits, forward, on_event)
+}
+
+/// [`run_loop`] onto a trace head: the decode's parameters and prompt are the head's, and
+/// every step and block end goes through the trace builder (and to `on_event`).
+pub fn run_loop_from(
+    mut trace: Trace,
+    limits: Limits,
+    forward: &mut BlockForward<'_>,
+    on_event: &mut dyn FnMut(DecodeEvent<'_>) -> ControlFlow<()>,
+) -> Result<Trace> {
+    let p = &trace.params.clone();
+    let prompt_ids = &trace.prompt_ids.clone();
+    check_run(p, prompt_ids, limits)?;
     let b = p.block_length;
     let prompt_len = prompt_ids.len();
     let num_blocks = (prompt_len + p.gen_length).div_ceil(b);
     let total = num_blocks * b;
-    if total > limits.max_positions {
-        bail!(
-            "prompt ({prompt_len}) + gen_length ({}) padded to blocks of {b} is {total} positions; the model has {} (max_position_embeddings)",
-            p.gen_length,
-            limits.max_positions
-        );
-    }
     let t0 = Instant::now();
     let mut canvas = vec![p.mask_id; total];
     canvas[..prompt_len].copy_from_slice(prompt_ids);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p.seed);
-    let mut blocks = Vec::new();
     let mut forward_calls = 0usize;
     let mut stopped_early = false;
     let mut cancelled = false;
+    // The head may come from a caller: it must be this decode's.
+    trace.final_canvas.clone_from(&canvas);
+    trace.blocks.clear();
+    let _ = on_event(DecodeEvent::Start { trace: &trace });
 
     'blocks: for block in prompt_len / b..num_blocks {
         let start = block * b;
@@ -162,7 +173,7 @@ pub fn run_loop(
         let first_gen = prompt_len.saturating_sub(start).min(b);
         let mut remask_state = RemaskState::new(b);
         let mut post_steps = 0usize;
-        let mut steps = Vec::new();
+        let mut steps = 0usize;
         // Ends: every step with a mask commits one (M2T), masks come back only through
         // remasks (at most max_remask_per_pos per position), and every step without a mask
         // counts a post-step; so a block takes at most B·(1 + max_remask_per_pos) +
@@ -227,7 +238,7 @@ pub fn run_loop(
                 Vec::new()
             };
             let step = StepTrace {
-                step: steps.len(),
+                step: steps,
                 forward: forward_calls - 1,
                 post_step_counter: post_steps,
                 before,
@@ -238,13 +249,14 @@ pub fn run_loop(
                 positions,
                 forward_ms,
             };
-            let flow = on_step(StepEvent { block, block_start: start, num_blocks, step: &step });
             // A remask, like an edit, means the block is not settled.
             let settled = step.edits.is_empty() && step.remasks.is_empty();
-            steps.push(step);
+            trace.push_step(block, start, step);
+            steps += 1;
+            let step = trace.blocks.last().and_then(|b| b.steps.last()).expect("the step just pushed");
+            let flow = on_event(DecodeEvent::Step { block, block_start: start, num_blocks, step });
             if flow.is_break() {
                 cancelled = true;
-                blocks.push(BlockTrace { block, start, window_end, ended_by: BlockEnd::Cancelled, steps });
                 break 'blocks;
             }
             if !any_mask && settled {
@@ -252,7 +264,8 @@ pub fn run_loop(
                 break;
             }
         }
-        blocks.push(BlockTrace { block, start, window_end, ended_by, steps });
+        trace.end_block(block, start, ended_by);
+        let _ = on_event(DecodeEvent::BlockEnd { block, block_start: start, ended_by });
         if p.eos_early_stop {
             let generated = &canvas[prompt_len..window_end];
             if !generated.contains(&p.mask_id) && generated.contains(&p.eos_id) {
@@ -262,28 +275,31 @@ pub fn run_loop(
         }
     }
 
-    let end = (prompt_len + p.gen_length).min(total);
-    let mut output: Vec<u32> = canvas[prompt_len..end].to_vec();
-    if let Some(eos) = output.iter().position(|&t| t == p.eos_id) {
-        output.truncate(eos + 1);
+    debug_assert_eq!(trace.final_canvas, canvas, "the trace's canvas follows the decode's");
+    trace.finish(stopped_early, cancelled, t0.elapsed().as_secs_f64() * 1e3);
+    Ok(trace)
+}
+
+/// Refuses parameters, prompts and lengths the model cannot run, before anything is allocated.
+pub fn check_run(p: &DecodeParams, prompt_ids: &[u32], limits: Limits) -> Result<()> {
+    p.validate(limits.vocab_size)?;
+    if prompt_ids.is_empty() {
+        bail!("the prompt is empty");
     }
-    Ok(Trace {
-        version: TRACE_VERSION,
-        model: String::new(),
-        adapter: None,
-        params: p.clone(),
-        attention: AttentionMode::default(),
-        prompt: None,
-        prompt_ids: prompt_ids.to_vec(),
-        output,
-        forward_calls,
-        stopped_early,
-        cancelled,
-        blocks,
-        final_canvas: canvas,
-        wall_ms: t0.elapsed().as_secs_f64() * 1e3,
-        token_text: BTreeMap::new(),
-    })
+    if let Some((i, &id)) = prompt_ids.iter().enumerate().find(|(_, id)| **id as usize >= limits.vocab_size) {
+        bail!("prompt token {id} at index {i} is outside the vocabulary (size {})", limits.vocab_size);
+    }
+    let b = p.block_length;
+    let prompt_len = prompt_ids.len();
+    let total = (prompt_len.saturating_add(p.gen_length)).div_ceil(b).saturating_mul(b);
+    if total > limits.max_positions {
+        bail!(
+            "prompt ({prompt_len}) + gen_length ({}) padded to blocks of {b} is {total} positions; the model has {} (max_position_embeddings)",
+            p.gen_length,
+            limits.max_positions
+        );
+    }
+    Ok(())
 }
 
 /// The recorded decision of block offset `i`.

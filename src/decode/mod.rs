@@ -3,9 +3,12 @@
 pub mod engine;
 pub mod params;
 pub mod policy;
+pub mod session;
+pub mod spec;
 pub mod trace;
 mod trace_check;
 
-pub use engine::{Decoder, Limits, StepEvent, run_loop};
+pub use engine::{Decoder, Limits, run_loop, run_loop_from};
 pub use params::{AttentionMode, DecodeParams, EditPolicy, Mode, RemaskStrategy};
-pub use trace::{BlockEnd, CommitKind, Decision, OLDEST_TRACE_VERSION, TRACE_VERSION, Trace};
+pub use spec::DecodeSpec;
+pub use trace::{BlockEnd, CommitKind, Decision, DecodeEvent, OLDEST_TRACE_VERSION, TRACE_VERSION, Trace};

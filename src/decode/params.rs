@@ -41,6 +41,15 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// How the CLI and the results store spell it: `q`, `s`, `default`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Q => "q",
+            Mode::S => "s",
+            Mode::Default => "default",
+        }
+    }
+
     /// `(threshold, editing_threshold, max_post_steps)`.
     pub fn thresholds(self) -> (f32, f32, usize) {
         match self {
@@ -48,6 +57,12 @@ impl Mode {
             Mode::S => (0.5, 0.0, 16),
             Mode::Default => (0.95, 0.9, 16),
         }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.label())
     }
 }
 

@@ -165,6 +165,105 @@ pub struct PositionRecord {
     pub decision: Decision,
 }
 
+/// What the decoder reports while it runs (DESIGN.md §2: model → decoder → trace). The
+/// callback may stop a decode by answering `ControlFlow::Break` to a `Step`.
+#[derive(Debug, Clone, Copy)]
+pub enum DecodeEvent<'a> {
+    /// The decode began: the trace head (parameters, prompt, canvas of masks, no block).
+    Start { trace: &'a Trace },
+    /// One step of block `block` (canvas position `block_start`), of `num_blocks` in all.
+    Step { block: usize, block_start: usize, num_blocks: usize, step: &'a StepTrace },
+    /// Block `block` ended (not sent for a block cut short by a cancel).
+    BlockEnd { block: usize, block_start: usize, ended_by: BlockEnd },
+    /// The whole trace, finished (with the model, prompt and token texts filled in).
+    Done { trace: &'a Trace },
+}
+
+/// The trace builder: the only code that assembles a trace. The decoder starts a head and
+/// applies its steps and block ends to it as they happen; the workbench applies the same
+/// events, streamed from its model thread, to its live copy. So a live trace and the final
+/// one agree step for step by construction.
+impl Trace {
+    /// A trace with no step yet: `prompt_ids` followed by masks up to whole blocks.
+    pub fn start(params: DecodeParams, attention: AttentionMode, prompt_ids: &[u32]) -> Trace {
+        let b = params.block_length.max(1);
+        let total = (prompt_ids.len() + params.gen_length).div_ceil(b) * b;
+        let mut canvas = vec![params.mask_id; total];
+        canvas[..prompt_ids.len()].copy_from_slice(prompt_ids);
+        Trace {
+            version: TRACE_VERSION,
+            model: String::new(),
+            adapter: None,
+            params,
+            attention,
+            prompt: None,
+            prompt_ids: prompt_ids.to_vec(),
+            output: Vec::new(),
+            forward_calls: 0,
+            stopped_early: false,
+            cancelled: false,
+            blocks: Vec::new(),
+            final_canvas: canvas,
+            wall_ms: 0.0,
+            token_text: BTreeMap::new(),
+        }
+    }
+
+    /// Appends a step of block `block`; the block opens (ended by `cancelled` until its end
+    /// arrives) on its first step. The canvas takes the step's result.
+    pub fn push_step(&mut self, block: usize, block_start: usize, step: StepTrace) {
+        self.open_block(block, block_start);
+        if let Some(dst) = self.final_canvas.get_mut(block_start..block_start + step.after.len()) {
+            dst.copy_from_slice(&step.after);
+        }
+        self.forward_calls = step.forward + 1;
+        if let Some(b) = self.blocks.last_mut() {
+            b.steps.push(step);
+        }
+    }
+
+    /// Records how block `block` ended.
+    pub fn end_block(&mut self, block: usize, block_start: usize, ended_by: BlockEnd) {
+        self.open_block(block, block_start);
+        if let Some(b) = self.blocks.last_mut() {
+            b.ended_by = ended_by;
+        }
+    }
+
+    fn open_block(&mut self, block: usize, start: usize) {
+        if self.blocks.last().is_none_or(|l| l.block != block) {
+            let window_end = start + self.params.block_length;
+            self.blocks.push(BlockTrace {
+                block,
+                start,
+                window_end,
+                ended_by: BlockEnd::Cancelled,
+                steps: vec![],
+            });
+        }
+    }
+
+    /// Closes the trace: the output is the generated part of the canvas cut after the first
+    /// EOS (EOS included), as `generate()` returns it.
+    pub fn finish(&mut self, stopped_early: bool, cancelled: bool, wall_ms: f64) {
+        let p0 = self.prompt_ids.len();
+        let end = (p0 + self.params.gen_length).min(self.final_canvas.len());
+        let mut output = self.final_canvas[p0.min(end)..end].to_vec();
+        if let Some(eos) = output.iter().position(|&t| t == self.params.eos_id) {
+            output.truncate(eos + 1);
+        }
+        self.output = output;
+        self.stopped_early = stopped_early;
+        self.cancelled = cancelled;
+        self.wall_ms = wall_ms;
+    }
+
+    /// The spec that re-runs this decode exactly (on a model with the same special ids).
+    pub fn spec(&self) -> super::spec::DecodeSpec {
+        super::spec::DecodeSpec::of(&self.params, self.attention)
+    }
+}
+
 impl Trace {
     pub fn generated_tokens(&self) -> usize {
         self.output.len()

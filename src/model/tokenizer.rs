@@ -101,6 +101,33 @@ impl TextCodec {
         Ok(ids)
     }
 
+    /// Prompt ids from text (with the chat template when `chat`) or from a comma-separated
+    /// id list; returns the text the ids came from, if any. Flag names in errors are the CLI's.
+    pub fn prompt(
+        &self,
+        text: Option<&str>,
+        ids: Option<&str>,
+        chat: bool,
+    ) -> Result<(Option<String>, Vec<u32>)> {
+        match (text, ids) {
+            (Some(t), None) => {
+                let t = if chat { self.chat_prompt(t)? } else { t.to_string() };
+                let ids = self.encode(&t)?;
+                if ids.is_empty() {
+                    bail!("--prompt encodes to no tokens");
+                }
+                Ok((Some(t), ids))
+            }
+            (None, Some(s)) => {
+                if chat {
+                    bail!("--chat applies to --prompt text, not --prompt-ids");
+                }
+                Ok((None, parse_ids(s, "--prompt-ids")?))
+            }
+            _ => bail!("give the prompt as --prompt TEXT or --prompt-ids 1,2,3"),
+        }
+    }
+
     pub fn has_tokenizer(&self) -> bool {
         self.tokenizer.is_some()
     }
@@ -156,6 +183,17 @@ fn clean_piece(s: &str) -> String {
 
 fn ids_text(ids: &[u32]) -> String {
     ids.iter().map(|i| format!("<{i}>")).collect::<Vec<_>>().join("")
+}
+
+/// Parses `1,2,3` (spaces allowed) into ids; errors name `flag`.
+pub fn parse_ids(s: &str, flag: &str) -> Result<Vec<u32>> {
+    let ids: std::result::Result<Vec<u32>, _> =
+        s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(|t| t.parse::<u32>()).collect();
+    let ids = ids.map_err(|e| anyhow::anyhow!("{flag}: not a comma-separated list of token ids ({e})"))?;
+    if ids.is_empty() {
+        bail!("{flag}: the id list is empty");
+    }
+    Ok(ids)
 }
 
 #[cfg(test)]

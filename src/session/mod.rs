@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+pub mod run_dir;
+pub use run_dir::RunDir;
+
 /// Prefix of every temp file and directory we create beside its final path, so that the litter
 /// a `kill -9` leaves can be recognised and removed on the next start.
 pub const TEMP_PREFIX: &str = ".tmp";

@@ -128,7 +128,7 @@ mod tests {
             dirs.extend(rd.flatten().map(|e| e.path()));
         }
         let mut n = 0;
-        for d in dirs.iter().filter(|d| d.join("run.json").exists()) {
+        for d in dirs.iter().filter(|d| crate::session::RunDir::new(d.as_path()).has_run()) {
             crate::train::run::read_run_file(d).unwrap();
             n += 1;
         }

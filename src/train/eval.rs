@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use crate::bench::{ModelRef, ResultsStore, RunContext, RunOptions, bench_suites, load_suites};
-use crate::decode::{AttentionMode, DecodeParams, Mode};
+use crate::decode::DecodeSpec;
 use crate::model::{Llada2, TextCodec};
 
 /// A frozen, inference-mode copy of the training model (fused kernels, no dropout, no graph
@@ -40,10 +40,10 @@ pub fn evaluate(
     let data_dir = crate::session::data_dir(None);
     let suites = load_suites(suites, Default::default(), &[], &data_dir)?;
     let m = inference_copy(model);
-    let mut params = DecodeParams::preset(Mode::Q, m.cfg.eos_token_id, m.cfg.mask_token_id);
-    params.eos_early_stop = true;
-    let opts = RunOptions { params, attention: AttentionMode::BlockCausal, jobs: 1, chat: true };
-    let ctx = RunContext::new(&data_dir, "q", Some(step as u64), limit);
+    let spec = DecodeSpec::default();
+    let params = spec.params(m.cfg.eos_token_id, m.cfg.mask_token_id);
+    let opts = RunOptions { params, attention: spec.attention, jobs: 1, chat: true };
+    let ctx = RunContext::new(&data_dir, spec.mode, Some(step as u64), limit);
     let lm = ModelRef { id: model_id, adapter, model: &m, codec };
     let records = bench_suites(lm, &suites, &opts, &ctx, &|_, _| {})?;
     ResultsStore::open(&data_dir).append(&records)?;

@@ -31,7 +31,7 @@ use super::optim::{AdamW, AdamWConfig, Schedule, clip_grad_norm, save_tensors_at
 use crate::model::lora::{self, AdapterConfig};
 use crate::model::weights::InitWeights;
 use crate::model::{Config, DeviceKind, DtypeKind, Llada2, LoadedModel};
-use crate::session::atomic_write;
+use crate::session::{RunDir, atomic_write};
 
 /// Where the documents come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,7 +141,7 @@ pub struct RunFile {
 }
 
 pub fn read_run_file(dir: &Path) -> Result<RunFile> {
-    let p = dir.join("run.json");
+    let p = RunDir::new(dir).run_file();
     let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
     let de = &mut serde_json::Deserializer::from_str(&text);
     let rf: RunFile = serde_path_to_error::deserialize(de)
@@ -178,16 +178,13 @@ pub struct Trainer {
     _lock: crate::session::DirLock,
 }
 
-/// The log a launcher (the workbench) writes a run's output to, created before the run starts.
-pub const LOG_FILE: &str = "train.log";
-/// The launcher's record of the process it started (pid, arguments), written beside the log.
-pub const LAUNCH_FILE: &str = "launch.json";
+/// The log a launcher (the workbench) writes a run's output to ([`RunDir::LOG_FILE`]).
+pub const LOG_FILE: &str = RunDir::LOG_FILE;
+/// The launcher's record of the process it started ([`RunDir::LAUNCH_FILE`]).
+pub const LAUNCH_FILE: &str = RunDir::LAUNCH_FILE;
 
-/// Files that may be in a run directory before its run.json: the launcher's log and record,
-/// the lock, and temp litter of an interrupted start. A directory holding only these counts as
-/// empty.
 fn is_launch_file(name: &str) -> bool {
-    [LOG_FILE, LAUNCH_FILE, ".lock"].contains(&name) || name.starts_with(crate::session::TEMP_PREFIX)
+    RunDir::is_launcher_file(name)
 }
 
 /// Token of the assistant role tag: chat documents' prompts end with it.
@@ -261,7 +258,7 @@ fn write_initial_run_file(dir: &Path, rc: &RunConfig) -> Result<()> {
         error: None,
         evals: Vec::new(),
     };
-    atomic_write(&dir.join("run.json"), serde_json::to_string_pretty(&rf)?.as_bytes())
+    atomic_write(&RunDir::new(dir).run_file(), serde_json::to_string_pretty(&rf)?.as_bytes())
 }
 
 /// Flags `--resume` may change, applied to the recorded config (each says what changed).
@@ -359,7 +356,7 @@ impl Trainer {
     pub fn create(dir: &Path, rc: RunConfig) -> Result<Self> {
         rc.validate()?;
         rc.device.device()?;
-        if dir.join("run.json").exists() {
+        if RunDir::new(dir).has_run() {
             bail!("{} already holds a run (use --resume {} to continue it)", dir.display(), dir.display());
         }
         let existed = dir.exists();
@@ -430,7 +427,7 @@ impl Trainer {
     /// Reopens the run in `dir` at its last complete checkpoint (from scratch when it was
     /// killed before the first one), applying `changes` and saying what they changed.
     pub fn resume(dir: &Path, changes: &ResumeChanges) -> Result<Self> {
-        if !dir.join("run.json").exists() {
+        if !RunDir::new(dir).has_run() {
             bail!(
                 "--resume {}: no run.json there, so it is not a run directory (start a run with --out)",
                 dir.display()
@@ -488,7 +485,7 @@ impl Trainer {
 
     /// Drops metric lines past the checkpoint we resumed from (and any partial last line).
     fn trim_metrics(&self) -> Result<()> {
-        let p = self.dir.join("metrics.jsonl");
+        let p = RunDir::new(&self.dir).metrics_file();
         let Ok(text) = std::fs::read_to_string(&p) else { return Ok(()) };
         let mut out = String::new();
         for line in text.lines() {
@@ -514,7 +511,7 @@ impl Trainer {
             error,
             evals,
         };
-        atomic_write(&self.dir.join("run.json"), serde_json::to_string_pretty(&rf)?.as_bytes())
+        atomic_write(&RunDir::new(&self.dir).run_file(), serde_json::to_string_pretty(&rf)?.as_bytes())
     }
 
     /// One optimizer step (with gradient accumulation); advances state.
@@ -637,10 +634,9 @@ impl Trainer {
 
     /// Writes `checkpoints/step-N/` atomically and prunes old checkpoints.
     pub fn save_checkpoint(&self) -> Result<PathBuf> {
-        let root = self.dir.join("checkpoints");
+        let fin = RunDir::new(&self.dir).checkpoint(self.state.step);
+        let root = RunDir::new(&self.dir).checkpoints_dir();
         std::fs::create_dir_all(&root)?;
-        let name = format!("step-{}", self.state.step);
-        let fin = root.join(&name);
         if fin.exists() {
             return Ok(fin);
         }
@@ -715,7 +711,7 @@ impl Trainer {
         let mut rf = read_run_file(&self.dir)?;
         rf.evals.extend(evals.iter().cloned());
         rf.step = self.state.step;
-        atomic_write(&self.dir.join("run.json"), serde_json::to_string_pretty(&rf)?.as_bytes())?;
+        atomic_write(&RunDir::new(&self.dir).run_file(), serde_json::to_string_pretty(&rf)?.as_bytes())?;
         Ok(evals
             .iter()
             .map(|e| {
@@ -733,8 +729,10 @@ impl Trainer {
     }
 
     fn append_metrics(&self, m: &Metrics) -> Result<()> {
-        let mut f =
-            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("metrics.jsonl"))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(RunDir::new(&self.dir).metrics_file())?;
         let mut line = serde_json::to_string(m)?;
         line.push('\n');
         f.write_all(line.as_bytes())?;
@@ -866,20 +864,9 @@ pub fn write_hf_dir(
     Ok(())
 }
 
+/// Finished checkpoints of a run, oldest first ([`RunDir::checkpoints`]).
 pub fn list_checkpoints(dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
-    let root = dir.join("checkpoints");
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(&root) else { return Ok(out) };
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        if let Some(n) = name.strip_prefix("step-").and_then(|s| s.parse::<usize>().ok())
-            && e.path().join("state.json").exists()
-        {
-            out.push((n, e.path()));
-        }
-    }
-    out.sort();
-    Ok(out)
+    Ok(RunDir::new(dir).checkpoints())
 }
 
 pub fn latest_checkpoint(dir: &Path) -> Result<Option<(usize, PathBuf)>> {

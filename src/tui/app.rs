@@ -12,8 +12,7 @@ use ratatui::layout::{Position, Rect};
 use super::settings::{ROWS, Settings};
 use super::view::{self, StepRef, TraceIndex};
 use super::worker::{ModelInfo, RunRequest, WorkerEvent};
-use crate::decode::trace::{BlockEnd, BlockTrace};
-use crate::decode::{Mode, Trace};
+use crate::decode::Trace;
 
 /// Playback speeds, steps per second.
 pub const SPEEDS: [u32; 7] = [1, 2, 4, 8, 16, 32, 64];
@@ -196,42 +195,13 @@ impl Doc {
         Self { trace, index, label, path, live: None }
     }
 
-    /// Appends a streamed step.
+    /// Appends a streamed step (through the trace builder) and indexes it.
     fn push_step(&mut self, block_no: usize, block_start: usize, step: crate::decode::trace::StepTrace) {
-        let b = self.trace.params.block_length;
-        let new_block = self.trace.blocks.last().is_none_or(|l| l.block != block_no);
-        let mask_id = self.trace.params.mask_id;
-        if new_block {
-            if let Some(prev) = self.trace.blocks.last_mut() {
-                prev.ended_by = inferred_end(prev, mask_id);
-            }
-            self.trace.blocks.push(BlockTrace {
-                block: block_no,
-                start: block_start,
-                window_end: block_start + b,
-                ended_by: BlockEnd::Cancelled,
-                steps: Vec::new(),
-            });
-        }
+        self.trace.push_step(block_no, block_start, step);
         let bi = self.trace.blocks.len() - 1;
-        if let Some(dst) = self.trace.final_canvas.get_mut(block_start..block_start + step.after.len()) {
-            dst.copy_from_slice(&step.after);
+        if let Some(s) = self.trace.blocks[bi].steps.last() {
+            self.index.push_step(bi, s);
         }
-        self.trace.forward_calls = step.forward + 1;
-        self.index.push_step(bi, &step);
-        self.trace.blocks[bi].steps.push(step);
-    }
-}
-
-/// How a finished block of a live decode ended (the decoder reports it only in the final trace):
-/// a last step that started with no mask and changed nothing settled it.
-fn inferred_end(b: &BlockTrace, mask_id: u32) -> BlockEnd {
-    match b.steps.last() {
-        Some(s) if !s.before.contains(&mask_id) && s.edits.is_empty() && s.remasks.is_empty() => {
-            BlockEnd::NoEditAfterFill
-        }
-        Some(_) => BlockEnd::MaxPostSteps,
-        None => BlockEnd::Cancelled,
     }
 }
 
@@ -339,27 +309,10 @@ impl App {
         self.status = Some(Status { text: text.into(), error: true });
     }
 
-    /// Takes the settings (and an id prompt) of an opened trace, so Enter re-runs it and a
-    /// changed setting is a what-if against it.
+    /// Takes the decode spec (and an id prompt) of an opened trace, so Enter re-runs it
+    /// exactly and a changed setting is a what-if against it.
     pub fn adopt_settings(&mut self, t: &Trace) {
-        let p = &t.params;
-        let s = &mut self.settings;
-        s.threshold = p.threshold;
-        s.editing_threshold = p.editing_threshold;
-        s.max_post_steps = p.max_post_steps;
-        s.mode = [Mode::Q, Mode::S, Mode::Default]
-            .into_iter()
-            .find(|m| m.thresholds() == (p.threshold, p.editing_threshold, p.max_post_steps));
-        s.attention = t.attention;
-        s.block_length = p.block_length;
-        s.gen_length = p.gen_length;
-        s.eos_early_stop = p.eos_early_stop;
-        s.record_top_k = p.record_top_k;
-        s.edit_policy = p.edit_policy;
-        s.remask_strategy = p.remask_strategy;
-        s.remask_threshold = p.remask_threshold;
-        s.max_remask_per_pos = p.max_remask_per_pos;
-        s.max_remask_ratio = p.max_remask_ratio;
+        self.settings.spec = t.spec();
         if t.prompt.is_none() && !t.prompt_ids.is_empty() {
             let ids: Vec<String> = t.prompt_ids.iter().map(u32::to_string).collect();
             self.prompt = LineEdit::new(&ids.join(","));
@@ -681,7 +634,7 @@ impl App {
             self.error("the prompt is empty (Tab to the prompt box and type one)");
             return;
         }
-        if !info.has_tokenizer && crate::cli::parse_ids(&text, "prompt").is_err() {
+        if !info.has_tokenizer && crate::model::tokenizer::parse_ids(&text, "prompt").is_err() {
             self.error("this model has no tokenizer: give the prompt as token ids, e.g. 409,191,80,91,337");
             return;
         }
@@ -748,6 +701,11 @@ impl App {
                     let last = d.index.len() - 1;
                     self.goto_flat(last);
                     self.follow = true;
+                }
+            }
+            WorkerEvent::BlockEnd { run_id, block, block_start, ended_by } => {
+                if let Some(d) = self.doc.as_mut().filter(|d| d.live == Some(run_id)) {
+                    d.trace.end_block(block, block_start, ended_by);
                 }
             }
             WorkerEvent::Done { run_id, trace } => {
@@ -1111,6 +1069,7 @@ pub const HELP: &[(&str, &str)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::BlockEnd;
 
     #[test]
     fn line_edit_inserts_and_deletes_at_the_cursor_in_characters() {
@@ -1127,10 +1086,19 @@ mod tests {
     }
 
     #[test]
-    fn a_live_block_ends_as_the_decoder_would_have_ended_it() {
+    fn a_live_block_ends_as_the_decoder_ended_it() {
         let t = crate::tui::sample::small();
-        assert_eq!(inferred_end(&t.blocks[0], t.params.mask_id), BlockEnd::NoEditAfterFill);
-        assert_eq!(inferred_end(&t.blocks[2], t.params.mask_id), BlockEnd::MaxPostSteps);
+        let mut live = t.clone();
+        live.blocks.clear();
+        for b in &t.blocks {
+            for s in &b.steps {
+                live.push_step(b.block, b.start, s.clone());
+            }
+            live.end_block(b.block, b.start, b.ended_by);
+        }
+        assert_eq!(live.blocks[0].ended_by, BlockEnd::NoEditAfterFill);
+        assert_eq!(live.blocks[2].ended_by, BlockEnd::MaxPostSteps);
+        assert_eq!(live.blocks, t.blocks);
     }
 
     #[test]

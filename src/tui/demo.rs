@@ -11,8 +11,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::ModelArgs;
-use crate::decode::{AttentionMode, Mode};
+use crate::decode::DecodeSpec;
+use crate::decode::session::{self, ModelArgs, Prompt};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -45,20 +45,10 @@ pub struct DemoSpec {
     pub prompt_ids: Option<String>,
     #[serde(default = "yes")]
     pub chat: bool,
-    #[serde(default)]
-    pub mode: Option<Mode>,
-    #[serde(default)]
-    pub threshold: Option<f32>,
-    #[serde(default)]
-    pub editing_threshold: Option<f32>,
-    #[serde(default)]
-    pub attention: Option<AttentionMode>,
-    #[serde(default)]
-    pub block_length: Option<usize>,
-    #[serde(default)]
-    pub gen_length: Option<usize>,
-    #[serde(default)]
-    pub eos_early_stop: Option<bool>,
+    /// The decode (every field optional: `mode`, `threshold`, `attention`, `block_length`,
+    /// `gen_length`, `eos_early_stop`, …; the rest take [`DecodeSpec`]'s defaults).
+    #[serde(flatten)]
+    pub spec: DecodeSpec,
 }
 
 fn yes() -> bool {
@@ -78,34 +68,15 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let out = args.out.clone().unwrap_or_else(|| {
         args.manifest.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
     });
-    let lm = crate::cli::decode::load_with_adapter(&args.model)?;
-    let cfg = &lm.model.cfg;
+    let lm = session::load(&args.model)?;
     for spec in &manifest.sessions {
-        let mut settings = super::settings::Settings::default();
-        settings.set_mode(spec.mode.unwrap_or(Mode::Q));
-        if let Some(t) = spec.threshold {
-            settings.threshold = t;
-        }
-        if let Some(t) = spec.editing_threshold {
-            settings.editing_threshold = t;
-        }
-        settings.attention = spec.attention.unwrap_or_default();
-        settings.block_length = spec.block_length.unwrap_or(32);
-        settings.gen_length = spec.gen_length.unwrap_or(256);
-        settings.eos_early_stop = spec.eos_early_stop.unwrap_or(true);
-        let params = settings.params(cfg.eos_token_id, cfg.mask_token_id);
-        let (prompt, ids) = crate::cli::decode::prompt_ids(
-            &lm.codec,
-            spec.prompt.as_deref(),
-            spec.prompt_ids.as_deref(),
-            spec.chat && spec.prompt.is_some(),
-        )
-        .with_context(|| format!("session {}", spec.name))?;
-        let trace =
-            crate::cli::decode::run_decode(&lm, params, settings.attention, prompt, &ids, &mut |_| {
-                ControlFlow::Continue(())
-            })
+        let (text, ids) = lm
+            .codec
+            .prompt(spec.prompt.as_deref(), spec.prompt_ids.as_deref(), spec.chat && spec.prompt.is_some())
             .with_context(|| format!("session {}", spec.name))?;
+        let trace =
+            session::run((&lm).into(), &Prompt { text, ids }, &spec.spec, &mut |_| ControlFlow::Continue(()))
+                .with_context(|| format!("session {}", spec.name))?;
         let path = out.join(format!("{}.json", spec.name));
         trace.save(&path)?;
         println!("{}: {}", path.display(), trace.summary());

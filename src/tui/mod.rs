@@ -33,9 +33,8 @@ use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_ra
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use crate::cli::ModelArgs;
-use crate::cli::decode::DecodeFlags;
-use crate::decode::Trace;
+use crate::decode::session::ModelArgs;
+use crate::decode::{DecodeSpec, Trace};
 use app::{Action, App, Doc, Effect, ModelState};
 use worker::{Worker, WorkerEvent};
 
@@ -61,8 +60,9 @@ pub struct TuiArgs {
     /// Do not load a model (view traces only).
     #[arg(long)]
     pub no_model: bool,
+    /// The decode the workbench starts with (the settings panel edits it).
     #[command(flatten)]
-    pub flags: DecodeFlags,
+    pub spec: DecodeSpec,
 }
 
 impl Default for TuiArgs {
@@ -111,7 +111,7 @@ pub fn load_trace(path: &Path) -> Result<Trace> {
 /// Builds the app state for the arguments (no terminal, no threads): settings, prompt and the
 /// traces named by `--open` / `--diff`.
 pub fn initial_app(args: &TuiArgs) -> Result<App> {
-    let mut app = App::new(settings::Settings::from_flags(&args.flags, args.model.adapter.clone()));
+    let mut app = App::new(settings::Settings::new(args.spec.clone(), args.model.adapter.clone()));
     if let Some(t) = args.prompt.as_deref().or(args.prompt_ids.as_deref()) {
         app.set_prompt(t);
     }

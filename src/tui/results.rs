@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::app::{App, Effect, LineEdit};
-use super::runs::{self, Launch};
+use super::runs::{self, Launch, LaunchKind};
 use super::screens::{PaneKey, ProcessOp, Screen};
 use crate::bench::results::{self, ComparisonRow, FailingItem, Loaded, ResultsStore};
+use crate::session::run_dir::{quote_arg, split_args};
 
 /// Where the demo results set lives (relative to the working directory, like `sessions/`).
 pub const DEMO_DIR: &str = "sessions/results";
@@ -150,8 +151,8 @@ impl ResultsState {
         self.recompute();
     }
 
-    fn row_key(r: &ComparisonRow) -> (String, String, Option<String>, Option<u64>, String) {
-        (r.suite.clone(), r.model.clone(), r.adapter.clone(), r.checkpoint_step, r.mode.clone())
+    fn row_key(r: &ComparisonRow) -> (String, String, Option<String>, Option<u64>, crate::decode::Mode) {
+        (r.suite.clone(), r.model.clone(), r.adapter.clone(), r.checkpoint_step, r.mode)
     }
 
     /// Rebuilds the table, keeping the selected row.
@@ -220,32 +221,31 @@ impl ResultsState {
         let mut s = String::from("--suite arith,facts --limit 40");
         if let Some(r) = self.selected_row() {
             if !r.model.starts_with("embedded") && !r.model.is_empty() {
-                s.push_str(&format!(" --model {}", r.model));
+                s.push_str(&format!(" --model {}", quote_arg(&r.model)));
             }
             if let Some(a) = &r.adapter {
-                s.push_str(&format!(" --adapter {a}"));
+                s.push_str(&format!(" --adapter {}", quote_arg(a)));
             }
         }
         s
     }
 
-    /// The launch of `draftscope bench FLAGS` writing to the data directory.
-    pub fn bench_launch(&self, exe: &Path, flags: &str) -> Launch {
+    /// The launch of `draftscope bench FLAGS` writing to the data directory. The flags split
+    /// like shell words: quote a path with spaces.
+    pub fn bench_launch(&self, exe: &Path, flags: &str) -> anyhow::Result<Launch> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or(0);
         let mut args = vec!["bench".to_string(), "--sessions".into(), self.data_dir.display().to_string()];
-        args.extend(flags.split_whitespace().map(String::from));
-        Launch {
+        args.extend(split_args(flags)?);
+        Ok(Launch {
             exe: exe.to_path_buf(),
             args,
             data_dir: self.data_dir.clone(),
             log: self.data_dir.join("bench-logs").join(format!("bench-{now}.log")),
-            run_dir: None,
-            start_step: 0,
-            resume: false,
-        }
+            kind: LaunchKind::Bench,
+        })
     }
 
     /// Drops finished jobs, keeping the last line of their logs.
@@ -355,11 +355,17 @@ fn bench_key(app: &mut App, k: PaneKey) {
         PaneKey::Enter => {
             let flags = ed.text.clone();
             rs.bench_input = None;
-            if !flags.split_whitespace().any(|a| a == "--suite" || a.starts_with("--suite=")) {
+            let l = match rs.bench_launch(&app.training.exe, &flags) {
+                Ok(l) => l,
+                Err(e) => {
+                    app.error(format!("bench flags: {e}"));
+                    return;
+                }
+            };
+            if !l.args.iter().any(|a| a == "--suite" || a.starts_with("--suite=")) {
                 app.error("bench needs --suite (e.g. --suite arith,facts)");
                 return;
             }
-            let l = rs.bench_launch(&app.training.exe, &flags);
             app.effects.push(Effect::Process(ProcessOp::Spawn { launch: l, what: format!("bench {flags}") }));
         }
         other => {

@@ -21,35 +21,20 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
 
 use crate::bench::results::{Loaded, ResultsStore};
-use crate::train::run::{Metrics, RunFile, RunKind, Status, list_checkpoints, read_run_file};
+use crate::session::RunDir;
+use crate::train::run::{Metrics, RunFile, RunKind, Status, read_run_file};
 
-pub const LAUNCH_FILE: &str = crate::train::run::LAUNCH_FILE;
-pub const LOG_FILE: &str = crate::train::run::LOG_FILE;
+pub use crate::session::run_dir::{LaunchRecord, interrupt, pid_alive, pid_runs, runs_dir};
+pub const LAUNCH_FILE: &str = RunDir::LAUNCH_FILE;
+pub const LOG_FILE: &str = RunDir::LOG_FILE;
 /// How often the poller re-reads run directories and the results file.
 pub const POLL_MS: u64 = 500;
 /// Steps after each (re)start left out of the ETA: the first steps of a process are slower.
 pub const WARMUP_STEPS: usize = 2;
 /// Lines of the log kept for the panel.
 pub const LOG_LINES: usize = 200;
-
-/// The runs folder of a session data directory.
-pub fn runs_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("runs")
-}
-
-/// What the workbench wrote when it started a process in a run directory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LaunchRecord {
-    pub pid: u32,
-    pub args: Vec<String>,
-    pub unix_time: u64,
-    /// The step the process starts from (the last checkpoint when resuming, else 0).
-    pub start_step: usize,
-    pub resume: bool,
-}
 
 /// A run's state, derived from its files and whether its process is alive.
 #[derive(Debug, Clone, PartialEq)]
@@ -230,16 +215,9 @@ pub fn progress(metrics: &[Metrics], step: usize, total: usize, start_step: usiz
         d = durations(0);
     }
     let d: Vec<f64> = d.iter().rev().take(20).copied().collect();
-    let secs_per_step = (!d.is_empty()).then(|| median(&d));
+    let secs_per_step = (!d.is_empty()).then(|| crate::bench::stats::median(&d));
     let eta_s = if live { secs_per_step.map(|s| s * total.saturating_sub(step) as f64) } else { None };
     Progress { step, total, ratio, secs_per_step, eta_s }
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    let n = s.len();
-    if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 }
 }
 
 /// `1h02m`, `3m12s`, `45s`.
@@ -254,66 +232,7 @@ pub fn fmt_duration(secs: f64) -> String {
     }
 }
 
-/// Whether process `pid` exists and is not a zombie.
-pub fn pid_alive(pid: u32) -> bool {
-    if pid == 0 || pid > i32::MAX as u32 {
-        return false;
-    }
-    #[cfg(unix)]
-    {
-        // SAFETY: kill with signal 0 only checks for the process; it sends nothing.
-        let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
-        let alive = r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-        if !alive {
-            return false;
-        }
-        // Exited but not yet reaped by its parent: not running.
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Ok(s) => !s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
-            Err(_) => true,
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        true
-    }
-}
-
-/// Whether `pid` is alive and (where the OS tells) still runs one of `subcommands` — a
-/// recycled pid belonging to another program does not count.
-pub fn pid_runs(pid: u32, subcommands: &[&str]) -> bool {
-    if !pid_alive(pid) {
-        return false;
-    }
-    match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(raw) if !raw.is_empty() => {
-            raw.split(|&b| b == 0).any(|a| subcommands.iter().any(|s| a == s.as_bytes()))
-        }
-        _ => true,
-    }
-}
-
-/// Sends SIGINT to `pid` (the trainer checkpoints, marks the run cancelled and exits).
-pub fn interrupt(pid: u32) -> Result<()> {
-    if pid == 0 || pid > i32::MAX as u32 {
-        anyhow::bail!("bad pid {pid}");
-    }
-    #[cfg(unix)]
-    {
-        // SAFETY: plain kill(2) on a pid we read from the run directory.
-        let r = unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
-        if r != 0 {
-            return Err(std::io::Error::last_os_error()).with_context(|| format!("cannot signal pid {pid}"));
-        }
-        Ok(())
-    }
-    #[cfg(not(unix))]
-    {
-        anyhow::bail!("cancelling needs a Unix system")
-    }
-}
-
-/// A process for the workbench to start.
+/// A process for the workbench to start: the binary, its arguments, where its output goes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Launch {
     /// The draftscope binary.
@@ -323,63 +242,31 @@ pub struct Launch {
     pub data_dir: PathBuf,
     /// Where stdout and stderr go (appended).
     pub log: PathBuf,
-    /// For training runs: the run directory (gets `launch.json`) and the start step.
-    pub run_dir: Option<PathBuf>,
-    pub start_step: usize,
-    pub resume: bool,
+    pub kind: LaunchKind,
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+/// What a launch is: a training run (owning a run directory) or a bench job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LaunchKind {
+    /// `train` / `pretrain`: the run directory gets `launch.json`; the step it starts from.
+    Train { run: RunDir, start_step: usize, resume: bool },
+    /// `bench`: tracked by pid until it exits; its results land in the results store.
+    Bench,
 }
 
-/// Starts the process detached (own session, no terminal, output to the log) so it outlives the
-/// workbench; a thread reaps it if it ends first. Returns the pid.
+/// Starts the process detached (it outlives the workbench) and, for a training run, records
+/// the launch in its run directory. Returns the pid.
 pub fn spawn(l: &Launch) -> Result<u32> {
-    if let Some(p) = l.log.parent() {
-        std::fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()))?;
-    }
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&l.log)
-        .with_context(|| format!("cannot open {}", l.log.display()))?;
-    let err = log.try_clone()?;
-    let mut cmd = std::process::Command::new(&l.exe);
-    cmd.args(&l.args)
-        .env("DRAFTSCOPE_SESSIONS", &l.data_dir)
-        .stdin(std::process::Stdio::null())
-        .stdout(log)
-        .stderr(err);
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: setsid is async-signal-safe; it detaches the child from our terminal and
-        // process group, so closing the terminal or quitting the workbench leaves it running.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                Ok(())
-            });
-        }
-    }
-    let mut child = cmd.spawn().with_context(|| format!("cannot start {}", l.exe.display()))?;
-    let pid = child.id();
-    std::thread::Builder::new()
-        .name("draftscope-reaper".into())
-        .spawn(move || {
-            child.wait().ok();
-        })
-        .ok();
-    if let Some(dir) = &l.run_dir {
+    let pid = crate::session::run_dir::spawn_detached(&l.exe, &l.args, &l.data_dir, &l.log)?;
+    if let LaunchKind::Train { run, start_step, resume } = &l.kind {
         let rec = LaunchRecord {
             pid,
             args: l.args.clone(),
-            unix_time: unix_now(),
-            start_step: l.start_step,
-            resume: l.resume,
+            unix_time: crate::session::run_dir::unix_now(),
+            start_step: *start_step,
+            resume: *resume,
         };
-        crate::session::atomic_write(&dir.join(LAUNCH_FILE), serde_json::to_string_pretty(&rec)?.as_bytes())?;
+        run.write_launch(&rec)?;
     }
     Ok(pid)
 }
@@ -392,9 +279,11 @@ pub fn resume_launch(exe: &Path, data_dir: &Path, snap: &RunSnapshot) -> Launch 
         args: vec![sub.into(), "--resume".into(), snap.dir.display().to_string(), "--json".into()],
         data_dir: data_dir.to_path_buf(),
         log: snap.dir.join(LOG_FILE),
-        run_dir: Some(snap.dir.clone()),
-        start_step: snap.last_checkpoint().unwrap_or(0),
-        resume: true,
+        kind: LaunchKind::Train {
+            run: RunDir::new(&snap.dir),
+            start_step: snap.last_checkpoint().unwrap_or(0),
+            resume: true,
+        },
     }
 }
 
@@ -486,7 +375,8 @@ pub fn tail_lines(path: &Path, n: usize) -> Vec<String> {
 
 fn read_run_cached(dir: &Path, cache: &mut MetricsCache) -> RunSnapshot {
     let name = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let run_path = dir.join("run.json");
+    let rd = RunDir::new(dir);
+    let run_path = rd.run_file();
     let (run, run_err) = if run_path.exists() {
         match read_run_file(dir) {
             Ok(r) => (Some(r), None),
@@ -495,17 +385,13 @@ fn read_run_cached(dir: &Path, cache: &mut MetricsCache) -> RunSnapshot {
     } else {
         (None, None)
     };
-    let launch: Option<LaunchRecord> =
-        std::fs::read_to_string(dir.join(LAUNCH_FILE)).ok().and_then(|t| serde_json::from_str(&t).ok());
-    let (metrics, bad) = cache.update(&dir.join("metrics.jsonl"));
+    let launch = rd.read_launch();
+    let (metrics, bad) = cache.update(&rd.metrics_file());
     let metrics = metrics.to_vec();
-    let checkpoints: Vec<usize> =
-        list_checkpoints(dir).unwrap_or_default().into_iter().map(|(s, _)| s).collect();
-    let log_tail = tail_lines(&dir.join(LOG_FILE), LOG_LINES);
-    let modified = [run_path.clone(), dir.join("metrics.jsonl"), dir.join(LAUNCH_FILE)]
-        .iter()
-        .filter_map(|p| mtime(p))
-        .max();
+    let checkpoints: Vec<usize> = rd.checkpoints().into_iter().map(|(s, _)| s).collect();
+    let log_tail = tail_lines(&rd.log_file(), LOG_LINES);
+    let modified =
+        [run_path.clone(), rd.metrics_file(), rd.launch_file()].iter().filter_map(|p| mtime(p)).max();
     let last_ck = checkpoints.last().copied();
     let metrics_step = metrics.last().map_or(0, |m| m.step);
     let subs = ["train", "pretrain"];
@@ -619,11 +505,8 @@ impl Scanner {
     pub fn runs(&mut self) -> Vec<RunSnapshot> {
         let root = runs_dir(&self.data_dir);
         let Ok(rd) = std::fs::read_dir(&root) else { return Vec::new() };
-        let mut dirs: Vec<PathBuf> = rd
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_dir() && (p.join("run.json").exists() || p.join(LAUNCH_FILE).exists()))
-            .collect();
+        let mut dirs: Vec<PathBuf> =
+            rd.flatten().map(|e| e.path()).filter(|p| p.is_dir() && RunDir::new(p).is_taken()).collect();
         dirs.sort();
         self.metrics.retain(|k, _| dirs.contains(k));
         self.clocks.retain(|k, _| dirs.contains(k));

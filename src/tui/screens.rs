@@ -162,7 +162,7 @@ pub fn execute(app: &mut App, op: ProcessOp) {
     match op {
         ProcessOp::Spawn { launch, what } => match runs::spawn(&launch) {
             Ok(pid) => {
-                if launch.run_dir.is_none() {
+                if launch.kind == runs::LaunchKind::Bench {
                     app.results.jobs.push(super::results::BenchJob {
                         pid,
                         log: launch.log.clone(),

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::decode::{AttentionMode, DecodeParams, EditPolicy, Mode, RemaskStrategy};
+use crate::decode::{AttentionMode, DecodeParams, DecodeSpec, EditPolicy, Mode, RemaskStrategy};
 
 /// The rows of the settings panel, in display order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,12 +17,15 @@ pub enum Row {
     Attention,
     BlockLength,
     GenLength,
+    /// Sampling temperature (top-k / top-p shown beside it when set).
+    Temperature,
+    Seed,
     EosStop,
     Chat,
     Adapter,
 }
 
-pub const ROWS: [Row; 12] = [
+pub const ROWS: [Row; 14] = [
     Row::Mode,
     Row::Threshold,
     Row::Editing,
@@ -32,6 +35,8 @@ pub const ROWS: [Row; 12] = [
     Row::Attention,
     Row::BlockLength,
     Row::GenLength,
+    Row::Temperature,
+    Row::Seed,
     Row::EosStop,
     Row::Chat,
     Row::Adapter,
@@ -40,28 +45,16 @@ pub const ROWS: [Row; 12] = [
 const BLOCK_LENGTHS: [usize; 6] = [4, 8, 16, 32, 64, 128];
 const GEN_LENGTHS: [usize; 9] = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
 
+/// What a run from the workbench uses: the decode spec (edited in place by the settings panel)
+/// plus how the prompt and model are prepared.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// The preset the thresholds came from; `None` once a threshold was changed by hand.
-    pub mode: Option<Mode>,
-    pub threshold: f32,
-    pub editing_threshold: f32,
-    pub max_post_steps: usize,
-    pub attention: AttentionMode,
-    pub block_length: usize,
-    pub gen_length: usize,
-    pub eos_early_stop: bool,
+    pub spec: DecodeSpec,
     /// Wrap text prompts in the model's chat template.
     pub chat: bool,
     pub adapter: Option<PathBuf>,
     /// Whether the adapter (if any) is applied.
     pub adapter_on: bool,
-    pub record_top_k: usize,
-    pub edit_policy: EditPolicy,
-    pub remask_strategy: RemaskStrategy,
-    pub remask_threshold: f32,
-    pub max_remask_per_pos: usize,
-    pub max_remask_ratio: f32,
 }
 
 /// The policy row's values, in cycling order.
@@ -74,78 +67,24 @@ const POLICIES: [(EditPolicy, RemaskStrategy); 4] = [
 
 impl Default for Settings {
     fn default() -> Self {
-        let (threshold, editing_threshold, max_post_steps) = Mode::Q.thresholds();
-        Self {
-            mode: Some(Mode::Q),
-            threshold,
-            editing_threshold,
-            max_post_steps,
-            attention: AttentionMode::BlockCausal,
-            block_length: 32,
-            gen_length: 256,
-            eos_early_stop: true,
-            chat: true,
-            adapter: None,
-            adapter_on: false,
-            record_top_k: 5,
-            edit_policy: EditPolicy::T2t,
-            remask_strategy: RemaskStrategy::LowProb,
-            remask_threshold: RemaskStrategy::LowProb.default_threshold(),
-            max_remask_per_pos: 5,
-            max_remask_ratio: 0.25,
-        }
+        Self::new(DecodeSpec::default(), None)
     }
 }
 
 impl Settings {
-    pub fn from_flags(f: &crate::cli::decode::DecodeFlags, adapter: Option<PathBuf>) -> Self {
-        let p = f.params(0, 0);
-        let custom = f.threshold.is_some() || f.editing_threshold.is_some() || f.max_post_steps.is_some();
-        Self {
-            mode: if custom { None } else { Some(f.mode) },
-            threshold: p.threshold,
-            editing_threshold: p.editing_threshold,
-            max_post_steps: p.max_post_steps,
-            attention: f.attention,
-            block_length: f.block_length,
-            gen_length: f.gen_length,
-            eos_early_stop: f.eos_early_stop,
-            chat: true,
-            adapter_on: adapter.is_some(),
-            adapter,
-            record_top_k: f.record_top_k,
-            edit_policy: p.edit_policy,
-            remask_strategy: p.remask_strategy,
-            remask_threshold: p.remask_threshold,
-            max_remask_per_pos: p.max_remask_per_pos,
-            max_remask_ratio: p.max_remask_ratio,
-        }
+    /// The spec from the command line, with the adapter from `--adapter` switched on.
+    pub fn new(spec: DecodeSpec, adapter: Option<PathBuf>) -> Self {
+        Self { spec, chat: true, adapter_on: adapter.is_some(), adapter }
     }
 
     /// The parameters of a run on a model with these special ids.
     pub fn params(&self, eos_id: u32, mask_id: u32) -> DecodeParams {
-        let mut p = DecodeParams::preset(self.mode.unwrap_or(Mode::Q), eos_id, mask_id);
-        p.threshold = self.threshold;
-        p.editing_threshold = self.editing_threshold;
-        p.max_post_steps = self.max_post_steps;
-        p.block_length = self.block_length;
-        p.gen_length = self.gen_length;
-        p.eos_early_stop = self.eos_early_stop;
-        p.record_top_k = self.record_top_k;
-        p.edit_policy = self.edit_policy;
-        p.remask_strategy = self.remask_strategy;
-        p.remask_threshold = self.remask_threshold;
-        p.max_remask_per_pos = self.max_remask_per_pos;
-        p.max_remask_ratio = self.max_remask_ratio;
-        p
+        self.spec.params(eos_id, mask_id)
     }
 
     /// `t2t`, or `t2m low_prob` and the like.
     pub fn policy_label(&self) -> String {
-        match self.edit_policy {
-            EditPolicy::T2t => "t2t".into(),
-            EditPolicy::T2m => format!("t2m {}", self.remask_strategy.label()),
-        }
+        self.spec.policy_label()
     }
 
     /// The adapter a run should use.
@@ -154,45 +93,43 @@ impl Settings {
     }
 
     pub fn mode_label(&self) -> &'static str {
-        match self.mode {
-            Some(Mode::Q) => "Q",
-            Some(Mode::S) => "S",
-            Some(Mode::Default) => "default",
-            None => "custom",
-        }
+        self.spec.mode_label()
     }
 
-    /// One-line description, for run labels (under T2M the strategy and τ replace the
-    /// editing threshold).
+    /// One-line description, for run labels.
     pub fn short(&self) -> String {
-        let second = match self.edit_policy {
-            EditPolicy::T2t => format!("{:.2}", self.editing_threshold),
-            EditPolicy::T2m => format!("{} {:.2}", self.policy_label(), self.remask_threshold),
-        };
-        format!(
-            "{} {:.2}/{second} {}{}",
-            self.mode_label(),
-            self.threshold,
-            self.attention.label(),
-            if self.active_adapter().is_some() { " +adapter" } else { "" }
-        )
+        format!("{}{}", self.spec.short(), if self.active_adapter().is_some() { " +adapter" } else { "" })
     }
 
     pub fn value(&self, row: Row) -> String {
+        let s = &self.spec;
+        let (threshold, editing, max_post) = s.thresholds();
         match row {
             Row::Mode => self.mode_label().into(),
-            Row::Threshold => format!("{:.2}", self.threshold),
-            Row::Editing => format!("{:.2}", self.editing_threshold),
-            Row::MaxPost => self.max_post_steps.to_string(),
+            Row::Threshold => format!("{threshold:.2}"),
+            Row::Editing => format!("{editing:.2}"),
+            Row::MaxPost => max_post.to_string(),
             Row::Policy => self.policy_label(),
-            Row::RemaskThr => match self.edit_policy {
-                EditPolicy::T2t => format!("{:.2} (t2m only)", self.remask_threshold),
-                EditPolicy::T2m => format!("{:.2}", self.remask_threshold),
+            Row::RemaskThr => match s.edit_policy {
+                EditPolicy::T2t => format!("{:.2} (t2m only)", s.remask_threshold()),
+                EditPolicy::T2m => format!("{:.2}", s.remask_threshold()),
             },
-            Row::Attention => self.attention.label().into(),
-            Row::BlockLength => self.block_length.to_string(),
-            Row::GenLength => self.gen_length.to_string(),
-            Row::EosStop => on_off(self.eos_early_stop).into(),
+            Row::Attention => s.attention.label().into(),
+            Row::BlockLength => s.block_length.to_string(),
+            Row::GenLength => s.gen_length.to_string(),
+            Row::Temperature if s.temperature == 0.0 => "0.00 (greedy)".into(),
+            Row::Temperature => {
+                let mut v = format!("{:.2}", s.temperature);
+                if let Some(k) = s.top_k {
+                    v += &format!(" top-k {k}");
+                }
+                if let Some(p) = s.top_p {
+                    v += &format!(" top-p {p:.2}");
+                }
+                v
+            }
+            Row::Seed => s.seed.to_string(),
+            Row::EosStop => on_off(s.eos_early_stop).into(),
             Row::Chat => on_off(self.chat).into(),
             Row::Adapter => match &self.adapter {
                 None => "none (a: set)".into(),
@@ -212,6 +149,8 @@ impl Settings {
             Row::Attention => "attention",
             Row::BlockLength => "block len",
             Row::GenLength => "gen len",
+            Row::Temperature => "temperature",
+            Row::Seed => "seed",
             Row::EosStop => "eos stop",
             Row::Chat => "chat tmpl",
             Row::Adapter => "adapter",
@@ -221,52 +160,49 @@ impl Settings {
     /// Steps a setting up (`+1`) or down (`-1`).
     pub fn adjust(&mut self, row: Row, dir: i32) {
         let step = |v: f32| ((v + 0.05 * dir as f32) * 100.0).round().clamp(0.0, 100.0) / 100.0;
+        let s = &mut self.spec;
+        let (threshold, editing, max_post) = s.thresholds();
         match row {
             Row::Mode => {
                 let modes = [Mode::Q, Mode::S, Mode::Default];
-                let i = self.mode.and_then(|m| modes.iter().position(|&x| x == m));
+                let i = s.preset().and_then(|m| modes.iter().position(|&x| x == m));
                 let n = match i {
                     None => 0,
                     Some(i) => (i as i32 + dir).rem_euclid(modes.len() as i32) as usize,
                 };
-                self.set_mode(modes[n]);
+                s.set_mode(modes[n]);
             }
-            Row::Threshold => {
-                self.threshold = step(self.threshold);
-                self.mode = None;
-            }
-            Row::Editing => {
-                self.editing_threshold = step(self.editing_threshold);
-                self.mode = None;
-            }
-            Row::MaxPost => {
-                self.max_post_steps = (self.max_post_steps as i64 + dir as i64).clamp(0, 256) as usize;
-                self.mode = None;
-            }
+            Row::Threshold => s.threshold = Some(step(threshold)),
+            Row::Editing => s.editing_threshold = Some(step(editing)),
+            Row::MaxPost => s.max_post_steps = Some((max_post as i64 + dir as i64).clamp(0, 256) as usize),
             Row::Policy => {
                 let i = POLICIES
                     .iter()
-                    .position(|&(e, s)| {
-                        e == self.edit_policy && (e == EditPolicy::T2t || s == self.remask_strategy)
+                    .position(|&(e, r)| {
+                        e == s.edit_policy && (e == EditPolicy::T2t || r == s.remask_strategy)
                     })
                     .unwrap_or(0);
-                let (e, s) = POLICIES[(i as i32 + dir).rem_euclid(POLICIES.len() as i32) as usize];
-                self.edit_policy = e;
+                let (e, r) = POLICIES[(i as i32 + dir).rem_euclid(POLICIES.len() as i32) as usize];
+                s.edit_policy = e;
                 if e == EditPolicy::T2m {
-                    self.remask_strategy = s;
-                    self.remask_threshold = s.default_threshold();
+                    s.remask_strategy = r;
+                    s.remask_threshold = None;
                 }
             }
-            Row::RemaskThr => self.remask_threshold = step(self.remask_threshold),
+            Row::RemaskThr => s.remask_threshold = Some(step(s.remask_threshold())),
             Row::Attention => {
                 let modes =
                     [AttentionMode::BlockCausal, AttentionMode::Hf, AttentionMode::BlockCausalNoCache];
-                let i = modes.iter().position(|&m| m == self.attention).unwrap_or(0);
-                self.attention = modes[(i as i32 + dir).rem_euclid(modes.len() as i32) as usize];
+                let i = modes.iter().position(|&m| m == s.attention).unwrap_or(0);
+                s.attention = modes[(i as i32 + dir).rem_euclid(modes.len() as i32) as usize];
             }
-            Row::BlockLength => self.block_length = stepped(&BLOCK_LENGTHS, self.block_length, dir),
-            Row::GenLength => self.gen_length = stepped(&GEN_LENGTHS, self.gen_length, dir),
-            Row::EosStop => self.eos_early_stop = !self.eos_early_stop,
+            Row::BlockLength => s.block_length = stepped(&BLOCK_LENGTHS, s.block_length, dir),
+            Row::GenLength => s.gen_length = stepped(&GEN_LENGTHS, s.gen_length, dir),
+            Row::Temperature => {
+                s.temperature = ((s.temperature + 0.1 * dir as f32) * 10.0).round().clamp(0.0, 20.0) / 10.0
+            }
+            Row::Seed => s.seed = s.seed.saturating_add_signed(dir as i64),
+            Row::EosStop => s.eos_early_stop = !s.eos_early_stop,
             Row::Chat => self.chat = !self.chat,
             Row::Adapter => {
                 if self.adapter.is_some() {
@@ -277,11 +213,7 @@ impl Settings {
     }
 
     pub fn set_mode(&mut self, mode: Mode) {
-        let (t, e, m) = mode.thresholds();
-        self.mode = Some(mode);
-        self.threshold = t;
-        self.editing_threshold = e;
-        self.max_post_steps = m;
+        self.spec.set_mode(mode);
     }
 }
 
@@ -306,37 +238,40 @@ mod tests {
     fn mode_cycles_through_the_presets_and_sets_their_thresholds() {
         let mut s = Settings::default();
         s.adjust(Row::Mode, 1);
-        assert_eq!((s.mode, s.threshold, s.editing_threshold), (Some(Mode::S), 0.5, 0.0));
+        let (t, e, _) = s.spec.thresholds();
+        assert_eq!((s.spec.preset(), t, e), (Some(Mode::S), 0.5, 0.0));
         s.adjust(Row::Mode, 1);
-        assert_eq!((s.mode, s.threshold), (Some(Mode::Default), 0.95));
+        assert_eq!((s.spec.preset(), s.spec.thresholds().0), (Some(Mode::Default), 0.95));
         s.adjust(Row::Mode, 1);
-        assert_eq!(s.mode, Some(Mode::Q));
+        assert_eq!(s.spec.preset(), Some(Mode::Q));
     }
 
     #[test]
     fn thresholds_step_by_005_within_0_and_1() {
         let mut s = Settings::default();
         s.adjust(Row::Editing, -1);
-        assert_eq!(s.editing_threshold, 0.45);
-        assert_eq!(s.mode, None);
-        s.editing_threshold = 0.0;
+        assert_eq!(s.spec.thresholds().1, 0.45);
+        assert_eq!(s.spec.preset(), None);
+        s.spec.editing_threshold = Some(0.0);
         s.adjust(Row::Editing, -1);
-        assert_eq!(s.editing_threshold, 0.0);
+        assert_eq!(s.spec.thresholds().1, 0.0);
     }
 
     #[test]
     fn lengths_step_through_powers_of_two() {
         let mut s = Settings::default();
         s.adjust(Row::BlockLength, -1);
-        assert_eq!(s.block_length, 16);
-        s.gen_length = 100;
+        assert_eq!(s.spec.block_length, 16);
+        s.spec.gen_length = 100;
         s.adjust(Row::GenLength, 1);
-        assert_eq!(s.gen_length, 128);
+        assert_eq!(s.spec.gen_length, 128);
     }
 
     #[test]
     fn params_carry_every_setting() {
-        let s = Settings { threshold: 0.6, block_length: 8, eos_early_stop: false, ..Default::default() };
+        let spec =
+            DecodeSpec { threshold: Some(0.6), block_length: 8, eos_early_stop: false, ..Default::default() };
+        let s = Settings::new(spec, None);
         let p = s.params(5, 6);
         assert_eq!(
             (p.threshold, p.block_length, p.eos_early_stop, p.eos_id, p.mask_id),
@@ -350,13 +285,25 @@ mod tests {
         let mut seen = Vec::new();
         for _ in 0..4 {
             s.adjust(Row::Policy, 1);
-            seen.push((s.policy_label(), s.remask_threshold));
+            seen.push((s.policy_label(), s.spec.remask_threshold()));
         }
         let want = [("t2m low_prob", 0.5), ("t2m t2t_remask", 0.9), ("t2m logit_diff", 0.3), ("t2t", 0.3)];
         assert_eq!(seen, want.map(|(l, t)| (l.to_string(), t)));
         s.adjust(Row::Policy, -1);
         assert_eq!(s.params(1, 2).edit_policy, EditPolicy::T2m);
         assert_eq!(s.params(1, 2).remask_strategy, RemaskStrategy::LogitDiff);
+    }
+
+    #[test]
+    fn temperature_and_seed_rows_edit_the_spec_and_show_sampling() {
+        let mut s = Settings::default();
+        assert_eq!(s.value(Row::Temperature), "0.00 (greedy)");
+        s.adjust(Row::Temperature, 1);
+        s.adjust(Row::Seed, 1);
+        s.spec.top_k = Some(4);
+        assert_eq!((s.spec.temperature, s.spec.seed), (0.1, 1));
+        assert_eq!(s.value(Row::Temperature), "0.10 top-k 4");
+        assert_eq!(s.params(1, 2).temperature, 0.1);
     }
 
     #[test]

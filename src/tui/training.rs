@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::app::{Action, App, Effect, LineEdit};
-use super::runs::{self, Launch, RunSnapshot};
+use super::runs::{self, Launch, LaunchKind, RunSnapshot};
 use super::screens::{PaneKey, ProcessOp};
 use crate::model::DeviceKind;
 use crate::model::lora::DEFAULT_TARGETS;
@@ -393,7 +393,7 @@ impl TrainingState {
     /// The launch for the form's run (or why not).
     pub fn launch_for_form(&self) -> Result<Launch, String> {
         let dir = runs::runs_dir(&self.data_dir).join(&self.form.name);
-        if dir.join("run.json").exists() || dir.join(runs::LAUNCH_FILE).exists() {
+        if crate::session::RunDir::new(&dir).is_taken() {
             return Err(format!("a run named {} exists: change the run name (n)", self.form.name));
         }
         if self.form.device == DeviceKind::Cuda
@@ -406,9 +406,7 @@ impl TrainingState {
             args: self.form.args(&dir),
             data_dir: self.data_dir.clone(),
             log: dir.join(runs::LOG_FILE),
-            run_dir: Some(dir),
-            start_step: 0,
-            resume: false,
+            kind: LaunchKind::Train { run: crate::session::RunDir::new(dir), start_step: 0, resume: false },
         })
     }
 }

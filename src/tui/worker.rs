@@ -1,6 +1,7 @@
 //! The worker thread that owns the model. The UI sends it requests and gets step events back;
 //! it never touches the model itself, so typing and scrolling stay live during a decode.
 
+use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,9 +12,9 @@ use std::thread::JoinHandle;
 use anyhow::Result;
 
 use super::settings::Settings;
-use crate::cli::ModelArgs;
+use crate::decode::session::{self, ModelArgs, Prompt};
 use crate::decode::trace::StepTrace;
-use crate::decode::{TRACE_VERSION, Trace};
+use crate::decode::{BlockEnd, DecodeEvent, Trace};
 use crate::model::LoadedModel;
 
 /// What the UI knows about the loaded model.
@@ -36,7 +37,7 @@ pub struct RunRequest {
 }
 
 pub enum Request {
-    Run(RunRequest),
+    Run(Box<RunRequest>),
     Shutdown,
 }
 
@@ -57,6 +58,13 @@ pub enum WorkerEvent {
         block_start: usize,
         step: Box<StepTrace>,
         texts: Vec<(u32, String)>,
+    },
+    /// A block ended.
+    BlockEnd {
+        run_id: u64,
+        block: usize,
+        block_start: usize,
+        ended_by: BlockEnd,
     },
     Done {
         run_id: u64,
@@ -93,7 +101,7 @@ impl Worker {
     }
 
     pub fn run(&self, req: RunRequest) {
-        self.tx.send(Request::Run(req)).ok();
+        self.tx.send(Request::Run(Box::new(req))).ok();
     }
 
     /// Stops the running decode (if any) after its current step.
@@ -119,7 +127,7 @@ fn load(args: &ModelArgs, adapter: Option<&PathBuf>, emit: &dyn Fn(WorkerEvent))
     emit(WorkerEvent::ModelLoading(name));
     let mut a = args.clone();
     a.adapter = adapter.cloned();
-    match crate::cli::decode::load_with_adapter(&a) {
+    match session::load(&a) {
         Ok(lm) => {
             emit(WorkerEvent::ModelReady(ModelInfo {
                 id: lm.id.clone(),
@@ -177,69 +185,51 @@ fn run_one(
     cancel: &AtomicBool,
     emit: &dyn Fn(WorkerEvent),
 ) -> Result<()> {
-    let cfg = &lm.model.cfg;
-    let params = req.settings.params(cfg.eos_token_id, cfg.mask_token_id);
-    let (prompt, ids) = if lm.codec.has_tokenizer() {
-        crate::cli::decode::prompt_ids(&lm.codec, Some(&req.prompt), None, req.settings.chat)?
+    let (text, ids) = if lm.codec.has_tokenizer() {
+        lm.codec.prompt(Some(&req.prompt), None, req.settings.chat)?
     } else {
-        crate::cli::decode::prompt_ids(&lm.codec, None, Some(&req.prompt), false)?
+        lm.codec.prompt(None, Some(&req.prompt), false)?
     };
-    params.validate(cfg.vocab_size)?;
-    let b = params.block_length;
-    let total = (ids.len() + params.gen_length).div_ceil(b) * b;
-    let mut canvas = vec![params.mask_id; total];
-    canvas[..ids.len()].copy_from_slice(&ids);
-    let mask_id = params.mask_id;
-    let mut sent: std::collections::HashSet<u32> = std::collections::HashSet::new();
+    let mask_id = req.settings.params(lm.model.cfg.eos_token_id, lm.model.cfg.mask_token_id).mask_id;
+    // Token texts travel once per run: the head carries the prompt's, each step the new ones.
+    let mut sent: HashSet<u32> = HashSet::new();
     let mut texts_for = |tokens: &mut dyn Iterator<Item = u32>| -> Vec<(u32, String)> {
         if !lm.codec.has_tokenizer() {
             return Vec::new();
         }
         tokens.filter(|&t| t != mask_id && sent.insert(t)).map(|t| (t, lm.codec.token_text(t))).collect()
     };
-    let mut skeleton = Trace {
-        version: TRACE_VERSION,
-        model: lm.id.clone(),
-        adapter: lm.adapter.clone(),
-        params: params.clone(),
-        attention: req.settings.attention,
-        prompt: prompt.clone(),
-        prompt_ids: ids.clone(),
-        output: Vec::new(),
-        forward_calls: 0,
-        stopped_early: false,
-        cancelled: false,
-        blocks: Vec::new(),
-        final_canvas: canvas,
-        wall_ms: 0.0,
-        token_text: Default::default(),
-    };
-    skeleton.token_text = texts_for(&mut ids.iter().copied()).into_iter().collect();
-    emit(WorkerEvent::Started { run_id: req.run_id, trace: Box::new(skeleton) });
-    let trace =
-        crate::cli::decode::run_decode(lm, params, req.settings.attention, prompt, &ids, &mut |ev| {
-            let s = ev.step;
-            let mut toks = s
-                .after
-                .iter()
-                .copied()
-                .chain(
-                    s.positions
-                        .iter()
-                        .flat_map(|r| std::iter::once(r.argmax).chain(r.top.iter().map(|t| t.0))),
-                )
-                .chain(s.edits.iter().map(|e| e.from))
-                .chain(s.remasks.iter().map(|r| r.from));
-            let texts = texts_for(&mut toks);
-            emit(WorkerEvent::Step {
-                run_id: req.run_id,
-                block: ev.block,
-                block_start: ev.block_start,
-                step: Box::new(s.clone()),
-                texts,
-            });
-            if cancel.load(Ordering::SeqCst) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-        })?;
-    emit(WorkerEvent::Done { run_id: req.run_id, trace: Box::new(trace) });
+    let run_id = req.run_id;
+    session::run(lm.into(), &Prompt { text, ids }, &req.settings.spec, &mut |ev| {
+        match ev {
+            DecodeEvent::Start { trace } => {
+                texts_for(&mut trace.token_text.keys().copied());
+                emit(WorkerEvent::Started { run_id, trace: Box::new(trace.clone()) });
+            }
+            DecodeEvent::Step { block, block_start, step: s, .. } => {
+                let mut toks = s
+                    .after
+                    .iter()
+                    .copied()
+                    .chain(
+                        s.positions
+                            .iter()
+                            .flat_map(|r| std::iter::once(r.argmax).chain(r.top.iter().map(|t| t.0))),
+                    )
+                    .chain(s.edits.iter().map(|e| e.from))
+                    .chain(s.remasks.iter().map(|r| r.from));
+                let texts = texts_for(&mut toks);
+                emit(WorkerEvent::Step { run_id, block, block_start, step: Box::new(s.clone()), texts });
+                if cancel.load(Ordering::SeqCst) {
+                    return ControlFlow::Break(());
+                }
+            }
+            DecodeEvent::BlockEnd { block, block_start, ended_by } => {
+                emit(WorkerEvent::BlockEnd { run_id, block, block_start, ended_by })
+            }
+            DecodeEvent::Done { trace } => emit(WorkerEvent::Done { run_id, trace: Box::new(trace.clone()) }),
+        }
+        ControlFlow::Continue(())
+    })?;
     Ok(())
 }

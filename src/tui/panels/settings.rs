@@ -16,6 +16,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let focused = app.focus == Focus::Settings;
     let block = panel(" Settings (Tab here to change) ", focused);
     let s = &app.settings;
+    let spec = &s.spec;
     let key = Style::new().fg(theme::MUTED);
     let lines: Vec<Line> = if focused {
         ROWS.iter()
@@ -35,11 +36,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         vec![
             Line::from(first_line(s, key)),
             Line::from(vec![
-                Span::raw(format!("{} ", s.attention.label())),
+                Span::raw(format!("{} ", spec.attention.label())),
                 Span::styled("block ", key),
-                Span::raw(format!("{} ", s.block_length)),
+                Span::raw(format!("{} ", spec.block_length)),
                 Span::styled("gen ", key),
-                Span::raw(s.gen_length.to_string()),
+                Span::raw(spec.gen_length.to_string()),
+                // Sampling shows only when on (greedy is the default).
+                Span::raw(if spec.temperature > 0.0 {
+                    format!(" {}", spec.sampling_label())
+                } else {
+                    String::new()
+                }),
             ]),
             Line::from(vec![
                 Span::styled("adapter ", key),
@@ -56,23 +63,29 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 
 /// Mode, thresholds and post-steps; under T2M the strategy and τ replace the editing threshold.
 fn first_line(s: &Settings, key: Style) -> Vec<Span<'static>> {
+    let spec = &s.spec;
+    let (threshold, editing, max_post) = spec.thresholds();
     let mut spans = vec![
         Span::styled("mode ", key),
         Span::raw(format!("{} ", s.mode_label())),
         Span::styled("thr ", key),
-        Span::raw(format!("{:.2} ", s.threshold)),
+        Span::raw(format!("{threshold:.2} ")),
     ];
-    match s.edit_policy {
+    match spec.edit_policy {
         EditPolicy::T2t => {
             spans.push(Span::styled("edit ", key));
-            spans.push(Span::raw(format!("{:.2} ", s.editing_threshold)));
+            spans.push(Span::raw(format!("{editing:.2} ")));
         }
         EditPolicy::T2m => {
             spans.push(Span::styled("t2m ", Style::new().fg(theme::REMASK)));
-            spans.push(Span::raw(format!("{} {:.2} ", s.remask_strategy.label(), s.remask_threshold)));
+            spans.push(Span::raw(format!(
+                "{} {:.2} ",
+                spec.remask_strategy.label(),
+                spec.remask_threshold()
+            )));
         }
     }
     spans.push(Span::styled("post ", key));
-    spans.push(Span::raw(s.max_post_steps.to_string()));
+    spans.push(Span::raw(max_post.to_string()));
     spans
 }
