@@ -201,10 +201,11 @@ impl Mlp {
         self.down_proj.forward(&(g * self.up_proj.forward(x)?)?)
     }
 
-    fn linears_mut(&mut self, prefix: &str, out: &mut Vec<(String, *mut Linear)>) {
-        out.push((format!("{prefix}.gate_proj"), &mut self.gate_proj));
-        out.push((format!("{prefix}.up_proj"), &mut self.up_proj));
-        out.push((format!("{prefix}.down_proj"), &mut self.down_proj));
+    fn linears_mut<'a>(&'a mut self, prefix: &str, out: &mut Vec<(String, &'a mut Linear)>) {
+        let Mlp { gate_proj, up_proj, down_proj } = self;
+        out.push((format!("{prefix}.gate_proj"), gate_proj));
+        out.push((format!("{prefix}.up_proj"), up_proj));
+        out.push((format!("{prefix}.down_proj"), down_proj));
     }
 }
 
@@ -643,29 +644,31 @@ impl Llada2 {
         self.forward(&t, 0, bias.as_ref(), None, 0, collect)
     }
 
-    /// Every linear layer by its module path (for LoRA targeting).
+    /// Every linear layer by its module path (for LoRA targeting). Disjoint field borrows,
+    /// so the borrow checker proves no two entries alias.
     pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
-        let mut raw: Vec<(String, *mut Linear)> = Vec::new();
-        for (i, layer) in self.layers.iter_mut().enumerate() {
+        let Llada2 { layers, lm_head, .. } = self;
+        let mut out: Vec<(String, &mut Linear)> = Vec::new();
+        for (i, layer) in layers.iter_mut().enumerate() {
             let p = format!("model.layers.{i}");
-            raw.push((format!("{p}.attention.query_key_value"), &mut layer.attention.query_key_value));
-            raw.push((format!("{p}.attention.dense"), &mut layer.attention.dense));
+            let Attention { query_key_value, dense, .. } = &mut layer.attention;
+            out.push((format!("{p}.attention.query_key_value"), query_key_value));
+            out.push((format!("{p}.attention.dense"), dense));
             match &mut layer.mlp {
-                FeedForward::Dense(m) => m.linears_mut(&format!("{p}.mlp"), &mut raw),
+                FeedForward::Dense(m) => m.linears_mut(&format!("{p}.mlp"), &mut out),
                 FeedForward::Moe(moe) => {
-                    for (e, m) in moe.experts.iter_mut().enumerate() {
-                        m.linears_mut(&format!("{p}.mlp.experts.{e}"), &mut raw);
+                    let Moe { experts, shared_experts, .. } = &mut **moe;
+                    for (e, m) in experts.iter_mut().enumerate() {
+                        m.linears_mut(&format!("{p}.mlp.experts.{e}"), &mut out);
                     }
-                    if let Some(s) = &mut moe.shared_experts {
-                        s.linears_mut(&format!("{p}.mlp.shared_experts"), &mut raw);
+                    if let Some(s) = shared_experts {
+                        s.linears_mut(&format!("{p}.mlp.shared_experts"), &mut out);
                     }
                 }
             }
         }
-        raw.push(("lm_head".into(), &mut self.lm_head));
-        // SAFETY: every pointer is to a distinct field of `self`, borrowed mutably for the
-        // lifetime of the returned vector; no two entries alias.
-        raw.into_iter().map(|(n, p)| (n, unsafe { &mut *p })).collect()
+        out.push(("lm_head".into(), lm_head));
+        out
     }
 
     /// Row `i` of the logits tensor as a Vec (helper for decoders and tests).

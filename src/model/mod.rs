@@ -4,6 +4,7 @@ pub mod config;
 pub mod linear;
 pub mod llada2;
 pub mod lora;
+pub mod shards;
 pub mod source;
 pub mod tokenizer;
 pub mod weights;

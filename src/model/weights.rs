@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+
 use anyhow::{Context, Result, bail};
 use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Tensor, Var};
@@ -40,34 +41,7 @@ pub struct SafetensorsWeights {
 impl SafetensorsWeights {
     /// Opens `model.safetensors`, or the shards listed in `model.safetensors.index.json`.
     pub fn open_dir(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
-        let index = dir.join("model.safetensors.index.json");
-        let single = dir.join("model.safetensors");
-        if single.exists() {
-            return Self::open_files(&[single], device, dtype);
-        }
-        if index.exists() {
-            let text = std::fs::read_to_string(&index)
-                .with_context(|| format!("cannot read {}", index.display()))?;
-            let v: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("{}: not valid JSON", index.display()))?;
-            let map = v
-                .get("weight_map")
-                .and_then(|m| m.as_object())
-                .with_context(|| format!("{}: missing field `weight_map`", index.display()))?;
-            let mut files: Vec<PathBuf> = map
-                .values()
-                .filter_map(|f| f.as_str())
-                .map(|f| dir.join(f))
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            files.sort();
-            if files.is_empty() {
-                bail!("{}: `weight_map` lists no shard", index.display());
-            }
-            return Self::open_files(&files, device, dtype);
-        }
-        bail!("{}: no model.safetensors or model.safetensors.index.json in this directory", dir.display())
+        Self::open_files(&super::shards::safetensors_files(dir)?, device, dtype)
     }
 
     pub fn open_files(files: &[PathBuf], device: &Device, dtype: DType) -> Result<Self> {
