@@ -3,7 +3,9 @@
 
 pub mod decode;
 pub mod logits;
+pub mod quantize;
 pub mod speed;
+pub mod synth;
 
 use clap::Args;
 

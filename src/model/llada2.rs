@@ -177,7 +177,7 @@ fn silu(x: &Tensor) -> Result<Tensor> {
 }
 
 fn linear(ws: &dyn WeightSource, name: &str, out: usize, inp: usize) -> anyhow::Result<Linear> {
-    Ok(Linear::new(ws.get(&format!("{name}.weight"), &[out, inp])?, None))
+    ws.get_linear(name, out, inp)
 }
 
 #[derive(Debug, Clone)]

@@ -19,6 +19,15 @@ pub trait WeightSource {
     fn get_init(&self, name: &str, shape: &[usize], _init: Init) -> Result<Tensor> {
         self.get(name, shape)
     }
+    /// The base of a linear layer `[out, inp]` named `{name}.weight`: dense by default; a
+    /// quantized source hands out its quantized tensor as is.
+    fn get_linear(&self, name: &str, out: usize, inp: usize) -> Result<super::linear::Linear> {
+        Ok(super::linear::Linear::new(self.get(&format!("{name}.weight"), &[out, inp])?, None))
+    }
+    /// Bytes tensor `name` will hold in memory once loaded (for the pre-load estimate).
+    fn resident_bytes(&self, _name: &str, shape: &[usize]) -> u64 {
+        shape.iter().product::<usize>() as u64 * self.dtype().size_in_bytes() as u64
+    }
     fn device(&self) -> &Device;
     fn dtype(&self) -> DType;
 }
