@@ -138,7 +138,7 @@ mod tests {
         let q8 = estimate_as(&cfg, DType::F32, Some(QuantFormat::Q8_0));
         let q4 = estimate_as(&cfg, DType::F32, Some(QuantFormat::Q4K));
         assert!(f32 > bf16 && bf16 > q8 && q8 > q4, "{f32} {bf16} {q8} {q4}");
-        // 16.26B parameters: ~65 GB of f32 weights, under 12 GB at q4_k.
-        assert!(f32 > 65_000_000_000 && q4 < 12_000_000_000, "{f32} {q4}");
+        // 16.26B parameters: ~65 GB of f32 weights, under 13 GB at q4_k (workspace included).
+        assert!(f32 > 65_000_000_000 && q4 < 13_000_000_000, "{f32} {q4}");
     }
 }
