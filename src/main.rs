@@ -59,6 +59,9 @@ fn main() {
     keep_freed_pages();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some((_, sub)) = matches.subcommand() {
+        cli::apply_threads(sub);
+    }
     let given = |name: &str| matches.subcommand_matches(name).map(cli::given_flags).unwrap_or_default();
     let result = match cli.command {
         Some(Command::Decode(a)) => cli::decode::run(a),

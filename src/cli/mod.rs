@@ -5,6 +5,7 @@ pub mod decode;
 pub mod logits;
 pub mod quantize;
 pub mod speed;
+pub mod speed_model;
 pub mod synth;
 
 use clap::Args;
@@ -25,6 +26,20 @@ pub struct ModelArgs {
     pub device: DeviceKind,
     #[arg(long, value_enum, default_value_t = DtypeKind::F32)]
     pub dtype: DtypeKind,
+    /// Compute threads (0 = candle's default: every core). Applied at command start.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// Sets candle's thread count from a subcommand's `--threads`, before any thread exists.
+pub fn apply_threads(sub: &clap::ArgMatches) {
+    if let Ok(Some(&n)) = sub.try_get_one::<usize>("threads")
+        && n > 0
+        && std::env::var_os("RAYON_NUM_THREADS").is_none()
+    {
+        // SAFETY: called first thing in main, before this process starts any thread.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
+    }
 }
 
 /// The ids of the flags the user typed (not defaults), so a command can tell "left at the

@@ -284,6 +284,48 @@ impl Moe {
         cand.into_iter().take(self.top_k).map(|(e, _)| e).collect()
     }
 
+    /// Inference: each expert runs once on its gathered tokens and its weighted output is
+    /// added straight into one preallocated `[tokens, hidden]` buffer.
+    fn combine_into(&self, flat: &Tensor, weights: &Tensor, rows_of: &[Vec<u32>], slot_of: &[Vec<u32>]) -> Result<Tensor> {
+        let (t, h) = flat.dims2()?;
+        let w: Vec<f32> = weights.flatten_all()?.to_vec1()?;
+        let mut acc = vec![0f32; t * h];
+        for (e, rows) in rows_of.iter().enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            let xe = flat.index_select(&Tensor::new(rows.as_slice(), flat.device())?, 0)?;
+            let out: Vec<f32> = self.experts[e].forward(&xe)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+            for (j, (&row, &slot)) in rows.iter().zip(&slot_of[e]).enumerate() {
+                let we = w[slot as usize];
+                let dst = &mut acc[row as usize * h..(row as usize + 1) * h];
+                for (d, o) in dst.iter_mut().zip(&out[j * h..(j + 1) * h]) {
+                    *d += we * o;
+                }
+            }
+        }
+        Tensor::from_vec(acc, (t, h), flat.device())
+    }
+
+    /// Training: the same sum with differentiable ops.
+    fn combine_graph(&self, flat: &Tensor, weights: &Tensor, rows_of: &[Vec<u32>], slot_of: &[Vec<u32>]) -> Result<Tensor> {
+        let (t, h) = flat.dims2()?;
+        let flat_w = weights.reshape((t * self.top_k, 1))?;
+        let mut y = Tensor::zeros((t, h), DType::F32, flat.device())?;
+        for (e, rows) in rows_of.iter().enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            let rows_t = Tensor::new(rows.as_slice(), flat.device())?;
+            let slots_t = Tensor::new(slot_of[e].as_slice(), flat.device())?;
+            let xe = flat.index_select(&rows_t, 0)?;
+            let out = self.experts[e].forward(&xe)?.to_dtype(DType::F32)?;
+            let w = flat_w.index_select(&slots_t, 0)?;
+            y = y.index_add(&rows_t, &out.broadcast_mul(&w)?, 0)?;
+        }
+        Ok(y)
+    }
+
     /// Returns the MoE output and, when asked, the router logits and choices.
     fn forward(&self, x: &Tensor, want_router: bool) -> Result<(Tensor, Option<RouterRecord>)> {
         let (b, n, h) = x.dims3()?;
@@ -310,19 +352,11 @@ impl Moe {
                 slot_of[e].push((t * self.top_k + k) as u32);
             }
         }
-        let flat_w = weights.reshape((b * n * self.top_k, 1))?;
-        let mut y = Tensor::zeros((b * n, h), DType::F32, x.device())?;
-        for (e, rows) in rows_of.iter().enumerate() {
-            if rows.is_empty() {
-                continue;
-            }
-            let rows_t = Tensor::new(rows.as_slice(), x.device())?;
-            let slots_t = Tensor::new(slot_of[e].as_slice(), x.device())?;
-            let xe = flat.index_select(&rows_t, 0)?;
-            let out = self.experts[e].forward(&xe)?.to_dtype(DType::F32)?;
-            let w = flat_w.index_select(&slots_t, 0)?;
-            y = y.index_add(&rows_t, &out.broadcast_mul(&w)?, 0)?;
-        }
+        let y = if x.track_op() || !x.device().is_cpu() {
+            self.combine_graph(&flat, &weights, &rows_of, &slot_of)?
+        } else {
+            self.combine_into(&flat, &weights, &rows_of, &slot_of)?
+        };
         let mut y = y.to_dtype(x.dtype())?.reshape((b, n, h))?;
         if let Some(s) = &self.shared_experts {
             y = (y + s.forward(x)?)?;
