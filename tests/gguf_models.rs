@@ -47,8 +47,10 @@ fn quantize_then_decode_round_trips_through_the_cli() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("q4");
     let fixture = common::fixture_dir();
-    let (code, stdout, err) =
-        run(&["quantize", "--model", fixture.to_str().unwrap(), "--to", "q4_k", "--out", out.to_str().unwrap()], &[]);
+    let (code, stdout, err) = run(
+        &["quantize", "--model", fixture.to_str().unwrap(), "--to", "q4_k", "--out", out.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("model.gguf"), "{stdout}");
     assert!(out.join("config.json").exists() && out.join("model.gguf").exists());

@@ -55,7 +55,10 @@ pub fn run(dir: &str, dtype: DtypeKind, reps: usize, full_layers: Option<usize>)
     let extra = match full_layers {
         Some(full) if full > layers && layers > 1 => {
             // Per-layer cost from the MoE layers measured here; the head and embeddings once.
-            format!("  full {full} layers: ~{:.2} s/step (linear in depth)", step * full as f64 / layers as f64)
+            format!(
+                "  full {full} layers: ~{:.2} s/step (linear in depth)",
+                step * full as f64 / layers as f64
+            )
         }
         _ => String::new(),
     };

@@ -149,7 +149,12 @@ pub fn find_gguf(dir: &Path) -> Result<Option<PathBuf>> {
             "{}: {} .gguf files ({}); keep one per model directory",
             dir.display(),
             found.len(),
-            found.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy()).collect::<Vec<_>>().join(", ")
+            found
+                .iter()
+                .filter_map(|p| p.file_name())
+                .map(|n| n.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -168,7 +173,8 @@ impl GgufWeights {
         let p = path.display();
         let mut file = File::open(path).with_context(|| format!("cannot open {p}"))?;
         let len = file.metadata()?.len();
-        let content = Content::read(&mut file).map_err(|e| anyhow::anyhow!("{p}: not a readable GGUF file ({e})"))?;
+        let content =
+            Content::read(&mut file).map_err(|e| anyhow::anyhow!("{p}: not a readable GGUF file ({e})"))?;
         let arch = content.metadata.get("general.architecture").and_then(|v| v.to_string().ok());
         if arch.map(String::as_str) != Some(ARCHITECTURE) {
             bail!(
@@ -184,7 +190,13 @@ impl GgufWeights {
                 bail!("{p}: truncated GGUF (tensor `{name}` ends at byte {need}, the file has {len})");
             }
         }
-        Ok(Self { path: path.to_path_buf(), content, file: RefCell::new(file), device: device.clone(), dtype })
+        Ok(Self {
+            path: path.to_path_buf(),
+            content,
+            file: RefCell::new(file),
+            device: device.clone(),
+            dtype,
+        })
     }
 
     /// Metadata string `key`, if present.
@@ -209,7 +221,10 @@ impl GgufWeights {
             .get(name)
             .with_context(|| format!("{p}: tensor `{name}` is missing (is this a LLaDA2 GGUF?)"))?;
         if info.shape.dims() != shape {
-            bail!("{p}: tensor `{name}` has shape {:?}, expected {shape:?} from config.json", info.shape.dims());
+            bail!(
+                "{p}: tensor `{name}` has shape {:?}, expected {shape:?} from config.json",
+                info.shape.dims()
+            );
         }
         let mut f = self.file.borrow_mut();
         info.read(&mut *f, self.content.tensor_data_offset, &self.device)

@@ -286,7 +286,13 @@ impl Moe {
 
     /// Inference: each expert runs once on its gathered tokens and its weighted output is
     /// added straight into one preallocated `[tokens, hidden]` buffer.
-    fn combine_into(&self, flat: &Tensor, weights: &Tensor, rows_of: &[Vec<u32>], slot_of: &[Vec<u32>]) -> Result<Tensor> {
+    fn combine_into(
+        &self,
+        flat: &Tensor,
+        weights: &Tensor,
+        rows_of: &[Vec<u32>],
+        slot_of: &[Vec<u32>],
+    ) -> Result<Tensor> {
         let (t, h) = flat.dims2()?;
         let w: Vec<f32> = weights.flatten_all()?.to_vec1()?;
         let mut acc = vec![0f32; t * h];
@@ -295,7 +301,8 @@ impl Moe {
                 continue;
             }
             let xe = flat.index_select(&Tensor::new(rows.as_slice(), flat.device())?, 0)?;
-            let out: Vec<f32> = self.experts[e].forward(&xe)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+            let out: Vec<f32> =
+                self.experts[e].forward(&xe)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
             for (j, (&row, &slot)) in rows.iter().zip(&slot_of[e]).enumerate() {
                 let we = w[slot as usize];
                 let dst = &mut acc[row as usize * h..(row as usize + 1) * h];
@@ -308,7 +315,13 @@ impl Moe {
     }
 
     /// Training: the same sum with differentiable ops.
-    fn combine_graph(&self, flat: &Tensor, weights: &Tensor, rows_of: &[Vec<u32>], slot_of: &[Vec<u32>]) -> Result<Tensor> {
+    fn combine_graph(
+        &self,
+        flat: &Tensor,
+        weights: &Tensor,
+        rows_of: &[Vec<u32>],
+        slot_of: &[Vec<u32>],
+    ) -> Result<Tensor> {
         let (t, h) = flat.dims2()?;
         let flat_w = weights.reshape((t * self.top_k, 1))?;
         let mut y = Tensor::zeros((t, h), DType::F32, flat.device())?;

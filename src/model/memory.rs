@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 use candle_core::DType;
+use candle_core::quantized::GgmlDType;
 
 use super::config::Config;
 use super::quant::{QuantFormat, storage_type, stored_bytes};
@@ -34,18 +35,10 @@ pub fn estimate_as(cfg: &Config, dense: DType, quant: Option<QuantFormat>) -> u6
             .map(|s| {
                 let elems: usize = s.shape.iter().product();
                 let dense_bytes = elems as u64 * dense.size_in_bytes() as u64;
-                match quant {
-                    Some(f) => match storage_type(&s.name, &s.shape, f) {
-                        t if matches!(
-                            t,
-                            candle_core::quantized::GgmlDType::F32 | candle_core::quantized::GgmlDType::F16
-                        ) =>
-                        {
-                            dense_bytes
-                        }
-                        t => stored_bytes(t, elems),
-                    },
-                    None => dense_bytes,
+                let stored = quant.map(|f| storage_type(&s.name, &s.shape, f));
+                match stored {
+                    Some(t) if !matches!(t, GgmlDType::F32 | GgmlDType::F16) => stored_bytes(t, elems),
+                    _ => dense_bytes,
                 }
             })
             .sum(),
@@ -98,8 +91,14 @@ pub fn check_fits(needed: u64, cfg: &Config, dir: &Path) -> Result<()> {
     }
     let options = [
         ("--dtype bf16", estimate_as(cfg, DType::BF16, None)),
-        ("a q8_0 GGUF (`draftscope quantize --to q8_0`)", estimate_as(cfg, DType::F32, Some(QuantFormat::Q8_0))),
-        ("a q4_k GGUF (`draftscope quantize --to q4_k`)", estimate_as(cfg, DType::F32, Some(QuantFormat::Q4K))),
+        (
+            "a q8_0 GGUF (`draftscope quantize --to q8_0`)",
+            estimate_as(cfg, DType::F32, Some(QuantFormat::Q8_0)),
+        ),
+        (
+            "a q4_k GGUF (`draftscope quantize --to q4_k`)",
+            estimate_as(cfg, DType::F32, Some(QuantFormat::Q4K)),
+        ),
     ];
     let fits = options.iter().filter(|(_, b)| *b < needed).find(|(_, b)| *b <= avail);
     let hint = match fits {

@@ -88,7 +88,10 @@ mod tests {
         assert_eq!(storage_type(e, &[64, 48], QuantFormat::Q4K), GgmlDType::F16);
         assert_eq!(storage_type("lm_head.weight", &[512, 2048], QuantFormat::Q4K), GgmlDType::Q8_0);
         assert_eq!(storage_type("model.norm.weight", &[2048], QuantFormat::Q4K), GgmlDType::F32);
-        assert_eq!(storage_type("model.layers.1.mlp.gate.weight", &[256, 2048], QuantFormat::Q8_0), GgmlDType::F32);
+        assert_eq!(
+            storage_type("model.layers.1.mlp.gate.weight", &[256, 2048], QuantFormat::Q8_0),
+            GgmlDType::F32
+        );
         assert_eq!(
             storage_type("model.word_embeddings.weight", &[512, 2048], QuantFormat::Q8_0),
             GgmlDType::F16
@@ -98,7 +101,11 @@ mod tests {
 
 /// Writes `out/model.gguf` (+ config.json and tokenizer files) from the safetensors model in
 /// `src`, one tensor at a time. Returns the GGUF size and how many linears fell back.
-pub fn quantize_dir(src: &std::path::Path, format: QuantFormat, out: &std::path::Path) -> anyhow::Result<Report> {
+pub fn quantize_dir(
+    src: &std::path::Path,
+    format: QuantFormat,
+    out: &std::path::Path,
+) -> anyhow::Result<Report> {
     use anyhow::Context;
     use candle_core::{DType, Device};
 
@@ -127,7 +134,8 @@ pub fn quantize_dir(src: &std::path::Path, format: QuantFormat, out: &std::path:
             *report.linears.entry(format!("{:?}", p.dtype)).or_default() += 1;
         }
     }
-    let config_text = std::fs::read_to_string(&cfg_path).with_context(|| format!("cannot read {}", cfg_path.display()))?;
+    let config_text =
+        std::fs::read_to_string(&cfg_path).with_context(|| format!("cannot read {}", cfg_path.display()))?;
     let meta = [
         ("draftscope.config", config_text.clone()),
         ("draftscope.quantization", format.name().to_string()),

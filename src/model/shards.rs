@@ -29,7 +29,9 @@ pub fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
         .with_context(|| format!("{}: missing field `weight_map`", index.display()))?;
     let mut files = BTreeSet::new();
     for (name, f) in map {
-        let f = f.as_str().with_context(|| format!("{}: `weight_map.{name}` is not a string", index.display()))?;
+        let f = f
+            .as_str()
+            .with_context(|| format!("{}: `weight_map.{name}` is not a string", index.display()))?;
         if f.contains('/') || f.contains('\\') || f.starts_with('.') {
             bail!("{}: `weight_map.{name}` names {f:?}, not a file in this directory", index.display());
         }
