@@ -25,7 +25,7 @@ use super::config::Config;
 const OUT_GAIN: f32 = 1.0;
 /// lm_head temperature: sharp enough that confident commits happen.
 const LM_BETA: f32 = 12.0;
-/// Weight of the input-embedding part of lm_head against its random part.
+/// Weight of the input-embedding part of lm_head against its random part, at hidden 256.
 const LM_GAMMA: f32 = 0.35;
 
 /// Configs `synth` knows.
@@ -224,12 +224,17 @@ impl<'a> Generator<'a> {
             Fill::LmHead => {
                 let h = self.cfg.hidden_size as f32;
                 let mut e = vec![0f32; buf.len()];
-                self.emb.as_mut().expect("lm_head replays E").fill(&mut e, 1.0);
+                if let Some(emb) = self.emb.as_mut() {
+                    emb.fill(&mut e, 1.0);
+                }
                 self.main.fill(&mut buf, 1.0);
-                let s = LM_BETA / h.sqrt() / (1.0 + LM_GAMMA * LM_GAMMA).sqrt();
+                // The self logit grows with √h, the best random one does not: scale γ by
+                // √(256/h) so the self-vs-context balance is the same at every width.
+                let gamma = LM_GAMMA * (256.0 / h).sqrt();
+                let s = LM_BETA / h.sqrt() / (1.0 + gamma * gamma).sqrt();
                 for (i, (r, e)) in buf.iter_mut().zip(&e).enumerate() {
                     let token = self.row + i / rl;
-                    *r = if token == self.cfg.mask_token_id as usize { 0.0 } else { s * (LM_GAMMA * e + *r) };
+                    *r = if token == self.cfg.mask_token_id as usize { 0.0 } else { s * (gamma * e + *r) };
                 }
             }
         }
