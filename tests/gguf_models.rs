@@ -166,3 +166,31 @@ fn lora_trains_on_a_quantized_frozen_base() {
     let g = grads.get(b0.as_tensor()).expect("gradient for layer 0 lora_B");
     assert!(g.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 0.0);
 }
+
+#[test]
+fn a_synth_model_commits_and_edits_when_decoding() {
+    let d = tempfile::tempdir().unwrap();
+    synth::write_dir(d.path(), Like::Tiny, None, 0, Output::Safetensors("F32"), &mut |_| {}).unwrap();
+    let args = [
+        "decode",
+        "--model",
+        d.path().to_str().unwrap(),
+        "--prompt-ids",
+        "5,6,7,8,9,10,11,12",
+        "--gen-length",
+        "32",
+    ];
+    let (code, stdout, err) = run(&args, &[]);
+    assert_eq!(code, 0, "{err}");
+    let summary = stdout.lines().last().unwrap_or_default().to_string();
+    assert!(summary.contains("32 tokens") && !summary.contains(" 0 T2T edits"), "{summary}");
+}
+
+#[test]
+fn synth_refuses_a_depth_the_config_does_not_have() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("m");
+    let e =
+        one_line_error(&["synth", "--like", "tiny", "--layers", "9", "--out", out.to_str().unwrap()], &[]);
+    assert!(e.contains("--layers 9") && e.contains("1..=3"), "{e}");
+}
