@@ -32,6 +32,10 @@ enum Command {
     Logits(cli::logits::LogitsArgs),
     /// Regenerate the synthetic world's benchmark items and tokenizer (and optionally its corpus).
     World(draftscope::world::cli::WorldArgs),
+    /// Write a seeded random-weight checkpoint at a real model's widths (memory and speed checks).
+    Synth(cli::synth::SynthArgs),
+    /// Write a GGUF copy of a model with quantized linear layers (q8_0 or q4_k).
+    Quantize(cli::quantize::QuantizeArgs),
     /// Throughput benchmarks: forward pass, decoder, trace recording overhead.
     Speed(cli::speed::SpeedArgs),
     /// Block-diffusion pretraining of a tiny LLaDA2 MoE from scratch (M2T + random-token T2T).
@@ -57,12 +61,17 @@ fn main() {
     keep_freed_pages();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some((_, sub)) = matches.subcommand() {
+        cli::apply_threads(sub);
+    }
     let given = |name: &str| matches.subcommand_matches(name).map(cli::given_flags).unwrap_or_default();
     let result = match cli.command {
         Some(Command::Decode(a)) => cli::decode::run(a),
         Some(Command::Logits(a)) => cli::logits::run(a),
         Some(Command::World(a)) => draftscope::world::cli::run(a),
         Some(Command::Speed(a)) => cli::speed::run(a),
+        Some(Command::Synth(a)) => cli::synth::run(a),
+        Some(Command::Quantize(a)) => cli::quantize::run(a),
         Some(Command::Pretrain(mut a)) => {
             a.given = given("pretrain");
             draftscope::train::cli::pretrain(a)

@@ -17,6 +17,7 @@ fn fixture() -> ModelArgs {
         adapter: None,
         device: DeviceKind::Cpu,
         dtype: DtypeKind::F32,
+        threads: 0,
     }
 }
 

@@ -3,10 +3,24 @@
 
 pub mod decode;
 pub mod logits;
+pub mod quantize;
 pub mod speed;
+pub mod speed_model;
+pub mod synth;
 
 pub use crate::decode::session::ModelArgs;
 pub use crate::model::tokenizer::parse_ids;
+
+/// Sets candle's thread count from a subcommand's `--threads`, before any thread exists.
+pub fn apply_threads(sub: &clap::ArgMatches) {
+    if let Ok(Some(&n)) = sub.try_get_one::<usize>("threads")
+        && n > 0
+        && std::env::var_os("RAYON_NUM_THREADS").is_none()
+    {
+        // SAFETY: called first thing in main, before this process starts any thread.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
+    }
+}
 
 /// The ids of the flags the user typed (not defaults), so a command can tell "left at the
 /// default" from "set to the default value".

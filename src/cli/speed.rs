@@ -25,6 +25,8 @@ pub enum SpeedWhat {
     Forward,
     Decode,
     Record,
+    /// A model directory (`--model`): load time, peak RSS, seconds per 32-token step.
+    Model,
 }
 
 #[derive(Debug, Args)]
@@ -39,6 +41,18 @@ pub struct SpeedArgs {
     /// Repetitions per figure (the median is reported).
     #[arg(long, default_value_t = 3)]
     pub reps: usize,
+    /// `--what model`: the model directory (e.g. from `draftscope synth`).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// `--what model`: compute dtype for non-quantized weights.
+    #[arg(long, value_enum, default_value_t = crate::model::DtypeKind::F32)]
+    pub dtype: crate::model::DtypeKind,
+    /// `--what model`: the full depth to extrapolate to (e.g. 20 for LLaDA2.1-mini).
+    #[arg(long)]
+    pub full_layers: Option<usize>,
+    /// Compute threads (0 = candle's default: every core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 pub fn config(which: SpeedConfig) -> Config {
@@ -81,6 +95,10 @@ fn lengths(arg: &Option<String>, default: &[usize]) -> Result<Vec<usize>> {
 }
 
 pub fn run(args: SpeedArgs) -> Result<()> {
+    if args.what == SpeedWhat::Model {
+        let Some(dir) = &args.model else { anyhow::bail!("--what model needs --model DIR") };
+        return super::speed_model::run(dir, args.dtype, args.reps, args.full_layers);
+    }
     let cfg = config(args.config);
     let model = random_model(&cfg)?;
     let reps = args.reps.max(1);
@@ -88,6 +106,7 @@ pub fn run(args: SpeedArgs) -> Result<()> {
         SpeedWhat::Forward => forward(&model, &lengths(&args.lengths, &[64, 128, 256, 512, 1024])?, reps),
         SpeedWhat::Decode => decode(&model, &lengths(&args.lengths, &[256, 1024, 2048])?, reps),
         SpeedWhat::Record => record(&model, &lengths(&args.lengths, &[256])?, reps),
+        SpeedWhat::Model => Ok(()), // handled above, before building the random model
     }
 }
 

@@ -29,6 +29,9 @@ pub struct ModelArgs {
     pub device: DeviceKind,
     #[arg(long, value_enum, default_value_t = DtypeKind::F32)]
     pub dtype: DtypeKind,
+    /// Compute threads (0 = candle's default: every core). Applied at command start.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 /// Loads the model named by `args` and applies its adapter, if any.

@@ -5,8 +5,33 @@
 //! weight would still cost a full weight-gradient matmul (and its memory) per layer. On CPU
 //! we route the frozen product through [`FrozenMatmul`], a custom op whose backward returns
 //! only the input gradient.
+//!
+//! A base loaded from GGUF stays quantized ([`QuantBase`]): the product runs through candle's
+//! quantized matmul (k-quant / q8_0 kernels), and inside a training graph through
+//! [`FrozenQMatmul`], whose backward dequantizes for `dx` only. A LoRA adapter on top stays f32.
 
+use std::sync::Arc;
+
+use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Storage, Tensor};
+
+/// A frozen quantized base weight `[out, in]`.
+#[derive(Clone)]
+pub struct QuantBase {
+    pub q: Arc<QTensor>,
+}
+
+impl std::fmt::Debug for QuantBase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "QuantBase({:?}, {:?})", self.q.dtype(), self.q.shape())
+    }
+}
+
+impl QuantBase {
+    pub fn dtype(&self) -> GgmlDType {
+        self.q.dtype()
+    }
+}
 
 /// Low-rank adapter: `y += scale · dropout(x) Aᵀ Bᵀ` (PEFT convention, `scale = alpha / r`).
 #[derive(Debug, Clone)]
@@ -21,8 +46,10 @@ pub struct Lora {
 
 #[derive(Debug, Clone)]
 pub struct Linear {
-    /// `[out, in]`, the checkpoint's layout.
+    /// `[out, in]`, the checkpoint's layout. Empty (`[0]`) when `quant` holds the base.
     pub weight: Tensor,
+    /// The base as a quantized tensor (GGUF); then `weight` is an empty placeholder.
+    pub quant: Option<QuantBase>,
     pub bias: Option<Tensor>,
     pub lora: Option<Lora>,
     /// True when the base weight is trainable (full pretraining): use the plain matmul so
@@ -34,21 +61,53 @@ pub struct Linear {
 
 impl Linear {
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self { weight, bias, lora: None, trainable: false, training: false }
+        Self { weight, bias, quant: None, lora: None, trainable: false, training: false }
+    }
+
+    /// A frozen linear whose base is quantized.
+    pub fn quantized(q: QTensor, device: &candle_core::Device) -> Result<Self> {
+        let mut l = Self::new(Tensor::zeros(0, DType::F32, device)?, None);
+        l.quant = Some(QuantBase { q: Arc::new(q) });
+        Ok(l)
     }
 
     pub fn out_features(&self) -> usize {
-        self.weight.dim(0).unwrap_or(0)
+        match &self.quant {
+            Some(q) => q.q.shape().dims().first().copied().unwrap_or(0),
+            None => self.weight.dim(0).unwrap_or(0),
+        }
     }
 
     pub fn in_features(&self) -> usize {
-        self.weight.dim(1).unwrap_or(0)
+        match &self.quant {
+            Some(q) => q.q.shape().dims().get(1).copied().unwrap_or(0),
+            None => self.weight.dim(1).unwrap_or(0),
+        }
+    }
+
+    /// The base weight as a dense tensor (dequantized to f32 when quantized).
+    pub fn dense_weight(&self) -> Result<Tensor> {
+        match &self.quant {
+            Some(q) => q.q.dequantize(&self.weight.device().clone()),
+            None => Ok(self.weight.clone()),
+        }
+    }
+
+    fn quant_forward(&self, q: &QuantBase, x: &Tensor) -> Result<Tensor> {
+        let x = x.contiguous()?;
+        if x.track_op() {
+            x.apply_op1(FrozenQMatmul { q: q.q.clone() })
+        } else {
+            x.apply_op1_no_bwd(q.q.as_ref())
+        }
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         // Inference (no graph) and trainable weights take candle's matmul; a frozen weight
         // inside a graph takes the op that skips its gradient.
-        let base = if self.trainable || !x.track_op() || !x.device().is_cpu() {
+        let base = if let Some(q) = &self.quant {
+            self.quant_forward(q, x)?
+        } else if self.trainable || !x.track_op() || !x.device().is_cpu() {
             x.broadcast_matmul(&self.weight.t()?)?
         } else {
             let dims = x.dims().to_vec();
@@ -121,6 +180,27 @@ impl CustomOp1 for FrozenMatmul {
             self.weight.to_dtype(grad_res.dtype())?
         };
         Ok(Some(grad_res.matmul(&w)?))
+    }
+}
+
+/// `x · Wᵀ` for a constant quantized `W`: the forward is candle's quantized matmul; the
+/// backward gives `dx = dy · W` (W dequantized for that product) and nothing for `W`.
+struct FrozenQMatmul {
+    q: Arc<QTensor>,
+}
+
+impl CustomOp1 for FrozenQMatmul {
+    fn name(&self) -> &'static str {
+        "frozen-qmatmul"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        self.q.as_ref().cpu_fwd(storage, layout)
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+        let w = self.q.dequantize(grad_res.device())?.to_dtype(grad_res.dtype())?;
+        Ok(Some(grad_res.broadcast_matmul(&w)?))
     }
 }
 

@@ -177,7 +177,7 @@ fn silu(x: &Tensor) -> Result<Tensor> {
 }
 
 fn linear(ws: &dyn WeightSource, name: &str, out: usize, inp: usize) -> anyhow::Result<Linear> {
-    Ok(Linear::new(ws.get(&format!("{name}.weight"), &[out, inp])?, None))
+    ws.get_linear(name, out, inp)
 }
 
 #[derive(Debug, Clone)]
@@ -201,10 +201,11 @@ impl Mlp {
         self.down_proj.forward(&(g * self.up_proj.forward(x)?)?)
     }
 
-    fn linears_mut(&mut self, prefix: &str, out: &mut Vec<(String, *mut Linear)>) {
-        out.push((format!("{prefix}.gate_proj"), &mut self.gate_proj));
-        out.push((format!("{prefix}.up_proj"), &mut self.up_proj));
-        out.push((format!("{prefix}.down_proj"), &mut self.down_proj));
+    fn linears_mut<'a>(&'a mut self, prefix: &str, out: &mut Vec<(String, &'a mut Linear)>) {
+        let Mlp { gate_proj, up_proj, down_proj } = self;
+        out.push((format!("{prefix}.gate_proj"), gate_proj));
+        out.push((format!("{prefix}.up_proj"), up_proj));
+        out.push((format!("{prefix}.down_proj"), down_proj));
     }
 }
 
@@ -283,6 +284,61 @@ impl Moe {
         cand.into_iter().take(self.top_k).map(|(e, _)| e).collect()
     }
 
+    /// Inference: each expert runs once on its gathered tokens and its weighted output is
+    /// added straight into one preallocated `[tokens, hidden]` buffer.
+    fn combine_into(
+        &self,
+        flat: &Tensor,
+        weights: &Tensor,
+        rows_of: &[Vec<u32>],
+        slot_of: &[Vec<u32>],
+    ) -> Result<Tensor> {
+        let (t, h) = flat.dims2()?;
+        let w: Vec<f32> = weights.flatten_all()?.to_vec1()?;
+        let mut acc = vec![0f32; t * h];
+        for (e, rows) in rows_of.iter().enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            let xe = flat.index_select(&Tensor::new(rows.as_slice(), flat.device())?, 0)?;
+            let out: Vec<f32> =
+                self.experts[e].forward(&xe)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+            for (j, (&row, &slot)) in rows.iter().zip(&slot_of[e]).enumerate() {
+                let we = w[slot as usize];
+                let dst = &mut acc[row as usize * h..(row as usize + 1) * h];
+                for (d, o) in dst.iter_mut().zip(&out[j * h..(j + 1) * h]) {
+                    *d += we * o;
+                }
+            }
+        }
+        Tensor::from_vec(acc, (t, h), flat.device())
+    }
+
+    /// Training: the same sum with differentiable ops.
+    fn combine_graph(
+        &self,
+        flat: &Tensor,
+        weights: &Tensor,
+        rows_of: &[Vec<u32>],
+        slot_of: &[Vec<u32>],
+    ) -> Result<Tensor> {
+        let (t, h) = flat.dims2()?;
+        let flat_w = weights.reshape((t * self.top_k, 1))?;
+        let mut y = Tensor::zeros((t, h), DType::F32, flat.device())?;
+        for (e, rows) in rows_of.iter().enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            let rows_t = Tensor::new(rows.as_slice(), flat.device())?;
+            let slots_t = Tensor::new(slot_of[e].as_slice(), flat.device())?;
+            let xe = flat.index_select(&rows_t, 0)?;
+            let out = self.experts[e].forward(&xe)?.to_dtype(DType::F32)?;
+            let w = flat_w.index_select(&slots_t, 0)?;
+            y = y.index_add(&rows_t, &out.broadcast_mul(&w)?, 0)?;
+        }
+        Ok(y)
+    }
+
     /// Returns the MoE output and, when asked, the router logits and choices.
     fn forward(&self, x: &Tensor, want_router: bool) -> Result<(Tensor, Option<RouterRecord>)> {
         let (b, n, h) = x.dims3()?;
@@ -309,19 +365,11 @@ impl Moe {
                 slot_of[e].push((t * self.top_k + k) as u32);
             }
         }
-        let flat_w = weights.reshape((b * n * self.top_k, 1))?;
-        let mut y = Tensor::zeros((b * n, h), DType::F32, x.device())?;
-        for (e, rows) in rows_of.iter().enumerate() {
-            if rows.is_empty() {
-                continue;
-            }
-            let rows_t = Tensor::new(rows.as_slice(), x.device())?;
-            let slots_t = Tensor::new(slot_of[e].as_slice(), x.device())?;
-            let xe = flat.index_select(&rows_t, 0)?;
-            let out = self.experts[e].forward(&xe)?.to_dtype(DType::F32)?;
-            let w = flat_w.index_select(&slots_t, 0)?;
-            y = y.index_add(&rows_t, &out.broadcast_mul(&w)?, 0)?;
-        }
+        let y = if x.track_op() || !x.device().is_cpu() {
+            self.combine_graph(&flat, &weights, &rows_of, &slot_of)?
+        } else {
+            self.combine_into(&flat, &weights, &rows_of, &slot_of)?
+        };
         let mut y = y.to_dtype(x.dtype())?.reshape((b, n, h))?;
         if let Some(s) = &self.shared_experts {
             y = (y + s.forward(x)?)?;
@@ -643,29 +691,31 @@ impl Llada2 {
         self.forward(&t, 0, bias.as_ref(), None, 0, collect)
     }
 
-    /// Every linear layer by its module path (for LoRA targeting).
+    /// Every linear layer by its module path (for LoRA targeting). Disjoint field borrows,
+    /// so the borrow checker proves no two entries alias.
     pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
-        let mut raw: Vec<(String, *mut Linear)> = Vec::new();
-        for (i, layer) in self.layers.iter_mut().enumerate() {
+        let Llada2 { layers, lm_head, .. } = self;
+        let mut out: Vec<(String, &mut Linear)> = Vec::new();
+        for (i, layer) in layers.iter_mut().enumerate() {
             let p = format!("model.layers.{i}");
-            raw.push((format!("{p}.attention.query_key_value"), &mut layer.attention.query_key_value));
-            raw.push((format!("{p}.attention.dense"), &mut layer.attention.dense));
+            let Attention { query_key_value, dense, .. } = &mut layer.attention;
+            out.push((format!("{p}.attention.query_key_value"), query_key_value));
+            out.push((format!("{p}.attention.dense"), dense));
             match &mut layer.mlp {
-                FeedForward::Dense(m) => m.linears_mut(&format!("{p}.mlp"), &mut raw),
+                FeedForward::Dense(m) => m.linears_mut(&format!("{p}.mlp"), &mut out),
                 FeedForward::Moe(moe) => {
-                    for (e, m) in moe.experts.iter_mut().enumerate() {
-                        m.linears_mut(&format!("{p}.mlp.experts.{e}"), &mut raw);
+                    let Moe { experts, shared_experts, .. } = &mut **moe;
+                    for (e, m) in experts.iter_mut().enumerate() {
+                        m.linears_mut(&format!("{p}.mlp.experts.{e}"), &mut out);
                     }
-                    if let Some(s) = &mut moe.shared_experts {
-                        s.linears_mut(&format!("{p}.mlp.shared_experts"), &mut raw);
+                    if let Some(s) = shared_experts {
+                        s.linears_mut(&format!("{p}.mlp.shared_experts"), &mut out);
                     }
                 }
             }
         }
-        raw.push(("lm_head".into(), &mut self.lm_head));
-        // SAFETY: every pointer is to a distinct field of `self`, borrowed mutably for the
-        // lifetime of the returned vector; no two entries alias.
-        raw.into_iter().map(|(n, p)| (n, unsafe { &mut *p })).collect()
+        out.push(("lm_head".into(), lm_head));
+        out
     }
 
     /// Row `i` of the logits tensor as a Vec (helper for decoders and tests).

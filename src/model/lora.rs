@@ -250,7 +250,12 @@ pub fn load_adapter(model: &mut Llada2, dir: &Path) -> Result<AdapterConfig> {
 /// Folds every attached adapter into its base weight (`W += scale · B A`) and drops it.
 pub fn merge(model: &mut Llada2) -> Result<usize> {
     let mut n = 0;
-    for (_, lin) in model.linears_mut() {
+    for (path, lin) in model.linears_mut() {
+        if lin.quant.is_some() && lin.lora.is_some() {
+            bail!(
+                "`{path}` has a quantized base: merge the adapter into the full-precision model, then run `draftscope quantize`"
+            );
+        }
         if let Some(l) = lin.lora.take() {
             let delta = (l.b.matmul(&l.a)? * l.scale)?.to_dtype(lin.weight.dtype())?;
             lin.weight = (&lin.weight + delta)?;

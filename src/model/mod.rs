@@ -1,10 +1,15 @@
 //! The LLaDA2 MoE model: config, weights, forward pass, LoRA, sources and tokenizer glue.
 
 pub mod config;
+pub mod gguf;
 pub mod linear;
 pub mod llada2;
 pub mod lora;
+pub mod memory;
+pub mod quant;
+pub mod shards;
 pub mod source;
+pub mod synth;
 pub mod tokenizer;
 pub mod weights;
 
@@ -80,8 +85,13 @@ impl LoadedModel {
     pub fn load_dir(id: &str, dir: &Path, device: DeviceKind, dtype: DtypeKind) -> Result<Self> {
         let cfg = Config::from_file(&dir.join("config.json"))?;
         let dev = device.device()?;
-        let ws = weights::SafetensorsWeights::open_dir(dir, &dev, dtype.dtype())?;
-        let model = Llada2::new(&cfg, &ws)?;
+        // A directory with a `.gguf` is a quantized model (`draftscope quantize`).
+        let ws: Box<dyn weights::WeightSource> = match gguf::find_gguf(dir)? {
+            Some(path) => Box::new(gguf::GgufWeights::open(&path, &dev, dtype.dtype())?),
+            None => Box::new(weights::SafetensorsWeights::open_dir(dir, &dev, dtype.dtype())?),
+        };
+        memory::check_fits(memory::estimate(&cfg, ws.as_ref()), &cfg, dir)?;
+        let model = Llada2::new(&cfg, ws.as_ref())?;
         let codec = TextCodec::load(dir)?;
         Ok(Self { id: id.to_string(), adapter: None, model, codec })
     }

@@ -18,6 +18,15 @@ pub trait WeightSource {
     fn get_init(&self, name: &str, shape: &[usize], _init: Init) -> Result<Tensor> {
         self.get(name, shape)
     }
+    /// The base of a linear layer `[out, inp]` named `{name}.weight`: dense by default; a
+    /// quantized source hands out its quantized tensor as is.
+    fn get_linear(&self, name: &str, out: usize, inp: usize) -> Result<super::linear::Linear> {
+        Ok(super::linear::Linear::new(self.get(&format!("{name}.weight"), &[out, inp])?, None))
+    }
+    /// Bytes tensor `name` will hold in memory once loaded (for the pre-load estimate).
+    fn resident_bytes(&self, _name: &str, shape: &[usize]) -> u64 {
+        shape.iter().product::<usize>() as u64 * self.dtype().size_in_bytes() as u64
+    }
     fn device(&self) -> &Device;
     fn dtype(&self) -> DType;
 }
@@ -40,34 +49,7 @@ pub struct SafetensorsWeights {
 impl SafetensorsWeights {
     /// Opens `model.safetensors`, or the shards listed in `model.safetensors.index.json`.
     pub fn open_dir(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
-        let index = dir.join("model.safetensors.index.json");
-        let single = dir.join("model.safetensors");
-        if single.exists() {
-            return Self::open_files(&[single], device, dtype);
-        }
-        if index.exists() {
-            let text = std::fs::read_to_string(&index)
-                .with_context(|| format!("cannot read {}", index.display()))?;
-            let v: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("{}: not valid JSON", index.display()))?;
-            let map = v
-                .get("weight_map")
-                .and_then(|m| m.as_object())
-                .with_context(|| format!("{}: missing field `weight_map`", index.display()))?;
-            let mut files: Vec<PathBuf> = map
-                .values()
-                .filter_map(|f| f.as_str())
-                .map(|f| dir.join(f))
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            files.sort();
-            if files.is_empty() {
-                bail!("{}: `weight_map` lists no shard", index.display());
-            }
-            return Self::open_files(&files, device, dtype);
-        }
-        bail!("{}: no model.safetensors or model.safetensors.index.json in this directory", dir.display())
+        Self::open_files(&super::shards::safetensors_files(dir)?, device, dtype)
     }
 
     pub fn open_files(files: &[PathBuf], device: &Device, dtype: DType) -> Result<Self> {

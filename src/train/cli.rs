@@ -556,23 +556,13 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 }
 
 fn load_all_tensors(dir: &Path) -> Result<HashMap<String, Tensor>> {
-    let single = dir.join("model.safetensors");
-    if single.exists() {
-        return Ok(candle_core::safetensors::load(&single, &candle_core::Device::Cpu)?);
-    }
-    let index = dir.join("model.safetensors.index.json");
-    let v: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&index).with_context(|| format!("cannot read {}", index.display()))?,
-    )?;
-    let mut files: Vec<String> = v["weight_map"]
-        .as_object()
-        .map(|m| m.values().filter_map(|s| s.as_str().map(String::from)).collect())
-        .unwrap_or_default();
-    files.sort();
-    files.dedup();
     let mut out = HashMap::new();
-    for f in files {
-        out.extend(candle_core::safetensors::load(dir.join(f), &candle_core::Device::Cpu)?);
+    for f in crate::model::shards::safetensors_files(dir)? {
+        crate::model::weights::check_safetensors_header(&f)?;
+        out.extend(
+            candle_core::safetensors::load(&f, &candle_core::Device::Cpu)
+                .map_err(|e| anyhow::anyhow!("{}: corrupt safetensors ({e})", f.display()))?,
+        );
     }
     Ok(out)
 }

@@ -1,0 +1,69 @@
+//! `draftscope speed --what model --model DIR`: what a user's machine does with a model
+//! directory (e.g. a `synth` checkpoint at real widths): load time, peak RSS, and seconds per
+//! 32-token block step, with the extrapolation to the full depth.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use candle_core::{Device, Tensor};
+
+use crate::model::{Collect, DeviceKind, DtypeKind, KvCache, LoadedModel, MaskKind};
+
+/// Peak resident set (VmHWM) of this process, in bytes.
+pub fn peak_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse::<u64>().ok()?;
+    Some(kb * 1024)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Loads `dir`, then times `reps` block-causal steps of a 32-token block after a 32-token
+/// cached prompt (the cost of one decoding step), and prints one table row.
+pub fn run(dir: &str, dtype: DtypeKind, reps: usize, full_layers: Option<usize>) -> Result<()> {
+    let t = Instant::now();
+    let lm = LoadedModel::load(Some(dir), DeviceKind::Cpu, dtype)?;
+    let load_s = t.elapsed().as_secs_f64();
+    let m = &lm.model;
+    let b = 32;
+    let dev = Device::Cpu;
+    let v = m.cfg.vocab_size as u32;
+    let ids: Vec<u32> = (0..2 * b as u32).map(|i| (i * 7919 + 13) % (v - 8)).collect();
+    let prefix = Tensor::new(&ids[..b], &dev)?.unsqueeze(0)?;
+    let bias = MaskKind::BlockCausal { block_length: b }.bias(0, b, b, &dev)?;
+    let out = m.forward(&prefix, 0, bias.as_ref(), None, b, &Collect::default())?;
+    let mut cache = KvCache::default();
+    cache.extend(out.new_kv)?;
+    let mut block = ids[b..].to_vec();
+    for x in block.iter_mut().skip(b / 2) {
+        *x = m.cfg.mask_token_id;
+    }
+    let block = Tensor::new(block.as_slice(), &dev)?.unsqueeze(0)?;
+    let mut steps = Vec::new();
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        m.forward(&block, b, None, Some(&cache), 0, &Collect::default())?;
+        steps.push(t.elapsed().as_secs_f64());
+    }
+    let step = median(steps);
+    let layers = m.cfg.num_hidden_layers;
+    let threads = candle_core::utils::get_num_threads();
+    let rss = peak_rss().map(crate::model::memory::gb).unwrap_or_else(|| "?".into());
+    let extra = match full_layers {
+        Some(full) if full > layers && layers > 1 => {
+            // Per-layer cost from the MoE layers measured here; the head and embeddings once.
+            format!(
+                "  full {full} layers: ~{:.2} s/step (linear in depth)",
+                step * full as f64 / layers as f64
+            )
+        }
+        _ => String::new(),
+    };
+    println!(
+        "{dir}  layers {layers}  threads {threads}  load {load_s:.1} s  peak RSS {rss}  step {step:.3} s/32 tokens{extra}"
+    );
+    Ok(())
+}

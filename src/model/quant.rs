@@ -1,0 +1,184 @@
+//! Which tensors of a LLaDA2 checkpoint are quantized, and to what.
+//!
+//! - Linear layers (attention `query_key_value` / `dense`, dense and shared MLPs, routed
+//!   experts): the requested format. These are ~97% of LLaDA2.1-mini's parameters.
+//! - `lm_head`: q8_0 for every format. Its argmax *is* the decoder's output; a k-quant's
+//!   error there moves commits and edits directly, while q8_0 costs 1.06 bytes/weight.
+//! - `word_embeddings`: f16 (a lookup, not a matmul; rows are gathered then widened).
+//! - RMSNorm weights, the router `gate.weight` (routing runs in fp32, as the official code)
+//!   and `gate.expert_bias`: f32. They are tiny, and routing decides which experts run at all.
+//!
+//! k-quants pack 256 weights per block along the inner (input) dimension, q8_0 packs 32:
+//! a tensor whose inner dimension is not a multiple of the block falls back to q8_0, then
+//! to f16. `quantize` prints the count of each fallback.
+
+use candle_core::quantized::GgmlDType;
+
+/// The quantized formats `quantize` and `synth --quantize` write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+pub enum QuantFormat {
+    #[value(name = "q8_0")]
+    #[serde(rename = "q8_0")]
+    Q8_0,
+    #[value(name = "q4_k")]
+    #[serde(rename = "q4_k")]
+    Q4K,
+}
+
+impl QuantFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            QuantFormat::Q8_0 => "q8_0",
+            QuantFormat::Q4K => "q4_k",
+        }
+    }
+
+    pub fn ggml(self) -> GgmlDType {
+        match self {
+            QuantFormat::Q8_0 => GgmlDType::Q8_0,
+            QuantFormat::Q4K => GgmlDType::Q4K,
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "q8_0" => Some(QuantFormat::Q8_0),
+            "q4_k" => Some(QuantFormat::Q4K),
+            _ => None,
+        }
+    }
+}
+
+/// True for the weights of linear layers that run through a (quantized) matmul.
+pub fn is_linear_weight(name: &str) -> bool {
+    const LINEARS: [&str; 5] = ["query_key_value", "attention.dense", "gate_proj", "up_proj", "down_proj"];
+    name.ends_with(".weight") && LINEARS.iter().any(|l| name.ends_with(&format!("{l}.weight")))
+}
+
+/// The storage type of tensor `name` with `shape` (checkpoint layout, `[out, in]`) in `format`.
+pub fn storage_type(name: &str, shape: &[usize], format: QuantFormat) -> GgmlDType {
+    let inner = shape.last().copied().unwrap_or(0);
+    let fits = |t: GgmlDType| shape.len() == 2 && inner > 0 && inner.is_multiple_of(t.block_size());
+    let wanted = if name == "lm_head.weight" {
+        GgmlDType::Q8_0
+    } else if is_linear_weight(name) {
+        format.ggml()
+    } else if name == "model.word_embeddings.weight" {
+        return GgmlDType::F16;
+    } else {
+        return GgmlDType::F32;
+    };
+    [wanted, GgmlDType::Q8_0].into_iter().find(|&t| fits(t)).unwrap_or(GgmlDType::F16)
+}
+
+/// Bytes a tensor of `elems` elements takes stored as `t`.
+pub fn stored_bytes(t: GgmlDType, elems: usize) -> u64 {
+    (elems / t.block_size()) as u64 * t.type_size() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn experts_take_the_format_and_small_inner_dims_fall_back() {
+        let e = "model.layers.1.mlp.experts.3.down_proj.weight";
+        assert_eq!(storage_type(e, &[2048, 512], QuantFormat::Q4K), GgmlDType::Q4K);
+        assert_eq!(storage_type(e, &[64, 32], QuantFormat::Q4K), GgmlDType::Q8_0);
+        assert_eq!(storage_type(e, &[64, 48], QuantFormat::Q4K), GgmlDType::F16);
+        assert_eq!(storage_type("lm_head.weight", &[512, 2048], QuantFormat::Q4K), GgmlDType::Q8_0);
+        assert_eq!(storage_type("model.norm.weight", &[2048], QuantFormat::Q4K), GgmlDType::F32);
+        assert_eq!(
+            storage_type("model.layers.1.mlp.gate.weight", &[256, 2048], QuantFormat::Q8_0),
+            GgmlDType::F32
+        );
+        assert_eq!(
+            storage_type("model.word_embeddings.weight", &[512, 2048], QuantFormat::Q8_0),
+            GgmlDType::F16
+        );
+    }
+}
+
+/// Writes `out/model.gguf` (+ config.json and tokenizer files) from the safetensors model in
+/// `src`, one tensor at a time. Returns the GGUF size and how many linears fell back.
+pub fn quantize_dir(
+    src: &std::path::Path,
+    format: QuantFormat,
+    out: &std::path::Path,
+) -> anyhow::Result<Report> {
+    use anyhow::Context;
+    use candle_core::{DType, Device};
+
+    use super::weights::WeightSource;
+    if super::gguf::find_gguf(src)?.is_some() {
+        anyhow::bail!("{}: already a GGUF model; quantize the full-precision checkpoint", src.display());
+    }
+    if std::fs::canonicalize(src).ok() == std::fs::canonicalize(out).ok() {
+        anyhow::bail!("--out {}: is the source model directory; choose a new directory", out.display());
+    }
+    let cfg_path = src.join("config.json");
+    let cfg = super::Config::from_file(&cfg_path)?;
+    let ws = super::weights::SafetensorsWeights::open_dir(src, &Device::Cpu, DType::F32)?;
+    let specs = super::synth::specs(&cfg);
+    let plan: Vec<super::gguf::Planned> = specs
+        .iter()
+        .map(|s| super::gguf::Planned {
+            name: s.name.clone(),
+            shape: s.shape.clone(),
+            dtype: storage_type(&s.name, &s.shape, format),
+        })
+        .collect();
+    let mut report = Report::default();
+    for p in &plan {
+        if is_linear_weight(&p.name) || p.name == "lm_head.weight" {
+            *report.linears.entry(format!("{:?}", p.dtype)).or_default() += 1;
+        }
+    }
+    let config_text =
+        std::fs::read_to_string(&cfg_path).with_context(|| format!("cannot read {}", cfg_path.display()))?;
+    let meta = [
+        ("draftscope.config", config_text.clone()),
+        ("draftscope.quantization", format.name().to_string()),
+        ("draftscope.source", src.display().to_string()),
+    ];
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    report.bytes = super::gguf::write_streaming(&out.join("model.gguf"), &meta, &plan, |_, p, w| {
+        let t = ws.get(&p.name, &p.shape)?;
+        let rows = if p.shape.len() > 1 { p.shape[0] } else { 1 };
+        let row_len: usize = p.shape.iter().skip(1).product::<usize>().max(1);
+        let step = (super::synth::CHUNK / row_len).max(1);
+        let mut n = 0u64;
+        let mut r = 0;
+        while r < rows {
+            let k = step.min(rows - r);
+            let (chunk, shape) = if p.shape.len() > 1 {
+                let mut shape = p.shape.clone();
+                shape[0] = k;
+                (t.narrow(0, r, k)?.flatten_all()?.to_vec1::<f32>()?, shape)
+            } else {
+                (t.to_vec1::<f32>()?, p.shape.clone())
+            };
+            let b = super::gguf::encode(&chunk, &shape, p.dtype)?;
+            w.write_all(&b)?;
+            n += b.len() as u64;
+            r += k;
+        }
+        Ok(n)
+    })?;
+    crate::session::atomic_write(&out.join("config.json"), config_text.as_bytes())?;
+    for f in ["tokenizer.json", "tokenizer_config.json"] {
+        let p = src.join(f);
+        if p.exists() {
+            crate::session::atomic_write(&out.join(f), &std::fs::read(&p)?)?;
+        }
+    }
+    Ok(report)
+}
+
+/// What `quantize` wrote.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub bytes: u64,
+    /// Linear weights (incl. lm_head) per storage type.
+    pub linears: std::collections::BTreeMap<String, usize>,
+}
