@@ -1,6 +1,6 @@
 //! Seeded mutation fuzzing of every loader that reads a file a user may hand us (traces, model
-//! configs, safetensors headers, benchmark suites, results stores, run files, adapter
-//! configs). Runs on stable Rust: a short run is a test (`tests/fuzz_loaders.rs`), a long one
+//! configs, safetensors and GGUF weights, benchmark suites, results stores, run files,
+//! adapter configs). Runs on stable Rust: a short run is a test (`tests/fuzz_loaders.rs`), a long one
 //! is `cargo run --release --example fuzz -- --minutes N`. A loader may refuse its input; it
 //! must never panic. Every failure prints the target, seed and iteration to replay it.
 #![allow(dead_code)]
@@ -50,6 +50,7 @@ pub fn targets() -> Vec<Target> {
         Target { name: "results-store", seed_bytes: results_seed(), json: false, exercise: results_store },
         Target { name: "run-file", seed_bytes: run_file_seed(), json: true, exercise: run_file },
         Target { name: "adapter-config", seed_bytes: adapter_seed(), json: true, exercise: adapter_config },
+        Target { name: "gguf", seed_bytes: gguf_seed(), json: false, exercise: gguf },
     ]
 }
 
@@ -80,6 +81,22 @@ fn run_file_seed() -> Vec<u8> {
         Some(p) => std::fs::read(p).unwrap(),
         None => read("assets/pretrain-run/run.json"),
     }
+}
+
+/// The fixture model quantized to Q8_0 (`draftscope quantize`'s output), made once per process.
+fn gguf_seed() -> Vec<u8> {
+    static SEED: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    SEED.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        draftscope::model::quant::quantize_dir(
+            &root().join("tests/fixtures/llada2-tiny"),
+            draftscope::model::quant::QuantFormat::Q8_0,
+            d.path(),
+        )
+        .unwrap();
+        std::fs::read(d.path().join("model.gguf")).unwrap()
+    })
+    .clone()
 }
 
 fn adapter_seed() -> Vec<u8> {
@@ -135,6 +152,19 @@ fn safetensors(bytes: &[u8], dir: &Path) -> bool {
     let fixture = root().join("tests/fixtures/llada2-tiny");
     std::fs::copy(fixture.join("config.json"), dir.join("config.json")).unwrap();
     std::fs::write(dir.join("model.safetensors"), bytes).unwrap();
+    draftscope::model::LoadedModel::load_dir(
+        "fuzz",
+        dir,
+        draftscope::model::DeviceKind::Cpu,
+        draftscope::model::DtypeKind::F32,
+    )
+    .is_ok()
+}
+
+fn gguf(bytes: &[u8], dir: &Path) -> bool {
+    let fixture = root().join("tests/fixtures/llada2-tiny");
+    std::fs::copy(fixture.join("config.json"), dir.join("config.json")).unwrap();
+    std::fs::write(dir.join("model.gguf"), bytes).unwrap();
     draftscope::model::LoadedModel::load_dir(
         "fuzz",
         dir,
