@@ -27,6 +27,8 @@ pub struct ModelRow {
     pub p_vs_base: Option<f64>,
     pub p_vs_base_holm: Option<f64>,
     pub edits_per_100: f64,
+    /// T2M remasks per 100 generated tokens (0 under T2T).
+    pub remasks_per_100: f64,
     /// Edit intensity minus the base's, with a 95% paired-bootstrap interval.
     pub edits_delta_vs_base: Option<(f64, [f64; 2])>,
     pub final_digit_errors: usize,
@@ -116,6 +118,7 @@ fn row_of(
     let correct = items.values().filter(|o| o.correct).count();
     let edits: usize = items.values().map(|o| o.edits).sum();
     let tokens: usize = items.values().map(|o| o.tokens).sum();
+    let remasks: usize = items.values().map(|o| o.remasks).sum();
     let fde = items.values().filter(|o| o.final_digit.is_some()).count();
     let over = items.values().filter(|o| o.over_corrected).count();
     ModelRow {
@@ -129,6 +132,7 @@ fn row_of(
         p_vs_base: None,
         p_vs_base_holm: None,
         edits_per_100: if tokens == 0 { 0.0 } else { 100.0 * edits as f64 / tokens as f64 },
+        remasks_per_100: if tokens == 0 { 0.0 } else { 100.0 * remasks as f64 / tokens as f64 },
         edits_delta_vs_base: None,
         final_digit_errors: fde,
         final_digit_ci: rate_ci(fde, n),
@@ -343,11 +347,11 @@ pub fn markdown(r: &Report, command: &str) -> String {
     s.push_str("Accuracy with 95% Wilson intervals; Δ in points against the base on the same items with the exact McNemar p (Holm-adjusted over every test in this report in parentheses; ✓ = survives at 0.05); edit intensity = T2T edits per 100 generated tokens, its Δ with a 95% paired-bootstrap interval (2000 resamples); final-digit errors and over-corrected items as counts with the Wilson interval of their rate.\n\n");
     for sec in &r.sections {
         s.push_str(&format!("## {} — {}-mode, {}\n\n", sec.suite, sec.mode, sec.policy));
-        s.push_str("| model | n | accuracy | 95% CI | Δ base | p (Holm) | edits/100 | Δ edits/100 [95% CI] | final-digit errors | over-corrected |\n");
-        s.push_str("| --- | ---: | ---: | --- | ---: | --- | ---: | --- | --- | --- |\n");
+        s.push_str("| model | n | accuracy | 95% CI | Δ base | p (Holm) | edits/100 | Δ edits/100 [95% CI] | remasks/100 | final-digit errors | over-corrected |\n");
+        s.push_str("| --- | ---: | ---: | --- | ---: | --- | ---: | --- | ---: | --- | --- |\n");
         for row in &sec.rows {
             s.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {:.2} | {} | {} {} | {} {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {:.2} | {} | {:.2} | {} {} | {} {} |\n",
                 row.model,
                 row.n,
                 pct(row.accuracy),
@@ -360,6 +364,7 @@ pub fn markdown(r: &Report, command: &str) -> String {
                 row.edits_per_100,
                 row.edits_delta_vs_base
                     .map_or("—".into(), |(d, c)| format!("{d:+.2} [{:+.2}, {:+.2}]", c[0], c[1])),
+                row.remasks_per_100,
                 row.final_digit_errors,
                 ci(row.final_digit_ci),
                 row.over_corrected,
