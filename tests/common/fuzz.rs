@@ -148,30 +148,21 @@ fn model_config(bytes: &[u8], _: &Path) -> bool {
     true
 }
 
-fn safetensors(bytes: &[u8], dir: &Path) -> bool {
+/// Loads a model directory made of the fixture's config and `bytes` as its weights file.
+fn load_weights(file: &str, bytes: &[u8], dir: &Path) -> bool {
     let fixture = root().join("tests/fixtures/llada2-tiny");
     std::fs::copy(fixture.join("config.json"), dir.join("config.json")).unwrap();
-    std::fs::write(dir.join("model.safetensors"), bytes).unwrap();
-    draftscope::model::LoadedModel::load_dir(
-        "fuzz",
-        dir,
-        draftscope::model::DeviceKind::Cpu,
-        draftscope::model::DtypeKind::F32,
-    )
-    .is_ok()
+    std::fs::write(dir.join(file), bytes).unwrap();
+    use draftscope::model::{DeviceKind, DtypeKind, LoadedModel};
+    LoadedModel::load_dir("fuzz", dir, DeviceKind::Cpu, DtypeKind::F32).is_ok()
+}
+
+fn safetensors(bytes: &[u8], dir: &Path) -> bool {
+    load_weights("model.safetensors", bytes, dir)
 }
 
 fn gguf(bytes: &[u8], dir: &Path) -> bool {
-    let fixture = root().join("tests/fixtures/llada2-tiny");
-    std::fs::copy(fixture.join("config.json"), dir.join("config.json")).unwrap();
-    std::fs::write(dir.join("model.gguf"), bytes).unwrap();
-    draftscope::model::LoadedModel::load_dir(
-        "fuzz",
-        dir,
-        draftscope::model::DeviceKind::Cpu,
-        draftscope::model::DtypeKind::F32,
-    )
-    .is_ok()
+    load_weights("model.gguf", bytes, dir)
 }
 
 fn bench_suite(bytes: &[u8], dir: &Path) -> bool {
