@@ -170,6 +170,32 @@ fn accuracy_is_green_above_the_base_and_red_below_with_the_delta_in_points() {
 }
 
 #[test]
+fn delta_shows_its_paired_interval_and_a_star_only_when_it_survives_the_correction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = ResultsStore::open(tmp.path());
+    // The base gets items 0–1 right, the adapter all 10: 8 discordant pairs, McNemar p = 0.0078.
+    store
+        .append(&[
+            record("b", 100, "arith", None, None, 2),
+            record("a", 200, "arith", Some(SELF), Some(100), 10),
+        ])
+        .unwrap();
+    let mut rs = state(tmp.path());
+    rs.focus = ResFocus::Failing;
+    let buf = draw(&rs);
+    let (x, y) = find(&buf, "+80.0 [");
+    let r = row(&buf, y);
+    assert!(r.contains("+80.0 [+55,+100]*"), "{r}");
+    assert_eq!(buf[(x, y)].fg, Color::Green);
+    // In the fixed store no adapter differs enough from the base: intervals, no star.
+    let tmp2 = tempfile::tempdir().unwrap();
+    fixed_store(tmp2.path());
+    let buf = draw(&state(tmp2.path()));
+    let (_, y) = find(&buf, "+30.0 [");
+    assert!(!row(&buf, y).contains('*'), "{}", row(&buf, y));
+}
+
+#[test]
 fn the_selected_row_is_reversed_while_the_table_has_focus() {
     let tmp = tempfile::tempdir().unwrap();
     fixed_store(tmp.path());

@@ -130,6 +130,14 @@ pub struct ComparisonRow {
     /// Accuracy minus the base model's (same suite, model, mode, attention); `None` for the
     /// base itself or when there is no base run.
     pub delta_vs_base: Option<f64>,
+    /// 95% interval of `delta_vs_base`, paired over the items both runs scored (Wald interval of
+    /// a difference of paired proportions).
+    #[serde(default)]
+    pub delta_ci: Option<[f64; 2]>,
+    /// Exact McNemar p against the base on the same items, Holm-adjusted over every adapter
+    /// row of the comparison (the table's family of tests).
+    #[serde(default)]
+    pub p_holm: Option<f64>,
     pub edit_intensity: f64,
     #[serde(default)]
     pub remask_intensity: f64,
@@ -306,16 +314,15 @@ pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow>
     }
     type Config = (String, String, String, String, String);
     let config = |k: &Key| -> Config { (k.0.clone(), k.1.clone(), k.2.clone(), k.3.clone(), k.4.clone()) };
-    let base_acc: BTreeMap<Config, f64> = latest
-        .iter()
-        .filter(|(k, _)| k.5.is_none())
-        .map(|(k, (r, _))| (config(k), r.metrics.accuracy))
-        .collect();
-    latest
+    let base_of: BTreeMap<Config, &RunRecord> =
+        latest.iter().filter(|(k, _)| k.5.is_none()).map(|(k, (r, _))| (config(k), *r)).collect();
+    let mut rows: Vec<ComparisonRow> = latest
         .into_iter()
         .map(|(k, (r, runs))| {
             let m = &r.metrics;
-            let delta = if k.5.is_some() { base_acc.get(&config(&k)).map(|b| m.accuracy - b) } else { None };
+            let base = if k.5.is_some() { base_of.get(&config(&k)).copied() } else { None };
+            let delta = base.map(|b| m.accuracy - b.metrics.accuracy);
+            let paired = base.and_then(|b| paired_vs(b, r));
             ComparisonRow {
                 suite: r.suite.clone(),
                 model: r.model.clone(),
@@ -331,6 +338,8 @@ pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow>
                 accuracy: m.accuracy,
                 accuracy_ci: m.accuracy_ci,
                 delta_vs_base: delta,
+                delta_ci: paired.map(|p| p.0),
+                p_holm: paired.map(|p| p.1),
                 edit_intensity: m.edit_intensity,
                 remask_intensity: m.remask_intensity,
                 tpf: m.tpf,
@@ -342,7 +351,37 @@ pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow>
                 runs,
             }
         })
-        .collect()
+        .collect();
+    // The raw p-values sit in `p_holm` until here; adjust them together.
+    let idx: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].p_holm.is_some()).collect();
+    let adjusted =
+        super::stats::holm(&idx.iter().map(|&i| rows[i].p_holm.unwrap_or(1.0)).collect::<Vec<_>>());
+    for (&i, p) in idx.iter().zip(adjusted) {
+        rows[i].p_holm = Some(p);
+    }
+    rows
+}
+
+/// The paired comparison of `run` against `base` over the items both scored: the 95% interval
+/// of the accuracy difference and the exact McNemar p. `None` when no item is shared.
+fn paired_vs(base: &RunRecord, run: &RunRecord) -> Option<([f64; 2], f64)> {
+    let right: std::collections::HashMap<&str, bool> =
+        base.items.iter().filter(|o| o.error.is_none()).map(|o| (o.id.as_str(), o.correct)).collect();
+    let (mut only_base, mut only_run, mut n) = (0usize, 0usize, 0usize);
+    for o in run.items.iter().filter(|o| o.error.is_none()) {
+        let Some(&b) = right.get(o.id.as_str()) else { continue };
+        n += 1;
+        only_base += usize::from(b && !o.correct);
+        only_run += usize::from(!b && o.correct);
+    }
+    if n == 0 {
+        return None;
+    }
+    let nf = n as f64;
+    let d = (only_run as f64 - only_base as f64) / nf;
+    let var = ((only_run + only_base) as f64 / nf - d * d) / nf;
+    let half = super::stats::Z95 * var.max(0.0).sqrt();
+    Some(([(d - half).max(-1.0), (d + half).min(1.0)], super::stats::mcnemar_exact(only_base, only_run)))
 }
 
 /// The training run an adapter belongs to: `RUN` for `RUN/checkpoints/step-N/adapter` and

@@ -87,10 +87,14 @@ pub fn render_main(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
     render_failing(buf, failing_a, rs);
 }
 
-fn fmt_delta(d: Option<f64>) -> String {
-    match d {
-        Some(d) => format!("{:+.1}", d * 100.0),
-        None => "–".into(),
+/// Δbase in points with its paired 95% interval, and `*` when the McNemar test against the
+/// base survives the Holm correction over the table at 0.05.
+fn fmt_delta(r: &crate::bench::ComparisonRow) -> String {
+    let Some(d) = r.delta_vs_base else { return "–".into() };
+    let mark = if r.p_holm.is_some_and(|p| p < 0.05) { "*" } else { "" };
+    match r.delta_ci {
+        Some([lo, hi]) => format!("{:+.1} [{:+.0},{:+.0}]{mark}", d * 100.0, lo * 100.0, hi * 100.0),
+        None => format!("{:+.1}{mark}", d * 100.0),
     }
 }
 
@@ -117,7 +121,7 @@ pub fn render_table(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
         "model / adapter",
         "n",
         "accuracy [95% CI]",
-        "Δbase",
+        "Δbase [95% CI]",
         "edits/100",
         "TPF",
         "final-digit",
@@ -143,7 +147,7 @@ pub fn render_table(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
                     format!("{:.3} [{:.2},{:.2}]", r.accuracy, r.accuracy_ci[0], r.accuracy_ci[1]),
                     acc_style,
                 ),
-                Span::styled(fmt_delta(r.delta_vs_base), acc_style),
+                Span::styled(fmt_delta(r), acc_style),
                 Span::raw(format!("{:.1}", r.edit_intensity)),
                 Span::raw(format!("{:.2}", r.tpf)),
                 Span::raw(r.final_digit_errors.to_string()),
@@ -159,7 +163,7 @@ pub fn render_table(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
         Constraint::Fill(1),
         Constraint::Length(4),
         Constraint::Length(20),
-        Constraint::Length(6),
+        Constraint::Length(18),
         Constraint::Length(9),
         Constraint::Length(5),
         Constraint::Length(11),
