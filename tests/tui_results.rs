@@ -82,6 +82,7 @@ fn record(
         metrics,
         items,
         traces: format!("bench/{run}/{suite}"),
+        shard: None,
     }
 }
 

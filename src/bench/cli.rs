@@ -30,6 +30,11 @@ pub struct BenchArgs {
     /// Only the first N items of each suite.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Score only shard I of N (0-based) of each suite: items I, I+N, I+2N, … (after --limit),
+    /// so separate processes or machines can split a suite; `draftscope results merge` joins
+    /// their stores.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<super::shard::Shard>,
     /// Items decoded in parallel (threads sharing the model).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
@@ -96,7 +101,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         _ => None,
     };
     let mode = args.spec.mode;
-    let ctx = RunContext::new(&data_dir, mode, checkpoint_step, args.limit);
+    let mut ctx = RunContext::new(&data_dir, mode, checkpoint_step, args.limit);
+    ctx.shard = args.shard;
 
     let total: usize =
         suites.iter().map(|s| args.limit.map_or(s.items.len(), |l| l.min(s.items.len()))).sum();
@@ -289,8 +295,25 @@ pub fn summary_table(ms: &[SuiteMetrics]) -> String {
     s
 }
 
+#[derive(Debug, clap::Subcommand)]
+pub enum ResultsCommand {
+    /// Join the stores of `bench --shard i/N` runs into one record per suite (traces copied),
+    /// after checking the shards belong together and every item was scored exactly once.
+    Merge {
+        /// Session data directories of the shards.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Session data directory to write the merged records into.
+        #[arg(long)]
+        into: PathBuf,
+    },
+}
+
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ResultsArgs {
+    #[command(subcommand)]
+    pub command: Option<ResultsCommand>,
     /// Session data directory (default: DRAFTSCOPE_SESSIONS or the platform data directory).
     #[arg(long)]
     pub sessions: Option<PathBuf>,
@@ -310,6 +333,17 @@ pub struct ResultsArgs {
 }
 
 pub fn results(args: ResultsArgs) -> Result<()> {
+    if let Some(ResultsCommand::Merge { dirs, into }) = &args.command {
+        let rep = super::shard::merge(dirs, into)?;
+        for (suite, model, run, n) in &rep.merged {
+            println!("merged {suite} of {model}: {n} items as run {run}");
+        }
+        if rep.already > 0 {
+            println!("{} merged record(s) were already in {}", rep.already, into.display());
+        }
+        eprintln!("results: {}", ResultsStore::open(into).path().display());
+        return Ok(());
+    }
     let data_dir = crate::session::data_dir(args.sessions.as_deref());
     let store = ResultsStore::open(&data_dir);
     let loaded = store.load()?;

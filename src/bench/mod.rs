@@ -16,6 +16,7 @@ pub mod experiment_report;
 pub mod results;
 pub mod run;
 pub mod score;
+pub mod shard;
 pub mod stats;
 pub mod suite;
 

@@ -75,6 +75,10 @@ pub struct RunRecord {
     pub items: Vec<ItemOutcome>,
     /// Folder of this suite's traces, relative to the data directory.
     pub traces: String,
+    /// Set when this record scored one shard of the suite (`bench --shard i/N`); `results
+    /// merge` joins the shards into one record without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<super::shard::ShardInfo>,
 }
 
 /// The results file of a session data directory.
@@ -512,6 +516,7 @@ mod tests {
             metrics,
             items: Vec::new(),
             traces: format!("bench/{run}/{suite}"),
+            shard: None,
         }
     }
 

@@ -249,6 +249,8 @@ pub struct RunContext {
     pub checkpoint_step: Option<u64>,
     /// Only the first N items of each suite.
     pub limit: Option<usize>,
+    /// Only this shard of each (limited) suite.
+    pub shard: Option<super::shard::Shard>,
 }
 
 impl RunContext {
@@ -262,6 +264,7 @@ impl RunContext {
             mode,
             checkpoint_step,
             limit,
+            shard: None,
         }
     }
 }
@@ -318,7 +321,21 @@ pub fn bench_suites(
     let time = super::results::rfc3339(ctx.unix_time);
     let mut records = Vec::new();
     for s in suites {
-        let items = &s.items[..ctx.limit.map_or(s.items.len(), |l| l.min(s.items.len()))];
+        let limited = &s.items[..ctx.limit.map_or(s.items.len(), |l| l.min(s.items.len()))];
+        let shard = ctx.shard.map(|sh| super::shard::ShardInfo {
+            index: sh.index,
+            count: sh.count,
+            suite_items: limited.len(),
+            suite_hash: super::shard::suite_hash(limited),
+        });
+        let owned: Vec<Item>;
+        let items = match ctx.shard {
+            Some(sh) => {
+                owned = sh.take(limited).into_iter().cloned().collect();
+                &owned[..]
+            }
+            None => limited,
+        };
         let rel_dir = format!("bench/{}/{}", ctx.run_id, trace_file_name(&s.name).trim_end_matches(".json"));
         let t0 = Instant::now();
         let outcomes = run_suite(lm, s, items, opts, &ctx.data_dir, &rel_dir, &|o| on_item(s, o))?;
@@ -348,6 +365,7 @@ pub fn bench_suites(
             metrics,
             items: outcomes,
             traces: rel_dir,
+            shard,
         });
     }
     Ok(records)

@@ -21,12 +21,21 @@ fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
+/// Prefix of the temp files of writers that do not own the directory they write in (the
+/// workbench's launch record in a run directory): the owner's litter cleanup must not delete
+/// them while they are being written.
+pub const GUEST_TEMP_PREFIX: &str = ".guest-tmp";
+
 /// A temp file in `dir` created with mode 0666 minus the umask, like any file a user writes
 /// (tempfile's own default is 0600, which made traces and adapters unreadable to a group).
 pub fn temp_file_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
+    temp_file_prefixed(dir, TEMP_PREFIX)
+}
+
+fn temp_file_prefixed(dir: &Path, prefix: &str) -> Result<tempfile::NamedTempFile> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut b = tempfile::Builder::new();
-    b.prefix(TEMP_PREFIX);
+    b.prefix(prefix);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -51,7 +60,20 @@ pub fn temp_dir_in(dir: &Path) -> Result<tempfile::TempDir> {
 /// Writes `path` through a temp file in the same directory and a rename, so readers never see a
 /// partial file and a crash leaves the old version intact. `fill` writes the content.
 pub fn atomic_write_with(path: &Path, fill: impl FnOnce(&Path, &mut File) -> Result<()>) -> Result<()> {
-    let mut tmp = temp_file_in(&parent_dir(path))?;
+    write_via(temp_file_in(&parent_dir(path))?, path, fill)
+}
+
+/// [`atomic_write`] for a writer in a directory another process owns and cleans up
+/// ([`GUEST_TEMP_PREFIX`]).
+pub fn atomic_write_as_guest(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_via(temp_file_prefixed(&parent_dir(path), GUEST_TEMP_PREFIX)?, path, |_, f| Ok(f.write_all(bytes)?))
+}
+
+fn write_via(
+    mut tmp: tempfile::NamedTempFile,
+    path: &Path,
+    fill: impl FnOnce(&Path, &mut File) -> Result<()>,
+) -> Result<()> {
     let tmp_path = tmp.path().to_path_buf();
     fill(&tmp_path, tmp.as_file_mut()).with_context(|| format!("cannot write {}", path.display()))?;
     tmp.as_file().sync_all().ok();

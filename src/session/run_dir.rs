@@ -119,6 +119,7 @@ impl RunDir {
     pub fn is_launcher_file(name: &str) -> bool {
         [Self::LOG_FILE, Self::LAUNCH_FILE, Self::CONFIG_FILE, Self::LOCK_FILE].contains(&name)
             || name.starts_with(super::TEMP_PREFIX)
+            || name.starts_with(super::GUEST_TEMP_PREFIX)
     }
 
     pub fn read_launch(&self) -> Option<LaunchRecord> {
@@ -126,7 +127,9 @@ impl RunDir {
     }
 
     pub fn write_launch(&self, rec: &LaunchRecord) -> Result<()> {
-        super::atomic_write(&self.launch_file(), serde_json::to_string_pretty(rec)?.as_bytes())
+        // The launched trainer owns the directory and removes `.tmp*` litter as it starts,
+        // possibly while this is being written.
+        super::atomic_write_as_guest(&self.launch_file(), serde_json::to_string_pretty(rec)?.as_bytes())
     }
 
     /// The checkpoint an adapter directory is, when it is one of a run's

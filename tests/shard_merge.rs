@@ -1,0 +1,108 @@
+//! `bench --shard i/N` in separate processes, then `results merge`, gives exactly what one
+//! unsharded bench gives; a missing or duplicated shard is refused; a second merge adds nothing.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use draftscope::bench::ResultsStore;
+
+fn run(args: &[&str]) -> (i32, String) {
+    let out = Command::new(common::bin()).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+fn bench(dir: &Path, shard: Option<&str>) {
+    let d = dir.to_str().unwrap();
+    let mut args = vec!["bench", "--suite", "arith,facts", "--limit", "7", "--sessions", d];
+    if let Some(s) = shard {
+        args.extend(["--shard", s]);
+    }
+    let (code, out) = run(&args);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// The numbers of a record, without what depends on the run (ids, times, trace paths).
+fn numbers(dir: &Path) -> Vec<serde_json::Value> {
+    let mut recs = ResultsStore::open(dir).load().unwrap().records;
+    recs.sort_by(|a, b| a.suite.cmp(&b.suite));
+    recs.iter()
+        .map(|r| {
+            let mut m = serde_json::to_value(&r.metrics).unwrap();
+            m.as_object_mut().unwrap().remove("wall_s");
+            let items: Vec<_> = r
+                .items
+                .iter()
+                .map(|o| {
+                    (
+                        o.id.clone(),
+                        o.correct,
+                        o.predicted.clone(),
+                        o.edits,
+                        o.tokens,
+                        o.forwards,
+                        o.over_corrected,
+                    )
+                })
+                .collect();
+            serde_json::json!({"suite": r.suite, "metrics": m, "items": items, "n": r.items.len()})
+        })
+        .collect()
+}
+
+#[test]
+fn three_shards_merged_equal_one_unsharded_bench() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |s: &str| tmp.path().join(s);
+    bench(&p("whole"), None);
+    let shards: Vec<_> = (0..3).map(|i| p(&format!("s{i}"))).collect();
+    let children: Vec<_> = (0..3)
+        .map(|i| {
+            Command::new(common::bin())
+                .args(["bench", "--suite", "arith,facts", "--limit", "7", "--shard", &format!("{i}/3")])
+                .args(["--sessions", shards[i].to_str().unwrap()])
+                .output()
+        })
+        .collect();
+    for c in children {
+        assert!(c.unwrap().status.success());
+    }
+    let merged = p("merged");
+    let s: Vec<&str> = shards.iter().map(|d| d.to_str().unwrap()).collect();
+    let (code, out) = run(&["results", "merge", s[0], s[1], s[2], "--into", merged.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("merged arith") && out.contains("7 items"), "{out}");
+    assert_eq!(numbers(&merged), numbers(&p("whole")));
+    // Every merged item's trace was copied.
+    for r in ResultsStore::open(&merged).load().unwrap().records {
+        for o in &r.items {
+            assert!(merged.join(&o.trace).exists(), "{}", o.trace);
+        }
+    }
+    // Again: nothing new.
+    let (code, out) = run(&["results", "merge", s[0], s[1], s[2], "--into", merged.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 merged record(s) were already"), "{out}");
+    assert_eq!(ResultsStore::open(&merged).load().unwrap().records.len(), 2);
+
+    // A missing shard is named; a shard given twice is refused.
+    let into = p("bad");
+    let (code, out) = run(&["results", "merge", s[0], s[2], "--into", into.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("shard(s) 1/3 missing"), "{out}");
+    let (code, out) = run(&["results", "merge", s[0], s[1], s[2], s[1], "--into", into.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("shard 1/3 appears twice"), "{out}");
+    assert!(!into.join("results.jsonl").exists(), "nothing written on a refused merge");
+}
+
+#[test]
+fn a_bad_shard_spec_is_one_line() {
+    let (code, out) = run(&["bench", "--suite", "arith", "--shard", "3/3"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--shard") && out.contains("0 <= i < N"), "{out}");
+}
