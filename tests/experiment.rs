@@ -44,18 +44,26 @@ fn an_experiment_runs_resumes_and_its_plan_reproduces_it() {
     assert!(err.contains("5 job(s) already done, 0 to run"), "{err}");
     assert_eq!(sections(&a), first);
 
-    // The plan, run line by line by a minimal executor (its dependency order is the file order).
+    // The plan's stages, each run by plain `xargs -P 2` (a stage's jobs are independent).
     let b = tmp.path().join("b");
     let mut args = vec!["--out", b.to_str().unwrap(), "--plan"];
     args.extend(GRID);
     let out = Command::new(common::bin()).arg("experiment").args(&args).output().unwrap();
     let plan = String::from_utf8(out.stdout).unwrap();
     assert_eq!(plan.lines().count(), 6, "{plan}");
-    for line in plan.lines() {
-        let cmd = line.splitn(3, '\t').nth(2).unwrap();
-        let st = Command::new("sh").args(["-c", cmd]).output().unwrap();
-        assert!(st.status.success(), "{cmd}: {}", String::from_utf8_lossy(&st.stderr));
+    for launcher in ["slurm.sh", "parallel.sh", "k8s-job.yaml"] {
+        assert!(b.join("plan").join(launcher).exists(), "{launcher}");
     }
+    for k in 0..3 {
+        let stage = std::fs::File::open(b.join(format!("plan/stage-{k}.txt"))).unwrap();
+        let st = Command::new("xargs")
+            .args(["-d", "\n", "-n", "1", "-P", "2", "sh", "-c"])
+            .stdin(stage)
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "stage {k}: {}", String::from_utf8_lossy(&st.stderr));
+    }
+    assert!(!b.join("plan/stage-3.txt").exists());
     assert_eq!(sections(&b), first, "the plan reproduces the experiment's report");
 }
 

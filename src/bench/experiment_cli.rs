@@ -48,7 +48,8 @@ pub struct ExperimentArgs {
     /// Training workers and bench decode threads of each job.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
-    /// Print the jobs (id, dependencies, command; tab-separated) for a scheduler and exit.
+    /// Print the jobs (id, dependencies, command; tab-separated) for a scheduler, write them
+    /// by stage with SLURM, GNU parallel and Kubernetes launchers into DIR/plan/, and exit.
     #[arg(long)]
     pub plan: bool,
     /// Only build the report from the finished jobs.
@@ -98,12 +99,21 @@ pub fn run(a: ExperimentArgs) -> Result<()> {
         }
     };
     spec.validate()?;
+    // Absolute, so the planned commands run from any directory a scheduler starts them in.
+    let root = std::path::absolute(&root).with_context(|| format!("--out {}", root.display()))?;
     let layout = Layout { root };
     experiment::pin_spec(&spec, &layout)?;
     let exe = std::env::current_exe().context("cannot find the draftscope executable")?;
     let jobs = experiment::plan(&spec, &layout);
     if a.plan {
-        print!("{}", experiment::plan_text(&jobs, &exe.display().to_string()));
+        let exe = exe.display().to_string();
+        print!("{}", experiment::plan_text(&jobs, &exe));
+        let dir = layout.root.join("plan");
+        super::launchers::write(&dir, &jobs, &exe, &layout.root)?;
+        eprintln!(
+            "plan: {}/stage-*.txt (one command a line, stage by stage), slurm.sh, parallel.sh, k8s-job.yaml",
+            dir.display()
+        );
         return Ok(());
     }
     if !a.report_only {

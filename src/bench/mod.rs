@@ -13,6 +13,7 @@ pub mod cli;
 pub mod experiment;
 pub mod experiment_cli;
 pub mod experiment_report;
+pub mod launchers;
 pub mod results;
 pub mod run;
 pub mod score;
