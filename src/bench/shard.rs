@@ -54,19 +54,22 @@ pub struct ShardInfo {
     pub suite_hash: String,
 }
 
-/// FNV-1a over the items' ids, prompts and answers: a fingerprint, not a security hash.
-pub fn suite_hash(items: &[Item]) -> String {
+/// 64-bit FNV-1a: a fingerprint, not a security hash.
+fn fnv1a<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for it in items {
-        for part in [it.id.as_bytes(), b"\x1f", it.prompt.as_bytes(), b"\x1f", it.answer.as_bytes(), b"\x1e"]
-        {
-            for &b in part {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        }
+    for b in parts.into_iter().flatten() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("{h:016x}")
+    h
+}
+
+/// Fingerprint of a suite's items: their ids, prompts and answers, separated.
+pub fn suite_hash(items: &[Item]) -> String {
+    let parts = items.iter().flat_map(|it| {
+        [it.id.as_bytes(), b"\x1f".as_slice(), it.prompt.as_bytes(), b"\x1f", it.answer.as_bytes(), b"\x1e"]
+    });
+    format!("{:016x}", fnv1a(parts))
 }
 
 /// What a merge did.
@@ -206,12 +209,8 @@ pub fn merge(dirs: &[PathBuf], into: &Path) -> Result<MergeReport> {
 fn merged_id(shards: &[(PathBuf, RunRecord, ShardInfo)]) -> String {
     let mut runs: Vec<&str> = shards.iter().map(|(_, r, _)| r.run_id.as_str()).collect();
     runs.sort_unstable();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in runs.join(",").bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("merged-{h:012x}").chars().take(19).collect()
+    let h = fnv1a([runs.join(",").as_bytes()]);
+    format!("merged-{:012x}", h & 0xffff_ffff_ffff)
 }
 
 fn trace_dir(suite: &str) -> String {
