@@ -11,7 +11,7 @@ use clap::Args;
 
 use super::objective::{DraftMode, NoiseConfig, Objective};
 use super::optim::AdamWConfig;
-use super::run::{DataSpec, ResumeChanges, RunConfig, RunKind, Status, Trainer, write_hf_dir};
+use super::run::{DataSpec, KindDefaults, ResumeChanges, RunConfig, RunKind, Status, Trainer, write_hf_dir};
 use crate::model::lora::{self, AdapterConfig, DEFAULT_TARGETS};
 use crate::model::{Config, DeviceKind, DtypeKind, LoadedModel, source};
 
@@ -357,32 +357,29 @@ fn noise(c: &CommonArgs, objective: Objective) -> NoiseConfig {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A run's configuration: the flags, with the kind's defaults where a flag was not given.
 fn run_config(
     c: &CommonArgs,
     run: RunKind,
     noise: NoiseConfig,
-    steps: usize,
-    lr: f64,
-    batch: usize,
-    ck: usize,
+    d: KindDefaults,
     tokenizer: PathBuf,
 ) -> RunConfig {
-    let steps = c.steps.unwrap_or(steps);
+    let steps = c.steps.unwrap_or(d.steps);
     RunConfig {
         run,
         noise,
         steps,
-        lr: c.lr.unwrap_or(lr),
+        lr: c.lr.unwrap_or(d.lr),
         warmup: c.warmup.unwrap_or(steps / 20),
         min_lr_ratio: c.min_lr_ratio,
-        batch_size: c.batch_size.unwrap_or(batch),
+        batch_size: c.batch_size.unwrap_or(d.batch_size),
         grad_accum: c.grad_accum,
         seq_len: c.seq_len,
         seed: c.seed,
         clip: c.clip,
         adamw: AdamWConfig { beta1: c.beta1, beta2: c.beta2, eps: 1e-8, weight_decay: c.weight_decay },
-        checkpoint_every: c.checkpoint_every.unwrap_or(ck),
+        checkpoint_every: c.checkpoint_every.unwrap_or(d.checkpoint_every),
         keep_checkpoints: c.keep_checkpoints,
         eval_every: 0,
         eval_suites: vec!["arith".into(), "facts".into()],
@@ -479,7 +476,7 @@ pub fn pretrain(a: PretrainArgs) -> Result<()> {
     let mut nz = noise(&a.common, Objective::Random);
     nz.random_frac = a.random_frac;
     let run = RunKind::Pretrain { model: cfg, init_std: a.init_std, bias_update_rate: a.bias_update_rate };
-    let rc = run_config(&a.common, run, nz, 3500, 3e-3, 16, 250, tokenizer);
+    let rc = run_config(&a.common, run, nz, KindDefaults::PRETRAIN, tokenizer);
     drive(Trainer::create(&out, rc)?, a.common.json, a.common.workers)
 }
 
@@ -503,7 +500,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     nz.draft_threshold = a.draft_threshold;
     nz.random_mix = a.random_mix;
     let run = RunKind::Lora { base: a.base.clone(), adapter };
-    let mut rc = run_config(&a.common, run, nz, 300, 1e-3, 8, 50, tokenizer);
+    let mut rc = run_config(&a.common, run, nz, KindDefaults::LORA, tokenizer);
     rc.eval_every = a.eval_every;
     rc.eval_suites = a.eval_suites.clone();
     rc.eval_limit = (a.eval_limit > 0).then_some(a.eval_limit);
@@ -633,16 +630,9 @@ pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
         let mut base_rate = None;
         for &workers in &worker_counts {
             let tmp = tempfile::tempdir()?;
-            let rc = run_config(
-                &common,
-                run.clone(),
-                noise(&common, obj),
-                a.steps + 1,
-                1e-3,
-                a.batch_size,
-                0,
-                tokenizer.clone(),
-            );
+            // Steps, batch and checkpoints come from `common` (all given); the lr is LoRA's.
+            let rc =
+                run_config(&common, run.clone(), noise(&common, obj), KindDefaults::LORA, tokenizer.clone());
             let mut t = Trainer::create(tmp.path(), rc)?;
             t.workers = workers;
             t.step()?;

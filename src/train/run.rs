@@ -86,6 +86,23 @@ fn default_eval_suites() -> Vec<String> {
     vec!["arith".into(), "facts".into()]
 }
 
+/// The defaults that differ between the two kinds of run; every other default is a flag's.
+/// The CLI, `bench-train` and the workbench's training form all read these.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KindDefaults {
+    pub steps: usize,
+    pub lr: f64,
+    pub batch_size: usize,
+    pub checkpoint_every: usize,
+}
+
+impl KindDefaults {
+    /// Block-diffusion pretraining from scratch.
+    pub const PRETRAIN: Self = Self { steps: 3500, lr: 3e-3, batch_size: 16, checkpoint_every: 250 };
+    /// LoRA continued pretraining on a frozen base.
+    pub const LORA: Self = Self { steps: 300, lr: 1e-3, batch_size: 8, checkpoint_every: 50 };
+}
+
 impl RunConfig {
     pub fn schedule(&self) -> Schedule {
         Schedule { peak: self.lr, warmup: self.warmup, total: self.steps, min_ratio: self.min_lr_ratio }

@@ -10,6 +10,7 @@ use super::screens::{PaneKey, ProcessOp};
 use crate::model::DeviceKind;
 use crate::model::lora::DEFAULT_TARGETS;
 use crate::train::Objective;
+use crate::train::run::KindDefaults;
 
 /// The form's rows, top to bottom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,12 +73,12 @@ impl Default for TrainForm {
             objective: Objective::SelfDraft,
             base: String::new(),
             name: String::new(),
-            steps: 300,
-            lr: 1e-3,
+            steps: KindDefaults::LORA.steps,
+            lr: KindDefaults::LORA.lr,
             rank: 8,
             alpha: 16.0,
             targets: DEFAULT_TARGETS.join(","),
-            checkpoint_every: 50,
+            checkpoint_every: KindDefaults::LORA.checkpoint_every,
             eval_every: 100,
             device: DeviceKind::Cpu,
             extra: String::new(),
