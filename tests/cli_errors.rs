@@ -173,18 +173,24 @@ fn text_prompt_without_tokenizer_says_to_use_ids() {
     assert!(e.contains("tokenizer.json") && e.contains("--prompt-ids"), "{e}");
 }
 
-#[test]
-fn unknown_model_repo_offline_names_repo_and_cache() {
+/// stderr of `decode --model MODEL` offline with an empty HF cache (exit 2 asserted), and
+/// that cache's path.
+fn decode_offline_with_empty_cache(model: &str) -> (String, String) {
     let cache = tempfile::tempdir().unwrap();
     let out = Command::new(common::bin())
-        .args(["decode", "--model", "nobody/no-such-model", "--prompt-ids", "1"])
+        .args(["decode", "--model", model, "--prompt-ids", "1"])
         .env("HF_HUB_OFFLINE", "1")
         .env("HF_HOME", cache.path())
         .output()
         .unwrap();
-    let e = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
-    assert!(e.contains("nobody/no-such-model") && e.contains(p(cache.path())), "{e}");
+    (String::from_utf8_lossy(&out.stderr).to_string(), p(cache.path()).to_string())
+}
+
+#[test]
+fn unknown_model_repo_offline_names_repo_and_cache() {
+    let (e, cache) = decode_offline_with_empty_cache("nobody/no-such-model");
+    assert!(e.contains("nobody/no-such-model") && e.contains(&cache), "{e}");
 }
 
 #[test]
@@ -381,36 +387,31 @@ fn train_batch_size_zero_is_refused_without_a_run_directory() {
     assert!(!out.exists());
 }
 
-#[test]
-fn config_with_two_to_the_31_layers_is_refused() {
+/// The error of `logits` on a copy of the fixture whose config.json has `field` set to `value`.
+fn logits_with_config_field(field: &str, value: serde_json::Value) -> String {
     let d = model_copy();
     let f = d.path().join("config.json");
     let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
-    v["num_hidden_layers"] = serde_json::json!(2147483648u64);
+    v[field] = value;
     std::fs::write(&f, v.to_string()).unwrap();
-    let e = fails(&logits_args(p(d.path()), "1,2,3", p(&d.path().join("o.st"))));
+    fails(&logits_args(p(d.path()), "1,2,3", p(&d.path().join("o.st"))))
+}
+
+#[test]
+fn config_with_two_to_the_31_layers_is_refused() {
+    let e = logits_with_config_field("num_hidden_layers", serde_json::json!(2147483648u64));
     assert!(e.contains("num_hidden_layers"), "{e}");
 }
 
 #[test]
 fn config_with_u64_max_layers_is_refused() {
-    let d = model_copy();
-    let f = d.path().join("config.json");
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
-    v["num_hidden_layers"] = serde_json::json!(u64::MAX);
-    std::fs::write(&f, v.to_string()).unwrap();
-    let e = fails(&logits_args(p(d.path()), "1,2,3", p(&d.path().join("o.st"))));
+    let e = logits_with_config_field("num_hidden_layers", serde_json::json!(u64::MAX));
     assert!(e.contains("num_hidden_layers"), "{e}");
 }
 
 #[test]
 fn config_type_error_names_the_field() {
-    let d = model_copy();
-    let f = d.path().join("config.json");
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
-    v["hidden_size"] = serde_json::json!("wide");
-    std::fs::write(&f, v.to_string()).unwrap();
-    let e = fails(&logits_args(p(d.path()), "1,2,3", p(&d.path().join("o.st"))));
+    let e = logits_with_config_field("hidden_size", serde_json::json!("wide"));
     assert!(e.contains("hidden_size") && e.contains("config.json"), "{e}");
 }
 
@@ -563,15 +564,7 @@ fn a_relative_path_is_never_taken_for_a_hub_repo() {
 
 #[test]
 fn an_owner_name_reference_that_is_neither_says_both() {
-    let cache = tempfile::tempdir().unwrap();
-    let out = Command::new(common::bin())
-        .args(["decode", "--model", "models/mine", "--prompt-ids", "1"])
-        .env("HF_HUB_OFFLINE", "1")
-        .env("HF_HOME", cache.path())
-        .output()
-        .unwrap();
-    let e = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2));
+    let (e, _) = decode_offline_with_empty_cache("models/mine");
     assert!(
         e.contains("no directory at that path") && e.contains("no such repo in the Hugging Face cache"),
         "{e}"
