@@ -105,6 +105,9 @@ pub fn remove_temp_litter(dir: &Path, depth: usize) -> usize {
     removed
 }
 
+/// The lock file [`DirLock`] holds in its directory.
+pub const LOCK_FILE: &str = ".lock";
+
 /// An advisory exclusive lock on a directory (`DIR/.lock`), held until dropped. Two writers of
 /// one run directory would interleave metrics and checkpoints; the second is refused.
 #[derive(Debug)]
@@ -116,7 +119,7 @@ impl DirLock {
     /// Takes the lock or says who holds it (`what` names the directory's role, e.g. "run").
     pub fn acquire(dir: &Path, what: &str) -> Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let p = dir.join(".lock");
+        let p = dir.join(LOCK_FILE);
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)

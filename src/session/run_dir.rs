@@ -33,7 +33,7 @@ impl RunDir {
     pub const LAUNCH_FILE: &'static str = "launch.json";
     /// The run config the workbench writes for `train --config FILE`.
     pub const CONFIG_FILE: &'static str = "launch-config.json";
-    const LOCK_FILE: &'static str = ".lock";
+    const LOCK_FILE: &'static str = super::LOCK_FILE;
 
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self { path: path.into() }

@@ -195,15 +195,6 @@ pub struct Trainer {
     _lock: crate::session::DirLock,
 }
 
-/// The log a launcher (the workbench) writes a run's output to ([`RunDir::LOG_FILE`]).
-pub const LOG_FILE: &str = RunDir::LOG_FILE;
-/// The launcher's record of the process it started ([`RunDir::LAUNCH_FILE`]).
-pub const LAUNCH_FILE: &str = RunDir::LAUNCH_FILE;
-
-fn is_launch_file(name: &str) -> bool {
-    RunDir::is_launcher_file(name)
-}
-
 /// Token of the assistant role tag: chat documents' prompts end with it.
 pub const ASSISTANT_TAG: &str = "<role>ASSISTANT</role>";
 
@@ -381,7 +372,7 @@ impl Trainer {
             let mut entries = std::fs::read_dir(dir)
                 .with_context(|| format!("cannot read {}", dir.display()))?
                 .flatten()
-                .filter(|e| !is_launch_file(&e.file_name().to_string_lossy()));
+                .filter(|e| !RunDir::is_launcher_file(&e.file_name().to_string_lossy()));
             if entries.next().is_some() {
                 bail!(
                     "--out {}: the directory is not empty and holds no run; choose a new or empty directory",
@@ -389,7 +380,7 @@ impl Trainer {
                 );
             }
         }
-        let lock = crate::session::DirLock::acquire(dir, "run")?;
+        let lock = RunDir::new(dir).lock()?;
         let made = write_initial_run_file(dir, &rc)
             .and_then(|()| Self::build(dir, rc, State::default(), lock))
             .and_then(|t| t.write_run_file(Status::Running, None).map(|()| t));
@@ -398,7 +389,9 @@ impl Trainer {
             if existed {
                 // The launcher's log stays: it holds the error for whoever launched us.
                 let ours = std::fs::read_dir(dir).into_iter().flatten().flatten();
-                for e in ours.filter(|e| e.file_name() != LOG_FILE && e.file_name() != LAUNCH_FILE) {
+                for e in
+                    ours.filter(|e| e.file_name() != RunDir::LOG_FILE && e.file_name() != RunDir::LAUNCH_FILE)
+                {
                     let p = e.path();
                     if p.is_dir() {
                         std::fs::remove_dir_all(&p).ok()
@@ -450,7 +443,7 @@ impl Trainer {
                 dir.display()
             );
         }
-        let lock = crate::session::DirLock::acquire(dir, "run")?;
+        let lock = RunDir::new(dir).lock()?;
         crate::session::remove_temp_litter(dir, 3);
         let rf = read_run_file(dir)?;
         let mut rc = rf.config;
