@@ -175,10 +175,17 @@ pub fn build(spec: &Spec, layout: &Layout) -> Result<Report> {
         let pol = policy.name.as_str();
         let base = load_outcomes(layout, &records, "base", mode, pol)?;
         // The same models under T2T, for the policy comparison (when T2T is in the grid).
-        let t2t_of = |model: &str| -> Option<Outcomes> {
-            (pol != T2T && spec.policies.iter().any(|p| p.name == T2T))
-                .then(|| load_outcomes(layout, &records, model, mode, T2T).ok())
-                .flatten()
+        // Loaded once per model and setting, not once per suite.
+        let compare_t2t = pol != T2T && spec.policies.iter().any(|p| p.name == T2T);
+        let mut t2t_cache: HashMap<String, Option<Outcomes>> = HashMap::new();
+        let mut t2t_of = |model: &str| -> Option<Outcomes> {
+            if !compare_t2t {
+                return None;
+            }
+            t2t_cache
+                .entry(model.to_string())
+                .or_insert_with(|| load_outcomes(layout, &records, model, mode, T2T).ok())
+                .clone()
         };
         let mut adapters = Vec::new();
         for arm in &spec.arms {
