@@ -635,3 +635,21 @@ fn written_adapter_configs_exclude_the_routed_experts_as_peft_reads_it() {
     assert!(v.get("include_experts").is_none(), "no key PEFT does not know: {v}");
     assert_eq!(v["exclude_modules"], draftscope::model::lora::EXPERTS_EXCLUDED);
 }
+
+#[test]
+fn devices_and_shards_are_checked_with_the_flag_named() {
+    if !cfg!(feature = "cuda") {
+        let e = fails(&["decode", "--prompt", "1+1=", "--device", "cuda:1"]);
+        assert!(e.contains("--device cuda:1: this build has no CUDA support"), "{e}");
+    }
+    let out =
+        Command::new(common::bin()).args(["decode", "--prompt", "x", "--device", "gpu"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("`gpu` is not a device: use cpu, cuda or cuda:K"), "{err}");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("exp");
+    let e = fails(&["experiment", "--out", dir.to_str().unwrap(), "--plan", "--shards", "0"]);
+    assert!(e.contains("--shards must be in 1..="), "{e}");
+    assert!(!dir.exists(), "nothing written for a bad grid");
+}

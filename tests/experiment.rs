@@ -65,6 +65,33 @@ fn an_experiment_runs_resumes_and_its_plan_reproduces_it() {
     }
     assert!(!b.join("plan/stage-3.txt").exists());
     assert_eq!(sections(&b), first, "the plan reproduces the experiment's report");
+
+    // The same grid with every benchmark split into 3 shard jobs and a merge job: four
+    // stages (train + base shards; base merge + adapter shards; adapter merges; report),
+    // and still the same report.
+    let c = tmp.path().join("c");
+    let mut args = vec!["--out", c.to_str().unwrap(), "--plan", "--shards", "3"];
+    args.extend(GRID);
+    let out = Command::new(common::bin()).arg("experiment").args(&args).output().unwrap();
+    let plan = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(plan.lines().count(), 2 + 3 * (3 + 1) + 1, "{plan}");
+    assert_eq!(plan.lines().filter(|l| l.contains("results merge")).count(), 3, "{plan}");
+    for k in 0..4 {
+        let stage = std::fs::File::open(c.join(format!("plan/stage-{k}.txt"))).unwrap();
+        let st = Command::new("xargs")
+            .args(["-d", "\n", "-n", "1", "-P", "2", "sh", "-c"])
+            .stdin(stage)
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "sharded stage {k}: {}", String::from_utf8_lossy(&st.stderr));
+    }
+    assert!(!c.join("plan/stage-4.txt").exists());
+    assert!(c.join("shards/base-q/2/bench.json").exists());
+    assert_eq!(sections(&c), first, "a sharded plan reproduces the unsharded report");
+    // Resuming finds every shard, merge and the report done.
+    let err = experiment(&["--resume", c.to_str().unwrap()]);
+    assert!(err.contains("14 job(s) already done, 0 to run"), "{err}");
+    assert_eq!(sections(&c), first);
 }
 
 #[test]
@@ -81,4 +108,43 @@ fn a_resumed_experiment_must_declare_the_same_grid() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("holds a different experiment"), "{err}");
+}
+
+/// The launchers shipped in `examples/` are what `--plan` writes today (with the experiment
+/// directory and the binary's path put back as the examples' READMEs say).
+#[test]
+fn shipped_launcher_examples_are_what_the_plan_writes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cases: [(&str, &str, &[&str]); 2] = [
+        ("examples/launchers", "/shared/exp/self-vs-random", &[]),
+        (
+            "examples/launchers-gpu-sharded",
+            "/shared/exp/self-vs-random-gpu",
+            &["--shards", "4", "--device", "cuda"],
+        ),
+    ];
+    for (example, shown, extra) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("exp");
+        let spec = root.join("experiments/self-vs-random.json");
+        let o = Command::new(common::bin())
+            .args(["experiment", "--spec", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--plan"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let exe = std::fs::canonicalize(common::bin()).unwrap();
+        let put_back =
+            |t: &str| t.replace(exe.to_str().unwrap(), "draftscope").replace(out.to_str().unwrap(), shown);
+        let mut files = vec![("plan.tsv".to_string(), String::from_utf8(o.stdout).unwrap())];
+        for e in std::fs::read_dir(out.join("plan")).unwrap() {
+            let e = e.unwrap();
+            files.push((e.file_name().to_string_lossy().into(), std::fs::read_to_string(e.path()).unwrap()));
+        }
+        for (name, text) in files {
+            let shipped = std::fs::read_to_string(root.join(example).join(&name))
+                .unwrap_or_else(|e| panic!("{example}/{name}: {e}"));
+            assert_eq!(put_back(&text), shipped, "{example}/{name} is stale: regenerate it (see its README)");
+        }
+    }
 }

@@ -18,7 +18,9 @@ fn run(args: &[&str]) -> (i32, String) {
 
 fn bench(dir: &Path, shard: Option<&str>) {
     let d = dir.to_str().unwrap();
+    let json = dir.join("bench.json");
     let mut args = vec!["bench", "--suite", "arith,facts", "--limit", "7", "--sessions", d];
+    args.extend(["--json", json.to_str().unwrap()]);
     if let Some(s) = shard {
         args.extend(["--shard", s]);
     }
@@ -83,11 +85,67 @@ fn three_shards_merged_equal_one_unsharded_bench() {
             assert!(merged.join(&o.trace).exists(), "{}", o.trace);
         }
     }
-    // Again: nothing new.
-    let (code, out) = run(&["results", "merge", s[0], s[1], s[2], "--into", merged.to_str().unwrap()]);
+    // Again: nothing new; `--json` then writes the summary `bench --json` wrote for the
+    // unsharded run, with the same numbers.
+    let mj = p("merged.json");
+    let (code, out) = run(&[
+        "results",
+        "merge",
+        s[0],
+        s[1],
+        s[2],
+        "--into",
+        merged.to_str().unwrap(),
+        "--json",
+        mj.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("2 merged record(s) were already"), "{out}");
     assert_eq!(ResultsStore::open(&merged).load().unwrap().records.len(), 2);
+    let summary = |f: &Path| {
+        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
+        for m in v["suites"].as_array_mut().unwrap() {
+            m.as_object_mut().unwrap().remove("wall_s");
+        }
+        let mut suites = v["suites"].as_array().unwrap().clone();
+        suites.sort_by_key(|m| m["suite"].as_str().unwrap().to_string());
+        serde_json::json!([v["model"], v["adapter"], v["mode"], v["params"], v["attention"], suites])
+    };
+    assert_eq!(summary(&mj), summary(&p("whole").join("bench.json")));
+    let merged_run = ResultsStore::open(&merged).load().unwrap().records[0].run_id.clone();
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mj).unwrap()).unwrap();
+    assert_eq!(v["run_id"], merged_run.as_str());
+
+    // Shards of two different bench runs cannot share one summary: refused before writing.
+    let other = p("other");
+    let (code, out) = run(&[
+        "bench",
+        "--suite",
+        "arith",
+        "--limit",
+        "2",
+        "--shard",
+        "0/1",
+        "--sessions",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let into2 = p("two-runs");
+    let (code, out) = run(&[
+        "results",
+        "merge",
+        s[0],
+        s[1],
+        s[2],
+        other.to_str().unwrap(),
+        "--into",
+        into2.to_str().unwrap(),
+        "--json",
+        p("two.json").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("2 different bench runs"), "{out}");
+    assert!(!into2.join("results.jsonl").exists() && !p("two.json").exists());
 
     // A missing shard is named; a shard given twice is refused.
     let into = p("bad");

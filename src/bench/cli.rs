@@ -69,6 +69,36 @@ pub struct BenchReport {
     pub suites: Vec<SuiteMetrics>,
 }
 
+impl BenchReport {
+    /// The summary of one bench run (all its suites' records), as `bench` and `results merge`
+    /// both write it: one constructor, so a merged run's document has the same shape.
+    pub fn of_records(records: &[RunRecord], data_dir: &std::path::Path) -> Result<Self> {
+        let Some(first) = records.first() else { bail!("no records to summarise") };
+        if let Some(r) = records.iter().find(|r| r.run_id != first.run_id) {
+            bail!("records of two runs ({} and {}) cannot share one --json summary", first.run_id, r.run_id);
+        }
+        Ok(BenchReport {
+            run_id: first.run_id.clone(),
+            time: first.time.clone(),
+            model: first.model.clone(),
+            adapter: first.adapter.clone(),
+            checkpoint_step: first.checkpoint_step,
+            mode: first.mode,
+            attention: first.attention,
+            params: first.params.clone(),
+            results_file: ResultsStore::open(data_dir).path(),
+            traces_dir: data_dir.join("bench").join(&first.run_id),
+            suites: records.iter().map(|r| r.metrics.clone()).collect(),
+        })
+    }
+
+    pub fn write(&self, out: &std::path::Path) -> Result<()> {
+        crate::session::atomic_write(out, &serde_json::to_vec_pretty(self)?)?;
+        eprintln!("metrics written to {}", out.display());
+        Ok(())
+    }
+}
+
 pub fn run(args: BenchArgs) -> Result<()> {
     if args.jobs == 0 {
         bail!("--jobs must be at least 1");
@@ -170,21 +200,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     eprintln!("traces: {}", traces_dir.display());
     eprintln!("results: {}", store.path().display());
     if let Some(out) = &args.json {
-        let report = BenchReport {
-            run_id: ctx.run_id.clone(),
-            time: results::rfc3339(ctx.unix_time),
-            model: lm.id.clone(),
-            adapter: lm.adapter.clone(),
-            checkpoint_step,
-            mode,
-            attention: opts.attention,
-            params: opts.params.clone(),
-            results_file: store.path(),
-            traces_dir,
-            suites: metrics,
-        };
-        crate::session::atomic_write(out, &serde_json::to_vec_pretty(&report)?)?;
-        eprintln!("metrics written to {}", out.display());
+        BenchReport::of_records(&records, &data_dir)?.write(out)?;
     }
     match unscored_msg {
         Some(m) => bail!("{m}"),
@@ -306,6 +322,10 @@ pub enum ResultsCommand {
         /// Session data directory to write the merged records into.
         #[arg(long)]
         into: PathBuf,
+        /// Also write the merged run's summary, as `bench --json` writes an unsharded run's
+        /// (the shards must be of one bench run configuration).
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
     },
 }
 
@@ -333,8 +353,8 @@ pub struct ResultsArgs {
 }
 
 pub fn results(args: ResultsArgs) -> Result<()> {
-    if let Some(ResultsCommand::Merge { dirs, into }) = &args.command {
-        let rep = super::shard::merge(dirs, into)?;
+    if let Some(ResultsCommand::Merge { dirs, into, json }) = &args.command {
+        let rep = super::shard::merge(dirs, into, json.is_some())?;
         for (suite, model, run, n) in &rep.merged {
             println!("merged {suite} of {model}: {n} items as run {run}");
         }
@@ -342,6 +362,9 @@ pub fn results(args: ResultsArgs) -> Result<()> {
             println!("{} merged record(s) were already in {}", rep.already, into.display());
         }
         eprintln!("results: {}", ResultsStore::open(into).path().display());
+        if let Some(out) = json {
+            BenchReport::of_records(&rep.records, into)?.write(out)?;
+        }
         return Ok(());
     }
     let data_dir = crate::session::data_dir(args.sessions.as_deref());

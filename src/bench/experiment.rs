@@ -115,10 +115,31 @@ pub struct Spec {
     /// Data-parallel training workers and bench decode threads per job.
     #[serde(default = "two")]
     pub threads: usize,
+    /// Bench jobs per model and setting: with N > 1 each scores the shard `bench --shard i/N`
+    /// into its own store, and a merge job joins them (so a scheduler can spread one
+    /// model's benchmark over N GPUs or nodes). Not written when 1, so older grids read the same.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub shards: usize,
+    /// Device of every training and bench job (`--device`). Under a scheduler that gives each
+    /// task its own GPU (SLURM `--gres`, Kubernetes `nvidia.com/gpu`), that GPU is `cuda`.
+    #[serde(default, skip_serializing_if = "is_cpu")]
+    pub device: crate::model::DeviceKind,
+}
+
+fn is_cpu(d: &crate::model::DeviceKind) -> bool {
+    *d == crate::model::DeviceKind::Cpu
 }
 
 fn two() -> usize {
     2
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl Spec {
@@ -152,7 +173,15 @@ impl Spec {
         if self.limit == Some(0) {
             bail!("--limit must be at least 1");
         }
+        if self.shards == 0 || self.shards > MAX_SHARDS {
+            bail!("--shards must be in 1..={MAX_SHARDS}");
+        }
         Ok(())
+    }
+
+    /// `--device D` for the jobs' commands; nothing on the CPU (the commands' default).
+    pub fn device_flag(&self) -> Vec<String> {
+        if is_cpu(&self.device) { Vec::new() } else { vec!["--device".into(), self.device.to_string()] }
     }
 
     /// Optimizer steps of an arm (equal steps, or equal forward FLOPs).
@@ -167,6 +196,9 @@ impl Spec {
     }
 }
 
+/// More shards than this is a typo, not a cluster.
+pub const MAX_SHARDS: usize = 4096;
+
 fn safe_name(n: &str) -> bool {
     !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
@@ -179,9 +211,43 @@ pub fn cost_per_step(arm: &Arm) -> usize {
 /// What a job is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobKind {
-    Train { arm: String, seed: u64 },
-    Bench { model: String, mode: Mode, policy: String },
+    Train {
+        arm: String,
+        seed: u64,
+    },
+    /// A whole benchmark of one model in one setting (the grid's `shards` is 1).
+    Bench {
+        model: String,
+        mode: Mode,
+        policy: String,
+    },
+    /// Shard `index` of that benchmark (`bench --shard index/shards`), into its own store.
+    BenchShard {
+        model: String,
+        mode: Mode,
+        policy: String,
+        index: usize,
+    },
+    /// `results merge` of a benchmark's shards into the experiment's store.
+    Merge {
+        model: String,
+        mode: Mode,
+        policy: String,
+    },
     Report,
+}
+
+impl JobKind {
+    /// What kind of work it is, for progress and ETAs (jobs of one label cost alike).
+    pub fn label(&self) -> &'static str {
+        match self {
+            JobKind::Train { .. } => "train",
+            JobKind::Bench { .. } => "bench",
+            JobKind::BenchShard { .. } => "bench shard",
+            JobKind::Merge { .. } => "merge",
+            JobKind::Report => "report",
+        }
+    }
 }
 
 /// One job of the plan: an id, the ids it waits for, and the command that does it.
@@ -211,6 +277,18 @@ impl Layout {
     }
     pub fn sessions(&self) -> PathBuf {
         self.root.join("sessions")
+    }
+    /// The store one bench shard writes (a store per shard: no two jobs share one on
+    /// network storage until the merge).
+    pub fn shard_sessions(&self, model: &str, mode: Mode, policy: &str, index: usize) -> PathBuf {
+        self.root
+            .join("shards")
+            .join(format!("{model}-{}", setting_label(mode, policy)))
+            .join(index.to_string())
+    }
+    /// The `--json` summary of one bench shard (its presence marks the shard done).
+    pub fn shard_json(&self, model: &str, mode: Mode, policy: &str, index: usize) -> PathBuf {
+        self.shard_sessions(model, mode, policy, index).join("bench.json")
     }
     pub fn report_md(&self) -> PathBuf {
         self.root.join("report.md")
@@ -266,6 +344,7 @@ pub fn plan(spec: &Spec, layout: &Layout) -> Vec<Job> {
             if let Some(b) = &spec.base {
                 args.extend(["--base".into(), b.clone()]);
             }
+            args.extend(spec.device_flag());
             args.extend(spec.train_flags.iter().cloned());
             args.extend(arm.flags.iter().cloned());
             let id = format!("train:{name}");
@@ -283,7 +362,7 @@ pub fn plan(spec: &Spec, layout: &Layout) -> Vec<Job> {
         spec.modes.iter().flat_map(|&m| spec.policies.iter().map(move |p| (m, p))).collect();
     for (model, train) in &models {
         for &(mode, policy) in &settings {
-            let mut args: Vec<String> = vec![
+            let head: Vec<String> = vec![
                 "bench".into(),
                 "--suite".into(),
                 spec.suites.join(","),
@@ -293,28 +372,72 @@ pub fn plan(spec: &Spec, layout: &Layout) -> Vec<Job> {
                 spec.attention.label().into(),
                 "--jobs".into(),
                 spec.threads.to_string(),
-                "--sessions".into(),
-                path_arg(&layout.sessions()),
-                "--json".into(),
-                path_arg(&layout.bench(model, mode, &policy.name)),
             ];
-            args.extend(policy.flags.iter().cloned());
+            let mut tail: Vec<String> = spec.device_flag();
+            tail.extend(policy.flags.iter().cloned());
             if let Some(b) = &spec.base {
-                args.extend(["--model".into(), b.clone()]);
+                tail.extend(["--model".into(), b.clone()]);
             }
             if train.is_some() {
-                args.extend(["--adapter".into(), path_arg(&layout.run(model).join("adapter"))]);
+                tail.extend(["--adapter".into(), path_arg(&layout.run(model).join("adapter"))]);
             }
             if let Some(l) = spec.limit {
-                args.extend(["--limit".into(), l.to_string()]);
+                tail.extend(["--limit".into(), l.to_string()]);
             }
+            // One bench command: where it stores, then the shared flags.
+            let bench = |store: &Path, json: &Path| -> Vec<String> {
+                let mut a = head.clone();
+                a.extend(["--sessions".into(), path_arg(store), "--json".into(), path_arg(json)]);
+                a.extend(tail.iter().cloned());
+                a
+            };
             let id = format!("bench:{model}:{}", setting_label(mode, &policy.name).replace('-', ":"));
-            bench_ids.push(id.clone());
+            let (model, policy_name) = (model.clone(), policy.name.clone());
+            if spec.shards == 1 {
+                let args = bench(&layout.sessions(), &layout.bench(&model, mode, &policy_name));
+                bench_ids.push(id.clone());
+                jobs.push(Job {
+                    id,
+                    deps: train.iter().cloned().collect(),
+                    kind: JobKind::Bench { model, mode, policy: policy_name },
+                    args,
+                });
+                continue;
+            }
+            let mut shard_ids = Vec::new();
+            let mut merge_args: Vec<String> = vec!["results".into(), "merge".into()];
+            for index in 0..spec.shards {
+                let store = layout.shard_sessions(&model, mode, &policy_name, index);
+                let mut a = bench(&store, &layout.shard_json(&model, mode, &policy_name, index));
+                a.extend(["--shard".into(), format!("{index}/{}", spec.shards)]);
+                merge_args.push(path_arg(&store));
+                let sid = format!("{id}:shard{index}");
+                shard_ids.push(sid.clone());
+                jobs.push(Job {
+                    id: sid,
+                    deps: train.iter().cloned().collect(),
+                    kind: JobKind::BenchShard {
+                        model: model.clone(),
+                        mode,
+                        policy: policy_name.clone(),
+                        index,
+                    },
+                    args: a,
+                });
+            }
+            merge_args.extend([
+                "--into".into(),
+                path_arg(&layout.sessions()),
+                "--json".into(),
+                path_arg(&layout.bench(&model, mode, &policy_name)),
+            ]);
+            let mid = id.replacen("bench:", "merge:", 1);
+            bench_ids.push(mid.clone());
             jobs.push(Job {
-                id,
-                deps: train.iter().cloned().collect(),
-                kind: JobKind::Bench { model: model.clone(), mode, policy: policy.name.clone() },
-                args,
+                id: mid,
+                deps: shard_ids,
+                kind: JobKind::Merge { model, mode, policy: policy_name },
+                args: merge_args,
             });
         }
     }
@@ -341,7 +464,12 @@ pub fn is_done(job: &Job, layout: &Layout) -> bool {
             crate::train::run::read_run_file(&layout.run(&model_name(arm, *seed)))
                 .is_ok_and(|rf| rf.status == crate::train::Status::Finished)
         }
-        JobKind::Bench { model, mode, policy } => layout.bench(model, *mode, policy).exists(),
+        JobKind::Bench { model, mode, policy } | JobKind::Merge { model, mode, policy } => {
+            layout.bench(model, *mode, policy).exists()
+        }
+        JobKind::BenchShard { model, mode, policy, index } => {
+            layout.shard_json(model, *mode, policy, *index).exists()
+        }
         JobKind::Report => layout.report_md().exists() && layout.report_json().exists(),
     }
 }
@@ -419,14 +547,9 @@ pub fn execute(jobs: &[Job], layout: &Layout, exe: &Path) -> Result<()> {
     let t0 = Instant::now();
     let mut spent = std::collections::HashMap::<&'static str, (f64, usize)>::new();
     for (i, job) in todo.iter().enumerate() {
-        let kind = if matches!(job.kind, JobKind::Train { .. }) { "train" } else { "bench" };
-        let eta: f64 = todo[i..]
-            .iter()
-            .map(|j| {
-                let k = if matches!(j.kind, JobKind::Train { .. }) { "train" } else { "bench" };
-                spent.get(k).map_or(0.0, |(s, n)| s / *n as f64)
-            })
-            .sum();
+        let kind = job.kind.label();
+        let eta: f64 =
+            todo[i..].iter().map(|j| spent.get(j.kind.label()).map_or(0.0, |(s, n)| s / *n as f64)).sum();
         let eta = if spent.is_empty() { "?".to_string() } else { format!("{:.0} min", eta / 60.0) };
         eprintln!(
             "[{}/{}] {}  (elapsed {:.0} min, eta {eta})",
@@ -478,6 +601,8 @@ mod tests {
             attention: AttentionMode::BlockCausal,
             limit: None,
             threads: 2,
+            shards: 1,
+            device: Default::default(),
         }
     }
 
@@ -493,6 +618,36 @@ mod tests {
         let base = jobs.iter().find(|j| j.id == "bench:base:q").unwrap();
         assert!(base.deps.is_empty() && !base.args.contains(&"--adapter".to_string()));
         assert_eq!(jobs.last().unwrap().deps.len(), 10);
+    }
+
+    #[test]
+    fn sharded_benches_get_a_job_per_shard_and_a_merge_the_report_waits_for() {
+        let mut sp = spec();
+        sp.shards = 3;
+        let layout = Layout { root: PathBuf::from("/x") };
+        let jobs = plan(&sp, &layout);
+        let shards: Vec<&Job> =
+            jobs.iter().filter(|j| matches!(j.kind, JobKind::BenchShard { .. })).collect();
+        let merges: Vec<&Job> = jobs.iter().filter(|j| matches!(j.kind, JobKind::Merge { .. })).collect();
+        assert!(!jobs.iter().any(|j| matches!(j.kind, JobKind::Bench { .. })));
+        assert_eq!(shards.len(), 3 * merges.len());
+        for m in &merges {
+            assert_eq!(m.deps.len(), 3, "{m:?}");
+            assert_eq!(&m.args[..2], ["results", "merge"]);
+            assert!(m.args.iter().any(|a| a == "--json"), "{m:?}");
+        }
+        let s1 = shards.iter().find(|j| j.id.ends_with(":shard1")).unwrap();
+        assert!(s1.args.windows(2).any(|w| w[0] == "--shard" && w[1] == "1/3"), "{s1:?}");
+        let report = jobs.last().unwrap();
+        assert_eq!(report.deps.len(), merges.len());
+        assert!(report.deps.iter().all(|d| d.starts_with("merge:")));
+        // Adapter shards wait for their training run.
+        assert!(shards.iter().filter(|j| !j.id.contains(":base:")).all(|j| j.deps.len() == 1));
+        sp.shards = 0;
+        assert!(sp.validate().is_err());
+        // Not written when 1, so grids pinned before sharding existed read back equal.
+        let text = serde_json::to_string(&spec()).unwrap();
+        assert!(!text.contains("shards"), "{text}");
     }
 
     #[test]
@@ -535,6 +690,8 @@ mod policy_tests {
             attention: AttentionMode::BlockCausal,
             limit: None,
             threads: 1,
+            shards: 1,
+            device: Default::default(),
         };
         spec.validate().unwrap();
         let layout = Layout { root: PathBuf::from("/x") };

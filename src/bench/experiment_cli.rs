@@ -48,6 +48,14 @@ pub struct ExperimentArgs {
     /// Training workers and bench decode threads of each job.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Split each model's benchmark into N shard jobs plus a merge job (for N GPUs or nodes
+    /// under a scheduler; the report is the same as with 1). Default 1, or the spec's.
+    #[arg(long, conflicts_with = "resume")]
+    pub shards: Option<usize>,
+    /// Device of every job: cpu, cuda or cuda:K (overrides the spec's). Under SLURM or
+    /// Kubernetes the launchers then ask for one GPU per task, which the task sees as `cuda`.
+    #[arg(long, conflicts_with = "resume")]
+    pub device: Option<crate::model::DeviceKind>,
     /// Print the jobs (id, dependencies, command; tab-separated) for a scheduler, write them
     /// by stage with SLURM, GNU parallel and Kubernetes launchers into DIR/plan/, and exit.
     #[arg(long)]
@@ -62,8 +70,15 @@ fn spec_of(a: &ExperimentArgs) -> Result<Spec> {
         let text =
             std::fs::read_to_string(p).with_context(|| format!("cannot read --spec {}", p.display()))?;
         let de = &mut serde_json::Deserializer::from_str(&text);
-        return serde_path_to_error::deserialize(de)
-            .map_err(|e| anyhow::anyhow!("--spec {}: field `{}`: {}", p.display(), e.path(), e.inner()));
+        let mut spec: Spec = serde_path_to_error::deserialize(de)
+            .map_err(|e| anyhow::anyhow!("--spec {}: field `{}`: {}", p.display(), e.path(), e.inner()))?;
+        if let Some(n) = a.shards {
+            spec.shards = n;
+        }
+        if let Some(d) = a.device {
+            spec.device = d;
+        }
+        return Ok(spec);
     }
     Ok(Spec {
         arms: a.arms.iter().map(|&o| Arm::plain(o)).collect(),
@@ -78,6 +93,8 @@ fn spec_of(a: &ExperimentArgs) -> Result<Spec> {
         attention: a.attention,
         limit: a.limit,
         threads: a.threads,
+        shards: a.shards.unwrap_or(1),
+        device: a.device.unwrap_or_default(),
     })
 }
 
@@ -109,7 +126,7 @@ pub fn run(a: ExperimentArgs) -> Result<()> {
         let exe = exe.display().to_string();
         print!("{}", experiment::plan_text(&jobs, &exe));
         let dir = layout.root.join("plan");
-        super::launchers::write(&dir, &jobs, &exe, &layout.root)?;
+        super::launchers::write(&dir, &jobs, &exe, &layout.root, spec.device.is_cuda())?;
         eprintln!(
             "plan: {}/stage-*.txt (one command a line, stage by stage), slurm.sh, parallel.sh, k8s-job.yaml",
             dir.display()

@@ -35,8 +35,9 @@ fn command_line(exe: &str, j: &Job) -> String {
 }
 
 /// Writes `stage-K.txt` (one command a line) and `slurm.sh`, `parallel.sh`, `k8s-job.yaml`
-/// into `dir`. The experiment directory must be on storage every node shares.
-pub fn write(dir: &Path, jobs: &[Job], exe: &str, root: &Path) -> Result<()> {
+/// into `dir`. The experiment directory must be on storage every node shares. With `gpu`,
+/// each SLURM task and Kubernetes pod asks for one GPU (the job's `--device cuda`).
+pub fn write(dir: &Path, jobs: &[Job], exe: &str, root: &Path, gpu: bool) -> Result<()> {
     let stages = stages(jobs);
     for (k, st) in stages.iter().enumerate() {
         let text: String = st.iter().map(|j| format!("{}\n", command_line(exe, j))).collect();
@@ -47,17 +48,28 @@ pub fn write(dir: &Path, jobs: &[Job], exe: &str, root: &Path) -> Result<()> {
     let counts: Vec<String> = stages.iter().map(|s| s.len().to_string()).collect();
 
     let mut slurm = format!(
-        "#!/usr/bin/env bash\n# SLURM: one job array per stage of the plan in {plan_dir}, each stage after the previous\n# one succeeded. Add your cluster's sbatch options (--mem, --time, --partition); the experiment directory\n# {} must be on shared storage.\n#   bash slurm.sh\nset -euo pipefail\nplan={plan_dir}\ncounts=({})\nprev=\"\"\nfor k in $(seq 0 {}); do\n  dep=${{prev:+--dependency=afterok:$prev}}\n  prev=$(sbatch --parsable $dep --array=1-${{counts[$k]}} --job-name=draftscope-stage-$k \\\n    --cpus-per-task=2 --wrap=\"sed -n \\${{SLURM_ARRAY_TASK_ID}}p $plan/stage-$k.txt | bash\")\n  echo \"stage $k: job $prev (${{counts[$k]}} tasks)\"\ndone\n",
+        "#!/usr/bin/env bash\n# SLURM: one job array per stage of the plan in {plan_dir}, each stage after the previous\n# one succeeded. Add your cluster's sbatch options (--mem, --time, --partition); the experiment directory\n# {} must be on shared storage.\n#   bash slurm.sh\nset -euo pipefail\nplan={plan_dir}\ncounts=({})\nprev=\"\"\nfor k in $(seq 0 {}); do\n  dep=${{prev:+--dependency=afterok:$prev}}\n  prev=$(sbatch --parsable $dep --array=1-${{counts[$k]}} --job-name=draftscope-stage-$k \\\n    --cpus-per-task=2{gres} --wrap=\"sed -n \\${{SLURM_ARRAY_TASK_ID}}p $plan/stage-$k.txt | bash\")\n  echo \"stage $k: job $prev (${{counts[$k]}} tasks)\"\ndone\n",
         shell_quote(&root.display().to_string()),
         counts.join(" "),
-        n.saturating_sub(1)
+        n.saturating_sub(1),
+        gres = if gpu { " --gres=gpu:1" } else { "" },
     );
     slurm
         .push_str("# Then: draftscope experiment --resume <the experiment directory> checks every output.\n");
     crate::session::atomic_write(&dir.join("slurm.sh"), slurm.as_bytes())?;
 
+    // On GPUs, each of a machine's JOBS slots gets its own GPU: parallel numbers the running
+    // slots 1..JOBS ({%}), and the job sees GPU {%}-1 as `cuda`.
+    let (gpu_note, run) = if gpu {
+        (
+            "\n# The jobs run on `cuda`: on one machine (HOSTS=:) set JOBS to its GPU count and job slot k\n# sees GPU k-1 only. GNU parallel numbers slots across all hosts, so for several GPU hosts\n# use slurm.sh or k8s-job.yaml, which give each task a GPU of its own.",
+            " 'CUDA_VISIBLE_DEVICES=$(({%} - 1)) sh -c {}'",
+        )
+    } else {
+        ("", "")
+    };
     let parallel = format!(
-        "#!/usr/bin/env bash\n# GNU parallel over the machines in HOSTS (one `user@host` a line, see `man parallel`), stage\n# by stage; every host needs draftscope at the same path and the experiment directory\n# {} on shared storage. Locally: HOSTS=: (GNU parallel's name for this machine).\n#   HOSTS=hosts.txt JOBS=1 bash parallel.sh\nset -euo pipefail\nplan={plan_dir}\nfor k in $(seq 0 {}); do\n  parallel --halt now,fail=1 -j \"${{JOBS:-1}}\" --sshloginfile \"${{HOSTS:-:}}\" < \"$plan/stage-$k.txt\"\ndone\n",
+        "#!/usr/bin/env bash\n# GNU parallel over the machines in HOSTS (one `user@host` a line, see `man parallel`), stage\n# by stage; every host needs draftscope at the same path and the experiment directory\n# {} on shared storage. Locally: HOSTS=: (GNU parallel's name for this machine).{gpu_note}\n#   HOSTS=hosts.txt JOBS=1 bash parallel.sh\nset -euo pipefail\nplan={plan_dir}\nfor k in $(seq 0 {}); do\n  parallel --halt now,fail=1 -j \"${{JOBS:-1}}\" --sshloginfile \"${{HOSTS:-:}}\"{run} < \"$plan/stage-$k.txt\"\ndone\n",
         shell_quote(&root.display().to_string()),
         n.saturating_sub(1)
     );
@@ -68,10 +80,11 @@ pub fn write(dir: &Path, jobs: &[Job], exe: &str, root: &Path) -> Result<()> {
     );
     for (k, st) in stages.iter().enumerate() {
         k8s.push_str(&format!(
-            "---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: draftscope-stage-{k}\nspec:\n  completionMode: Indexed\n  completions: {c}\n  parallelism: {c}\n  backoffLimit: 2\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n        - name: job\n          image: draftscope:latest\n          resources: {{requests: {{cpu: \"2\", memory: 8Gi}}}}\n          command: [\"bash\", \"-c\", \"sed -n $((JOB_COMPLETION_INDEX + 1))p {plan}/stage-{k}.txt | bash\"]\n          volumeMounts: [{{name: work, mountPath: {mount}}}]\n      volumes: [{{name: work, persistentVolumeClaim: {{claimName: draftscope-work}}}}]\n",
+            "---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: draftscope-stage-{k}\nspec:\n  completionMode: Indexed\n  completions: {c}\n  parallelism: {c}\n  backoffLimit: 2\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n        - name: job\n          image: draftscope:latest\n          resources: {{requests: {{cpu: \"2\", memory: 8Gi}}{limits}}}\n          command: [\"bash\", \"-c\", \"sed -n $((JOB_COMPLETION_INDEX + 1))p {plan}/stage-{k}.txt | bash\"]\n          volumeMounts: [{{name: work, mountPath: {mount}}}]\n      volumes: [{{name: work, persistentVolumeClaim: {{claimName: draftscope-work}}}}]\n",
             c = st.len(),
             plan = dir.display(),
             mount = root.display(),
+            limits = if gpu { ", limits: {\"nvidia.com/gpu\": 1}" } else { "" },
         ));
     }
     crate::session::atomic_write(&dir.join("k8s-job.yaml"), k8s.as_bytes())?;
@@ -103,5 +116,29 @@ mod tests {
                 vec!["report"]
             ]
         );
+    }
+
+    #[test]
+    fn gpu_plans_ask_each_task_for_one_gpu_and_cpu_plans_do_not() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "arms": [Arm::plain(Objective::Random)], "seeds": [0], "steps": 2,
+            "suites": ["arith"], "modes": [Mode::Q], "device": "cuda"
+        }))
+        .unwrap();
+        let jobs = plan(&spec, &Layout { root: "/x".into() });
+        assert!(
+            jobs.iter()
+                .filter(|j| j.id != "report")
+                .all(|j| j.args.windows(2).any(|w| w == ["--device", "cuda"])),
+            "{jobs:?}"
+        );
+        for gpu in [false, true] {
+            let tmp = tempfile::tempdir().unwrap();
+            write(tmp.path(), &jobs, "draftscope", Path::new("/x"), gpu).unwrap();
+            let read = |f: &str| std::fs::read_to_string(tmp.path().join(f)).unwrap();
+            assert_eq!(read("slurm.sh").contains("--gres=gpu:1"), gpu);
+            assert_eq!(read("k8s-job.yaml").contains("nvidia.com/gpu"), gpu);
+            assert_eq!(read("parallel.sh").contains("CUDA_VISIBLE_DEVICES=$(({%} - 1)) sh -c {}"), gpu);
+        }
     }
 }

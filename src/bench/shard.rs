@@ -3,7 +3,7 @@
 //! `results merge` joins the shard stores back into one record per suite — after checking
 //! that the shards belong together and that every item was scored exactly once.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -79,6 +79,8 @@ pub struct MergeReport {
     pub merged: Vec<(String, String, String, usize)>,
     /// Records already in the target store (a repeated merge).
     pub already: usize,
+    /// The merged records, written now or found from an earlier merge.
+    pub records: Vec<RunRecord>,
 }
 
 /// The identity shards must share to merge: model, adapter, decode spec, suite and its hash.
@@ -109,8 +111,9 @@ fn model_label(r: &RunRecord) -> String {
 
 /// Merges the shard records found in `dirs` (session data directories) into `into`: one record
 /// per suite and configuration, traces copied. Refuses a set with a missing or duplicated
-/// shard, or an item scored twice. Running it again adds nothing.
-pub fn merge(dirs: &[PathBuf], into: &Path) -> Result<MergeReport> {
+/// shard, or an item scored twice. Running it again adds nothing. With `one_run`, shards of
+/// more than one bench run are refused before anything is written.
+pub fn merge(dirs: &[PathBuf], into: &Path, one_run: bool) -> Result<MergeReport> {
     let mut groups: BTreeMap<String, Vec<(PathBuf, RunRecord, ShardInfo)>> = BTreeMap::new();
     for d in dirs {
         let loaded = ResultsStore::open(d).load()?;
@@ -131,9 +134,18 @@ pub fn merge(dirs: &[PathBuf], into: &Path) -> Result<MergeReport> {
             );
         }
     }
+    if one_run {
+        let runs: BTreeSet<String> = groups.values().map(|g| merged_id(g)).collect();
+        if runs.len() > 1 {
+            bail!(
+                "--json: the shards hold {} different bench runs (models, adapters or settings); merge one run's shards at a time to get its summary",
+                runs.len()
+            );
+        }
+    }
     let target = ResultsStore::open(into);
-    let existing: HashSet<(String, String)> =
-        target.load()?.records.into_iter().map(|r| (r.run_id, r.suite)).collect();
+    let existing: HashMap<(String, String), RunRecord> =
+        target.load()?.records.into_iter().map(|r| ((r.run_id.clone(), r.suite.clone()), r)).collect();
     let mut report = MergeReport::default();
     let mut out = Vec::new();
     for shards in groups.values() {
@@ -170,8 +182,9 @@ pub fn merge(dirs: &[PathBuf], into: &Path) -> Result<MergeReport> {
         if ids.len() != info.suite_items {
             bail!("{what}: the shards hold {} items, the suite has {}", ids.len(), info.suite_items);
         }
-        if existing.contains(&(run_id.clone(), first.suite.clone())) {
+        if let Some(r) = existing.get(&(run_id.clone(), first.suite.clone())) {
             report.already += 1;
+            report.records.push(r.clone());
             continue;
         }
         let mut items = Vec::new();
@@ -202,6 +215,7 @@ pub fn merge(dirs: &[PathBuf], into: &Path) -> Result<MergeReport> {
     if !out.is_empty() {
         target.append(&out)?;
     }
+    report.records.extend(out);
     Ok(report)
 }
 

@@ -25,7 +25,8 @@ pub struct ModelArgs {
     /// LoRA adapter directory (PEFT layout) applied on top of the model.
     #[arg(long)]
     pub adapter: Option<std::path::PathBuf>,
-    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    /// Compute device: cpu, cuda (the first GPU) or cuda:K (needs a `--features cuda` build).
+    #[arg(long, default_value_t = DeviceKind::Cpu)]
     pub device: DeviceKind,
     #[arg(long, value_enum, default_value_t = DtypeKind::F32)]
     pub dtype: DtypeKind,

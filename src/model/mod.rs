@@ -22,26 +22,67 @@ pub use config::Config;
 pub use llada2::{Collect, ForwardOutput, KvCache, Llada2, MaskKind, clean_context_bias};
 pub use tokenizer::TextCodec;
 
-/// Compute device, chosen on the command line.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
+/// Compute device, chosen on the command line: `cpu`, `cuda` (the first GPU) or `cuda:K`.
+/// Written as that same text in run files, so `cuda` in an older run.json still reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DeviceKind {
     #[default]
     Cpu,
-    Cuda,
+    /// A CUDA device by ordinal, as the driver numbers the GPUs this process can see (so
+    /// under SLURM or `CUDA_VISIBLE_DEVICES`, `cuda:0` is the first GPU the job was given).
+    Cuda(usize),
+}
+
+impl std::fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceKind::Cpu => f.write_str("cpu"),
+            DeviceKind::Cuda(0) => f.write_str("cuda"),
+            DeviceKind::Cuda(k) => write!(f, "cuda:{k}"),
+        }
+    }
+}
+
+impl std::str::FromStr for DeviceKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "cpu" => Ok(DeviceKind::Cpu),
+            "cuda" => Ok(DeviceKind::Cuda(0)),
+            _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+                Some(Ok(k)) => Ok(DeviceKind::Cuda(k)),
+                _ => Err(format!("`{s}` is not a device: use cpu, cuda or cuda:K (K = 0, 1, …)")),
+            },
+        }
+    }
+}
+
+impl serde::Serialize for DeviceKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DeviceKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl DeviceKind {
+    pub fn is_cuda(self) -> bool {
+        matches!(self, DeviceKind::Cuda(_))
+    }
+
     pub fn device(self) -> Result<Device> {
         match self {
             DeviceKind::Cpu => Ok(Device::Cpu),
-            DeviceKind::Cuda => {
+            DeviceKind::Cuda(k) => {
                 if !cfg!(feature = "cuda") {
-                    bail!("--device cuda: this build has no CUDA support (rebuild with `--features cuda`)");
+                    bail!("--device {self}: this build has no CUDA support (rebuild with `--features cuda`)");
                 }
-                Device::new_cuda(0).context("--device cuda: no usable CUDA device")
+                Device::new_cuda(k).with_context(|| format!("--device {self}: no usable CUDA device {k}"))
             }
         }
     }
@@ -100,4 +141,37 @@ impl LoadedModel {
 /// Applies a PEFT LoRA adapter directory to a loaded model.
 pub fn apply_adapter(lm: &mut LoadedModel, dir: &Path) -> Result<()> {
     lora::apply(lm, dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeviceKind;
+
+    #[test]
+    fn devices_parse_print_and_round_trip_through_run_files() {
+        for (text, d) in
+            [("cpu", DeviceKind::Cpu), ("cuda", DeviceKind::Cuda(0)), ("cuda:3", DeviceKind::Cuda(3))]
+        {
+            assert_eq!(text.parse::<DeviceKind>().unwrap(), d);
+            assert_eq!(d.to_string(), text);
+            let json = serde_json::to_string(&d).unwrap();
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(serde_json::from_str::<DeviceKind>(&json).unwrap(), d);
+        }
+        assert_eq!("cuda:0".parse::<DeviceKind>().unwrap(), DeviceKind::Cuda(0));
+        for bad in ["gpu", "cuda:", "cuda:-1", "cuda:x", "CPU", ""] {
+            let e = bad.parse::<DeviceKind>().unwrap_err();
+            assert!(e.contains("cpu, cuda or cuda:K"), "{bad}: {e}");
+        }
+        assert!(serde_json::from_str::<DeviceKind>("\"tpu\"").is_err());
+    }
+
+    #[test]
+    fn a_cpu_build_refuses_any_cuda_ordinal_with_the_flag_named() {
+        if cfg!(feature = "cuda") {
+            return;
+        }
+        let e = DeviceKind::Cuda(2).device().unwrap_err().to_string();
+        assert!(e.starts_with("--device cuda:2:"), "{e}");
+    }
 }

@@ -103,7 +103,8 @@ pub struct CommonArgs {
     /// Checkpoints kept (the oldest are deleted).
     #[arg(long, default_value_t = 3)]
     pub keep_checkpoints: usize,
-    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    /// Compute device: cpu, cuda (the first GPU) or cuda:K (needs a `--features cuda` build).
+    #[arg(long, default_value_t = DeviceKind::Cpu)]
     pub device: DeviceKind,
     /// Print one JSON line per step instead of a progress bar.
     #[arg(long)]
@@ -321,7 +322,8 @@ pub struct BenchTrainArgs {
     pub batch_size: usize,
     #[arg(long, default_value_t = 128)]
     pub seq_len: usize,
-    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    /// Compute device: cpu, cuda (the first GPU) or cuda:K (needs a `--features cuda` build).
+    #[arg(long, default_value_t = DeviceKind::Cpu)]
     pub device: DeviceKind,
     /// Also time a full-parameter pretraining step of the default pretrain config.
     #[arg(long)]

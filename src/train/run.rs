@@ -260,7 +260,7 @@ fn write_initial_run_file(dir: &Path, rc: &RunConfig) -> Result<()> {
         config: rc.clone(),
         status: Status::Running,
         pid: std::process::id(),
-        device: format!("{:?}", rc.device),
+        device: rc.device.to_string(),
         versions: versions(),
         step: 0,
         error: None,
@@ -310,7 +310,7 @@ impl ResumeChanges {
             rc.eval_every = v;
         }
         if let Some(v) = self.device {
-            note("--device", format!("{:?}", rc.device), format!("{v:?}"));
+            note("--device", rc.device.to_string(), v.to_string());
             rc.device = v;
         }
         said

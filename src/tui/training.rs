@@ -154,10 +154,7 @@ impl TrainForm {
                     self.eval_every.to_string()
                 }
             }
-            FormRow::Device => match self.device {
-                DeviceKind::Cpu => "cpu".into(),
-                DeviceKind::Cuda => "cuda".into(),
-            },
+            FormRow::Device => self.device.to_string(),
             FormRow::Extra => self.extra.clone(),
             FormRow::Launch => "▶ launch".into(),
         }
@@ -200,10 +197,10 @@ impl TrainForm {
                 self.eval_every = if up { self.eval_every + 50 } else { self.eval_every.saturating_sub(50) }
             }
             FormRow::Device => match self.device {
-                DeviceKind::Cuda => self.device = DeviceKind::Cpu,
+                DeviceKind::Cuda(_) => self.device = DeviceKind::Cpu,
                 DeviceKind::Cpu => match cuda {
                     Some(why) => return Err(format!("cuda unavailable: {why}")),
-                    None => self.device = DeviceKind::Cuda,
+                    None => self.device = DeviceKind::Cuda(0),
                 },
             },
             FormRow::Base | FormRow::Name | FormRow::Targets | FormRow::Extra | FormRow::Launch => {
@@ -270,13 +267,13 @@ impl TrainForm {
             }
             FormRow::CheckpointEvery => self.checkpoint_every = num("checkpoint every")?,
             FormRow::EvalEvery => self.eval_every = if t == "off" { 0 } else { num("eval every")? },
-            FormRow::Device => match t {
-                "cpu" => self.device = DeviceKind::Cpu,
-                "cuda" => match cuda {
+            FormRow::Device => match t.parse::<DeviceKind>() {
+                Ok(DeviceKind::Cpu) => self.device = DeviceKind::Cpu,
+                Ok(d) => match cuda {
                     Some(why) => return Err(format!("cuda unavailable: {why}")),
-                    None => self.device = DeviceKind::Cuda,
+                    None => self.device = d,
                 },
-                _ => return Err("device: cpu or cuda".into()),
+                Err(e) => return Err(format!("device: {e}")),
             },
             FormRow::Extra => self.extra = t.to_string(),
             FormRow::Launch => {}
@@ -307,10 +304,7 @@ impl TrainForm {
             "--eval-every".into(),
             self.eval_every.to_string(),
             "--device".into(),
-            match self.device {
-                DeviceKind::Cpu => "cpu".into(),
-                DeviceKind::Cuda => "cuda".into(),
-            },
+            self.device.to_string(),
             "--json".into(),
         ]);
         a.extend(self.extra.split_whitespace().map(String::from));
@@ -397,7 +391,7 @@ impl TrainingState {
         if crate::session::RunDir::new(&dir).is_taken() {
             return Err(format!("a run named {} exists: change the run name (n)", self.form.name));
         }
-        if self.form.device == DeviceKind::Cuda
+        if self.form.device.is_cuda()
             && let Some(why) = &self.cuda
         {
             return Err(format!("cuda unavailable: {why}"));

@@ -172,7 +172,7 @@ pub fn render_form(buf: &mut Buffer, area: Rect, ts: &TrainingState) -> Option<(
             }
             (FormRow::Device, _) => {
                 let on = Style::new().add_modifier(Modifier::BOLD);
-                let is_cuda = ts.form.device == crate::model::DeviceKind::Cuda;
+                let is_cuda = ts.form.device.is_cuda();
                 spans.push(Span::styled("cpu", if is_cuda { Style::new() } else { on }));
                 spans.push(Span::raw(" / "));
                 match &ts.cuda {
@@ -218,12 +218,8 @@ pub fn render_detail(buf: &mut Buffer, area: Rect, run: Option<&RunSnapshot>) {
             crate::train::RunKind::Lora { base, .. } => base.clone().unwrap_or_else(|| "embedded".into()),
             crate::train::RunKind::Pretrain { .. } => "pretraining".into(),
         };
-        title = format!(
-            " Run {} · {} · {base} · {} ",
-            r.name,
-            r.objective().unwrap_or("?"),
-            format!("{:?}", rf.config.device).to_lowercase()
-        );
+        title =
+            format!(" Run {} · {} · {base} · {} ", r.name, r.objective().unwrap_or("?"), rf.config.device);
     }
     let block = panel(title, true);
     let inner = block.inner(area);
