@@ -1,75 +1,72 @@
 #!/usr/bin/env bash
-# Regenerates the demo results set the results pane (`r`) shows on a fresh clone:
-# the embedded model (base) vs a self-generated-T2T LoRA adapter vs a random-corruption LoRA
-# adapter, on the embedded suites (arith, facts), with each adapter evaluated at every
-# checkpoint so the pane's curves have points.
+# Regenerates the results set the results pane (`r`) shows on a fresh clone: the shipped
+# experiment (experiments/self-vs-random.json: the embedded base model vs 5 seeds of a
+# `self --gate 0.7` LoRA adapter vs 5 seeds of a `random` one, 300 steps each, all 150 + 150
+# items of arith and facts, Q-Mode and S-Mode), packed small.
 #
-#   sessions/results/make.sh                      # defaults below
-#   LIMIT=10 STEPS=200 EVAL_EVERY=50 sessions/results/make.sh
+#   sessions/results/make.sh                    # runs (or resumes) the experiment in EXP, then packs
+#   EXP=/path/to/finished/experiment sessions/results/make.sh   # pack an experiment you already ran
 #
-# Writes sessions/results/results.jsonl, the traces of the failing items under
-# sessions/results/bench/ (traces of items answered right are pruned to keep the set small),
-# and sessions/results/runs/{self,random}/ (run.json, metrics.jsonl, train.log, adapters; no
-# optimizer states). Needs the embedded model (assets/model/model.safetensors) and a release
-# build (cargo build --release); DRAFTSCOPE_BIN overrides the binary.
+# Writes sessions/results/results.jsonl (every record, adapters pointed at the copies below),
+# the traces of the first KEEP_TRACES failing items of each row under sessions/results/bench/
+# (the pane says so when asked to open a pruned one), and sessions/results/runs/<model>/ with
+# run.json, metrics.jsonl and the final adapter (no checkpoints or optimizer states). The report
+# of the same experiment is sessions/experiment/. Needs a release build and python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${DRAFTSCOPE_BIN:-target/release/draftscope}
-LIMIT=${LIMIT:-20}             # items per suite, every evaluation
-STEPS=${STEPS:-300}            # training steps per adapter
-EVAL_EVERY=${EVAL_EVERY:-100}  # evaluate (and checkpoint) every K steps
-SUITES=${SUITES:-arith,facts}
-KEEP_TRACES=${KEEP_TRACES:-3}  # failing-item traces kept per (model, suite, checkpoint)
-OUT=${OUT:-sessions/results}  # where the set goes
+EXP=${EXP:-exp/self-vs-random}  # the experiment directory (hours of CPU on 2 cores when run from scratch)
+KEEP_TRACES=${KEEP_TRACES:-3}   # failing-item traces kept per row
+OUT=sessions/results
 
 [ -x "$BIN" ] || { echo "make.sh: $BIN not built (cargo build --release)"; exit 1; }
-[ -f "${DRAFTSCOPE_ASSETS:-assets}/model/model.safetensors" ] || {
-  echo "make.sh: the embedded model is not there yet (assets/model/model.safetensors)"; exit 1; }
+command -v python3 >/dev/null || { echo "make.sh: python3 is needed to pack the set"; exit 1; }
+if [ -f "$EXP/experiment.json" ]; then
+  "$BIN" experiment --resume "$EXP"
+else
+  "$BIN" experiment --spec experiments/self-vs-random.json --out "$EXP"
+fi
 
 rm -rf "$OUT/results.jsonl" "$OUT/results.lock" "$OUT/bench" "$OUT/runs"
-mkdir -p "$OUT/runs"
-# Training evaluations write to the session data directory: this one.
-export DRAFTSCOPE_SESSIONS=$OUT
-
-echo "== base model"
-"$BIN" bench --suite "$SUITES" --limit "$LIMIT" --sessions "$OUT"
-
-for obj in self random; do
-  echo "== LoRA, objective $obj: $STEPS steps, eval every $EVAL_EVERY"
-  mkdir -p "$OUT/runs/$obj"
-  "$BIN" train --objective "$obj" --steps "$STEPS" --eval-every "$EVAL_EVERY" \
-    --checkpoint-every "$EVAL_EVERY" --eval-suites "$SUITES" --eval-limit "$LIMIT" \
-    --out "$OUT/runs/$obj" --json > "$OUT/runs/$obj/train.log" 2>&1 \
-    || { tail -20 "$OUT/runs/$obj/train.log"; exit 1; }
-  grep '^eval step' "$OUT/runs/$obj/train.log" || true
-done
-
-# Keep the set small: no optimizer states or token caches, and the traces of the first
-# KEEP_TRACES failing items of each row (the pane opens failing items; for the others it says
-# the trace is not there).
-find "$OUT/runs" -name 'optimizer.safetensors' -delete
-rm -rf "$OUT"/runs/*/cache
-if command -v python3 >/dev/null 2>&1; then
-  python3 - "$OUT" "$KEEP_TRACES" <<'PY'
-import json, os, sys
-root, per_row = sys.argv[1], int(sys.argv[2])
-keep, drop = 0, 0
-for line in open(os.path.join(root, "results.jsonl")):
+python3 - "$EXP" "$OUT" "$KEEP_TRACES" <<'PY'
+import json, os, shutil, sys
+exp, out, per_row = sys.argv[1], sys.argv[2], int(sys.argv[3])
+runs = os.path.join(exp, "runs")
+for name in sorted(os.listdir(runs)):
+    src, dst = os.path.join(runs, name), os.path.join(out, "runs", name)
+    os.makedirs(dst)
+    for f in ("run.json", "metrics.jsonl"):
+        shutil.copy(os.path.join(src, f), dst)
+    shutil.copytree(os.path.join(src, "adapter"), os.path.join(dst, "adapter"))
+runs_abs = os.path.abspath(runs)
+keep = drop = 0
+lines = []
+for line in open(os.path.join(exp, "sessions", "results.jsonl")):
     if not line.strip():
         continue
+    r = json.loads(line)
+    if r["adapter"]:
+        rel = os.path.relpath(os.path.abspath(r["adapter"]), runs_abs)
+        r["adapter"] = os.path.join(out, "runs", rel)
+    r["source"] = os.path.relpath(r["source"], os.getcwd()) if os.path.isabs(r["source"]) else r["source"]
     failing = 0
-    for it in json.loads(line)["items"]:
-        p = os.path.join(root, it["trace"])
-        if not os.path.exists(p):
-            continue
+    for it in r["items"]:
         if not it["correct"] and failing < per_row:
-            failing += 1; keep += 1
+            failing += 1
+            src = os.path.join(exp, "sessions", it["trace"])
+            if os.path.exists(src):
+                os.makedirs(os.path.dirname(os.path.join(out, it["trace"])), exist_ok=True)
+                shutil.copy(src, os.path.join(out, it["trace"]))
+                keep += 1
         else:
-            os.remove(p); drop += 1
-print(f"traces: kept {keep} (first {per_row} failing items per row), pruned {drop}")
+            drop += 1
+    lines.append(json.dumps(r, separators=(",", ":")))
+with open(os.path.join(out, "results.jsonl.tmp"), "w") as f:
+    f.write("\n".join(lines) + "\n")
+os.replace(os.path.join(out, "results.jsonl.tmp"), os.path.join(out, "results.jsonl"))
+print(f"{len(lines)} records; traces: kept {keep} (first {per_row} failing items per row), pruned {drop}")
 PY
-else
-  echo "make.sh: python3 not found: traces of correct items kept"
-fi
-"$BIN" results --sessions "$OUT" || true
+mkdir -p sessions/experiment
+cp "$EXP/report.md" "$EXP/report.json" "$EXP/experiment.json" sessions/experiment/
+"$BIN" results --sessions "$OUT" > /dev/null
 du -sh "$OUT"
