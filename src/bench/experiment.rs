@@ -2,7 +2,8 @@
 //! trained and benchmarked by ordinary `draftscope train` / `draftscope bench` commands, then
 //! compared with paired statistics ([`super::experiment_report`]).
 //!
-//! The grid is a list of independent jobs with dependencies (train → bench → report), so the
+//! The grid is a list of independent jobs with dependencies (train → bench → report; with
+//! `shards` > 1, train → bench shards → merge → report), so the
 //! same plan runs here one job at a time (`experiment`), or under any scheduler
 //! (`experiment --plan` prints one line per job). Every job writes into the experiment
 //! directory and is done when its output exists, so a killed experiment continues where it
@@ -12,6 +13,8 @@
 //! OUT/experiment.json          the spec (a resumed experiment must match it)
 //! OUT/runs/<arm>-s<seed>/      training runs (run.json, adapter/)
 //! OUT/bench/<model>-<mode>[-<policy>].json  bench metrics (its run_id keys the records)
+//! OUT/shards/<model>-<mode>[-<policy>]/<i>/  one bench shard's store and bench.json (merged
+//!                              into OUT/sessions by the merge job)
 //! OUT/sessions/results.jsonl   every bench record, per item (the results pane reads it)
 //! OUT/report.md, report.json   the comparison
 //! ```
