@@ -8,8 +8,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use super::results::{self, ComparisonRow, ResultsStore, RunRecord};
-use super::run::{RunContext, RunOptions, SuiteMetrics, bench_suites, load_suites};
+use super::record::{RunRecord, SuiteMetrics};
+use super::results::{self, ComparisonRow, ResultsStore};
+use super::run::{RunContext, RunOptions, bench_suites, load_suites};
 use super::suite::Format;
 use crate::decode::DecodeSpec;
 use crate::decode::session::{self, ModelArgs};
@@ -172,7 +173,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if let Some(out) = &args.json {
         let report = BenchReport {
             run_id: ctx.run_id.clone(),
-            time: results::rfc3339(ctx.unix_time),
+            time: crate::bench::record::rfc3339(ctx.unix_time),
             model: lm.id.clone(),
             adapter: lm.adapter.clone(),
             checkpoint_step,
