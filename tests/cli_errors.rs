@@ -635,3 +635,39 @@ fn written_adapter_configs_exclude_the_routed_experts_as_peft_reads_it() {
     assert!(v.get("include_experts").is_none(), "no key PEFT does not know: {v}");
     assert_eq!(v["exclude_modules"], draftscope::model::lora::EXPERTS_EXCLUDED);
 }
+
+// Run config files (`train --config FILE`).
+
+/// `train --config FILE --out DIR`: the one error line; no run directory is left behind.
+fn config_fails(config: &str) -> String {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("run-config.json");
+    std::fs::write(&file, config).unwrap();
+    let out = d.path().join("run");
+    let e = fails(&["train", "--config", p(&file), "--out", p(&out)]);
+    assert!(e.contains(&format!("--config {}", file.display())), "names the file: {e}");
+    assert!(!out.exists(), "no run directory is left behind");
+    e
+}
+
+#[test]
+fn train_config_file_that_is_missing_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("nope.json");
+    let e = fails(&["train", "--config", p(&file), "--out", p(&d.path().join("run"))]);
+    assert!(e.contains(&format!("--config {}: cannot read", file.display())), "{e}");
+}
+
+#[test]
+fn train_config_file_with_a_bad_field_names_the_field() {
+    let e = config_fails(r#"{"run": 5}"#);
+    assert!(e.contains("field `run`"), "{e}");
+    let e = config_fails("not json");
+    assert!(e.contains("expected"), "{e}");
+}
+
+#[test]
+fn train_config_file_of_a_pretraining_run_is_refused() {
+    let e = config_fails(r#"{"run": {"kind": "pretrain"}}"#);
+    assert!(e.contains("field `run"), "{e}");
+}
