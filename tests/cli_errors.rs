@@ -652,4 +652,39 @@ fn devices_and_shards_are_checked_with_the_flag_named() {
     let e = fails(&["experiment", "--out", dir.to_str().unwrap(), "--plan", "--shards", "0"]);
     assert!(e.contains("--shards must be in 1..="), "{e}");
     assert!(!dir.exists(), "nothing written for a bad grid");
+
+// Run config files (`train --config FILE`).
+
+/// `train --config FILE --out DIR`: the one error line; no run directory is left behind.
+fn config_fails(config: &str) -> String {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("run-config.json");
+    std::fs::write(&file, config).unwrap();
+    let out = d.path().join("run");
+    let e = fails(&["train", "--config", p(&file), "--out", p(&out)]);
+    assert!(e.contains(&format!("--config {}", file.display())), "names the file: {e}");
+    assert!(!out.exists(), "no run directory is left behind");
+    e
+}
+
+#[test]
+fn train_config_file_that_is_missing_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("nope.json");
+    let e = fails(&["train", "--config", p(&file), "--out", p(&d.path().join("run"))]);
+    assert!(e.contains(&format!("--config {}: cannot read", file.display())), "{e}");
+}
+
+#[test]
+fn train_config_file_with_a_bad_field_names_the_field() {
+    let e = config_fails(r#"{"run": 5}"#);
+    assert!(e.contains("field `run`"), "{e}");
+    let e = config_fails("not json");
+    assert!(e.contains("expected"), "{e}");
+}
+
+#[test]
+fn train_config_file_of_a_pretraining_run_is_refused() {
+    let e = config_fails(r#"{"run": {"kind": "pretrain"}}"#);
+    assert!(e.contains("field `run"), "{e}");
 }

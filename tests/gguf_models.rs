@@ -6,9 +6,9 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use draftscope::model::quant::{QuantFormat, quantize_dir};
 use draftscope::model::synth::{self, Like, Output};
 use draftscope::model::{Collect, DeviceKind, DtypeKind, LoadedModel, MaskKind};
+use draftscope::model::{quant::QuantFormat, quantize::quantize_dir};
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let out = Command::new(common::bin()).args(args).envs(env.iter().copied()).output().unwrap();

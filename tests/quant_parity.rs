@@ -15,8 +15,8 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use draftscope::decode::{AttentionMode, DecodeParams, Decoder, Mode};
-use draftscope::model::quant::{QuantFormat, quantize_dir};
 use draftscope::model::{Collect, DeviceKind, DtypeKind, LoadedModel, MaskKind};
+use draftscope::model::{quant::QuantFormat, quantize::quantize_dir};
 use rand::{Rng, SeedableRng};
 
 fn load(dir: &Path) -> LoadedModel {

@@ -418,3 +418,55 @@ fn after_kill_9_resume_continues_from_the_last_complete_checkpoint() {
 fn run_json(run: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap()
 }
+
+#[test]
+fn a_run_from_its_config_file_equals_the_run_from_flags_and_given_flags_override_the_file() {
+    let fx = Fixture::new();
+    let flags = |cmd: &mut std::process::Command| {
+        cmd.args(["train", "--objective", "random", "--base"]).arg(fx.path("base")).arg("--data");
+        cmd.arg(fx.path("corpus.jsonl"));
+        cmd.args([
+            "--steps",
+            "2",
+            "--seq-len",
+            "32",
+            "--block-length",
+            "8",
+            "--batch-size",
+            "2",
+            "--rank",
+            "2",
+        ]);
+    };
+    let (a, b, c) = (fx.path("a"), fx.path("b"), fx.path("c"));
+    let mut cmd = bin();
+    flags(&mut cmd);
+    let out = cmd.arg("--out").arg(&a).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The config of run a, as a file.
+    let file = fx.path("run-config.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(&run_json(&a)["config"]).unwrap()).unwrap();
+    let out = bin().args(["train", "--config"]).arg(&file).arg("--out").arg(&b).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let without_pid = |run: &Path| {
+        let mut v = run_json(run);
+        v.as_object_mut().unwrap().remove("pid");
+        v
+    };
+    assert_eq!(without_pid(&a), without_pid(&b));
+    assert_eq!(adapter_bytes(&a), adapter_bytes(&b));
+    // Flags given with --config set their fields; the rest comes from the file.
+    let out = bin()
+        .args(["train", "--config"])
+        .arg(&file)
+        .args(["--steps", "1", "--rank", "3", "--eval-every", "7", "--out"])
+        .arg(&c)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut want = run_json(&a)["config"].clone();
+    want["steps"] = 1.into();
+    want["run"]["adapter"]["r"] = 3.into();
+    want["eval_every"] = 7.into();
+    assert_eq!(run_json(&c)["config"], want);
+}

@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use draftscope::bench::results::{RESULTS_VERSION, ResultsStore, RunRecord, rfc3339};
+use draftscope::bench::record::{RESULTS_VERSION, RunRecord, rfc3339};
+use draftscope::bench::results::ResultsStore;
 use draftscope::bench::{Format, ItemOutcome, SuiteMetrics};
 use draftscope::decode::{AttentionMode, DecodeParams, Mode};
 use draftscope::tui::app::{Action, App, Effect};
@@ -71,6 +72,7 @@ fn record(
         model: "embedded:draftscope-tiny".into(),
         adapter: adapter.map(String::from),
         checkpoint_step: step,
+        adapter_checkpoint: None,
         mode: Mode::Q,
         params: DecodeParams::preset(Mode::Q, 1, 2),
         attention: AttentionMode::BlockCausal,

@@ -373,16 +373,26 @@ fn keys_open_the_panel_change_the_form_and_refuse_cuda_with_the_reason() {
 }
 
 #[test]
-fn the_form_becomes_train_flags_with_an_explicit_out_dir() {
+fn the_form_becomes_a_run_config_file_and_train_config_with_an_explicit_out_dir() {
     let tmp = tempfile::tempdir().unwrap();
     let mut ts = TrainingState::new(tmp.path().to_path_buf());
     ts.form.name = "x".into();
+    ts.form.eval_every = 100;
     ts.form.extra = "--seq-len 64".into();
     let l = ts.launch_for_form().unwrap();
     let out = runs::runs_dir(tmp.path()).join("x");
-    assert_eq!(l.args[..3], ["train", "--objective", "self"]);
-    assert!(l.args.windows(2).any(|w| w == ["--eval-every", "100"]));
-    assert!(l.args.windows(2).any(|w| w == ["--device", "cpu"]));
+    let file = out.join("launch-config.json");
+    assert_eq!(l.args[..4], ["train", "--config", &file.display().to_string(), "--json"]);
+    let rc = draftscope::train::cli::read_run_config(&file).unwrap();
+    assert_eq!(rc.noise.objective, draftscope::train::Objective::SelfDraft);
+    assert_eq!(rc.eval_every, 100);
+    assert_eq!(rc.device, draftscope::model::DeviceKind::Cpu);
+    // The form's fields and `train`'s flags make the same config.
+    let flags = ["--objective", "self", "--steps", "300", "--lr", "0.001", "--rank", "8", "--alpha", "16"];
+    let mut flags: Vec<String> = flags.map(String::from).to_vec();
+    flags.extend(["--checkpoint-every", "50", "--eval-every", "100"].map(String::from));
+    assert_eq!(rc, draftscope::train::cli::lora_run_config_from_args(&flags).unwrap());
+    // Extra flags stay on the command line, where they override the file.
     assert!(l.args.windows(2).any(|w| w == ["--seq-len", "64"]));
     assert_eq!(l.args[l.args.len() - 2..], ["--out".to_string(), out.display().to_string()]);
     assert_eq!(l.log, out.join("train.log"));

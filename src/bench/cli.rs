@@ -8,8 +8,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use super::results::{self, ComparisonRow, ResultsStore, RunRecord};
-use super::run::{RunContext, RunOptions, SuiteMetrics, bench_suites, load_suites};
+use super::record::{RunRecord, SuiteMetrics};
+use super::results::{self, ComparisonRow, ResultsStore};
+use super::run::{RunContext, RunOptions, bench_suites, load_suites};
 use super::suite::Format;
 use crate::decode::DecodeSpec;
 use crate::decode::session::{self, ModelArgs};

@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::experiment::{Layout, Spec, T2T, cost_per_step, mode_label, model_name};
+use super::record::ItemOutcome;
 use super::results::ResultsStore;
-use super::run::ItemOutcome;
 use super::stats::{Z95, holm, mcnemar_exact, paired_bootstrap_rate_diff, wilson};
 
 /// One model's numbers on one suite in one mode.

@@ -14,6 +14,7 @@ pub mod experiment;
 pub mod experiment_cli;
 pub mod experiment_report;
 pub mod launchers;
+pub mod record;
 pub mod results;
 pub mod run;
 pub mod score;
@@ -22,11 +23,8 @@ pub mod stats;
 pub mod suite;
 
 pub use classify::{ChurnRef, DigitError, EditRef, TraceFindings, analyse_trace, final_digit_error};
-pub use results::{
-    ComparisonRow, FailingItem, ResultsStore, RunRecord, RunSummary, compare, item_findings, list_runs,
-};
-pub use run::{
-    ItemOutcome, ModelRef, RunContext, RunOptions, SuiteMetrics, bench_suites, load_suites, run_suite,
-};
+pub use record::{ItemOutcome, RunRecord, SuiteMetrics};
+pub use results::{ComparisonRow, FailingItem, ResultsStore, RunSummary, compare, item_findings, list_runs};
+pub use run::{ModelRef, RunContext, RunOptions, bench_suites, load_suites, run_suite};
 pub use score::Scorer;
 pub use suite::{Format, Item, Suite};

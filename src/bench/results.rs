@@ -8,79 +8,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::run::{ItemOutcome, SuiteMetrics};
-use super::suite::Format;
-use crate::decode::{AttentionMode, DecodeParams, Mode};
+use super::record::{ItemOutcome, RunRecord};
+use crate::decode::{AttentionMode, Mode};
 
 pub const RESULTS_FILE: &str = "results.jsonl";
-/// Bumped on incompatible changes of [`RunRecord`].
-pub const RESULTS_VERSION: u32 = 1;
-
-impl RunRecord {
-    /// Numbers a bench run can produce: counts that add up, finite rates, valid parameters.
-    /// A record that fails is reported as a bad line, never shown.
-    pub fn validate(&self) -> Result<()> {
-        let m = &self.metrics;
-        self.params.validate(u32::MAX as usize).map_err(|e| anyhow::anyhow!("params: {e}"))?;
-        if m.correct > m.n {
-            anyhow::bail!("metrics: correct ({}) exceeds n ({})", m.correct, m.n);
-        }
-        let rates = [
-            ("accuracy", m.accuracy),
-            ("accuracy_ci[0]", m.accuracy_ci[0]),
-            ("accuracy_ci[1]", m.accuracy_ci[1]),
-        ];
-        for (name, v) in rates {
-            if !(0.0..=1.0).contains(&v) {
-                anyhow::bail!("metrics.{name} is {v}, not in [0, 1]");
-            }
-        }
-        for (name, v) in [("edit_intensity", m.edit_intensity), ("tpf", m.tpf), ("wall_s", m.wall_s)] {
-            if !(v.is_finite() && v >= 0.0) {
-                anyhow::bail!("metrics.{name} is {v}, not a finite number >= 0");
-            }
-        }
-        Ok(())
-    }
-}
-
-/// One suite of one bench run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub version: u32,
-    /// Shared by the suites of one `bench` invocation (`20260421-153012-7f3a`).
-    pub run_id: String,
-    /// UTC, RFC 3339.
-    pub time: String,
-    pub unix_time: u64,
-    pub model: String,
-    pub adapter: Option<String>,
-    /// Training step of the adapter checkpoint, when it can be told.
-    pub checkpoint_step: Option<u64>,
-    /// Threshold preset the run started from (stored as `q`, `s`, `default`); `params` has
-    /// the values.
-    pub mode: Mode,
-    pub params: DecodeParams,
-    pub attention: AttentionMode,
-    pub suite: String,
-    /// The suite file.
-    pub source: String,
-    pub format: Format,
-    pub chat: bool,
-    /// `--limit`, if given.
-    pub limit: Option<usize>,
-    pub metrics: SuiteMetrics,
-    pub items: Vec<ItemOutcome>,
-    /// Folder of this suite's traces, relative to the data directory.
-    pub traces: String,
-    /// Set when this record scored one shard of the suite (`bench --shard i/N`); `results
-    /// merge` joins the shards into one record without it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<super::shard::ShardInfo>,
-}
-
 /// The results file of a session data directory.
 #[derive(Debug, Clone)]
 pub struct ResultsStore {
@@ -117,7 +50,7 @@ pub struct ComparisonRow {
     pub suite: String,
     pub model: String,
     pub adapter: Option<String>,
-    /// The training run an adapter checkpoint belongs to ([`adapter_run`]).
+    /// The training run an adapter checkpoint belongs to ([`RunRecord::adapter_run`]).
     pub adapter_run: Option<String>,
     pub checkpoint_step: Option<u64>,
     pub mode: Mode,
@@ -308,7 +241,7 @@ pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow>
             r.mode.label().to_string(),
             r.attention.label().to_string(),
             r.params.policy_label(),
-            r.adapter.as_ref().map(|a| (adapter_run(a), r.checkpoint_step, a.clone())),
+            r.adapter.as_ref().map(|a| (r.adapter_run().unwrap_or_default(), r.adapter_step(), a.clone())),
         );
         let e = latest.entry(key).or_insert((r, 0));
         e.1 += 1;
@@ -331,8 +264,8 @@ pub fn compare(records: &[RunRecord], suite: Option<&str>) -> Vec<ComparisonRow>
                 suite: r.suite.clone(),
                 model: r.model.clone(),
                 adapter: r.adapter.clone(),
-                adapter_run: r.adapter.as_deref().map(adapter_run),
-                checkpoint_step: r.checkpoint_step,
+                adapter_run: r.adapter_run(),
+                checkpoint_step: r.adapter_step(),
                 mode: r.mode,
                 attention: r.attention,
                 policy: r.params.policy_label(),
@@ -386,24 +319,6 @@ fn paired_vs(base: &RunRecord, run: &RunRecord) -> Option<([f64; 2], f64)> {
     let var = ((only_run + only_base) as f64 / nf - d * d) / nf;
     let half = super::stats::Z95 * var.max(0.0).sqrt();
     Some(([(d - half).max(-1.0), (d + half).min(1.0)], super::stats::mcnemar_exact(only_base, only_run)))
-}
-
-/// The training run an adapter belongs to: `RUN` for `RUN/checkpoints/step-N/adapter` and
-/// `RUN/adapter`; the adapter path itself otherwise.
-pub fn adapter_run(adapter: &str) -> String {
-    if let Some(c) = crate::session::RunDir::checkpoint_of(Path::new(adapter)) {
-        return c.run.path().display().to_string();
-    }
-    // Adapters from elsewhere: `…/RUN/adapter`, or a Windows-style path.
-    let a = adapter.replace('\\', "/");
-    let a = a.trim_end_matches('/');
-    if let Some(i) = a.rfind("/checkpoints/") {
-        return a[..i].to_string();
-    }
-    if let Some(run) = a.strip_suffix("/adapter") {
-        return run.to_string();
-    }
-    a.to_string()
 }
 
 /// `self-0421` for `…/runs/self-0421`.
@@ -463,27 +378,12 @@ fn step_in(dir: &Path) -> Option<u64> {
     None
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for a Unix time (UTC).
-pub fn rfc3339(unix: u64) -> String {
-    let t = i64::try_from(unix)
-        .ok()
-        .and_then(|u| time::OffsetDateTime::from_unix_timestamp(u).ok())
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::run::SuiteMetrics;
+    use crate::bench::record::{RESULTS_VERSION, SuiteMetrics, rfc3339};
+    use crate::bench::suite::Format;
+    use crate::decode::DecodeParams;
     use crate::decode::Mode;
 
     fn record(
@@ -505,6 +405,7 @@ mod tests {
             model: "embedded:draftscope-tiny".into(),
             adapter: adapter.map(String::from),
             checkpoint_step: step,
+            adapter_checkpoint: None,
             mode: Mode::Q,
             params: DecodeParams::preset(Mode::Q, 1, 2),
             attention: AttentionMode::BlockCausal,
@@ -626,7 +527,41 @@ mod tests {
         let rows = compare(&recs, None);
         assert_eq!(rows.iter().map(|r| r.checkpoint_step.unwrap()).collect::<Vec<_>>(), [250, 1000, 1500]);
         assert!(rows.iter().all(|r| r.adapter_run.as_deref() == Some("runs/x")));
-        assert_eq!(adapter_run("some/dir"), "some/dir");
+        let elsewhere = record("r4", 400, "arith", Some("some/dir"), None, 0.7);
+        assert_eq!(elsewhere.adapter_run().as_deref(), Some("some/dir"));
+    }
+
+    #[test]
+    fn a_typed_adapter_checkpoint_names_the_run_and_step_and_legacy_records_still_load() {
+        // New: written when benching a run's checkpoint; the path is not taken apart.
+        let d = tempfile::tempdir().unwrap();
+        let run = d.path().join("runs/odd name");
+        let ckpt = run.join("checkpoints/step-40/adapter");
+        let c = crate::bench::record::AdapterCheckpoint::of(&ckpt, None).unwrap();
+        assert_eq!((c.run.as_str(), c.step), (run.display().to_string().as_str(), 40));
+        let mut new = record("r1", 100, "arith", Some("/elsewhere/copy-of-adapter"), None, 0.6);
+        new.adapter_checkpoint = Some(c.clone());
+        let text = serde_json::to_string(&new).unwrap();
+        assert!(text.contains("\"adapter_checkpoint\":{\"run\":"), "{text}");
+        // Legacy: a path-only line (no `adapter_checkpoint`) loads; its run is read from the path.
+        let legacy = record("r2", 200, "arith", Some("runs/x/checkpoints/step-250/adapter"), Some(250), 0.5);
+        let legacy_line = serde_json::to_string(&legacy).unwrap();
+        assert!(!legacy_line.contains("adapter_checkpoint"));
+        let store = ResultsStore::open(d.path());
+        std::fs::write(store.path(), format!("{text}\n{legacy_line}\n")).unwrap();
+        let loaded = store.load().unwrap().records;
+        assert_eq!(loaded, vec![new.clone(), legacy.clone()]);
+        let rows = compare(&loaded, None);
+        let runs: Vec<(Option<String>, Option<u64>)> =
+            rows.iter().map(|r| (r.adapter_run.clone(), r.checkpoint_step)).collect();
+        assert!(runs.contains(&(Some(run.display().to_string()), Some(40))), "{runs:?}");
+        assert!(runs.contains(&(Some("runs/x".to_string()), Some(250))), "{runs:?}");
+        // A run's final adapter (RUN/adapter beside run.json) takes the step it was benched at.
+        std::fs::create_dir_all(run.join("adapter")).unwrap();
+        std::fs::write(run.join("run.json"), "{}").unwrap();
+        let fin = crate::bench::record::AdapterCheckpoint::of(&run.join("adapter"), Some(60)).unwrap();
+        assert_eq!(fin.step, 60);
+        assert_eq!(crate::bench::record::AdapterCheckpoint::of(Path::new("/x/adapter"), Some(1)), None);
     }
 
     #[test]

@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
-use serde::{Deserialize, Serialize};
 
-use super::classify::{DigitError, analyse_trace, canvas_text, final_digit_error};
-use super::results::RunRecord;
-use super::score::Scorer;
-use super::stats::{Z95, wilson};
+use super::classify::{analyse_trace, canvas_text, final_digit_error};
+use super::record::{
+    AdapterCheckpoint, ItemOutcome, RESULTS_VERSION, RunRecord, ShardInfo, SuiteMetrics, rfc3339,
+    trace_file_name,
+};
 use super::suite::{Format, Item, Suite};
 use crate::decode::{AttentionMode, DecodeParams, Mode};
 use crate::model::LoadedModel;
@@ -36,204 +36,6 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Render text prompts with the model's chat template.
     pub chat: bool,
-}
-
-/// What happened to one item.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ItemOutcome {
-    pub id: String,
-    /// Line in the suite file.
-    pub line: usize,
-    pub correct: bool,
-    pub predicted: Option<String>,
-    pub gold: String,
-    /// Token F1 (text answers).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub f1: Option<f64>,
-    /// Final-digit transcription error subtype, when the item is one.
-    #[serde(default)]
-    pub final_digit: Option<DigitError>,
-    /// Right at some step, wrong at the end.
-    #[serde(default)]
-    pub over_corrected: bool,
-    /// `(block, step)` after which the answer was first right.
-    #[serde(default)]
-    pub first_right: Option<(usize, usize)>,
-    #[serde(default)]
-    pub harmful_edits: usize,
-    #[serde(default)]
-    pub helpful_edits: usize,
-    #[serde(default)]
-    pub churn: usize,
-    pub edits: usize,
-    /// Edits inside the answer span (generated tokens up to the first EOS); the rest of
-    /// `edits` fell in the EOS padding after it. `None` in records from before the split.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub answer_edits: Option<usize>,
-    /// T2M remasks (0 under T2T).
-    #[serde(default)]
-    pub remasks: usize,
-    pub tokens: usize,
-    pub forwards: usize,
-    pub wall_ms: f64,
-    /// Saved trace, relative to the session data directory.
-    pub trace: String,
-    /// Set when the item could not be decoded (it is then left out of the metrics).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Other accepted answers.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub aliases: Vec<String>,
-    /// How the item is scored, so the trace can be re-judged without the suite file
-    /// ([`super::results::item_findings`]).
-    #[serde(default)]
-    pub scorer: Option<Scorer>,
-}
-
-/// Counts of final-digit transcription errors by subtype.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DigitErrorCounts {
-    pub total: usize,
-    pub substituted: usize,
-    pub extra: usize,
-    pub dropped: usize,
-    pub marker: usize,
-    #[serde(default)]
-    pub other: usize,
-}
-
-/// One suite's numbers: the `--json` interface (field names are fixed).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SuiteMetrics {
-    pub suite: String,
-    /// Items scored (decoded without error).
-    pub n: usize,
-    /// Malformed lines skipped.
-    pub skipped: usize,
-    pub accuracy: f64,
-    /// 95% Wilson interval.
-    pub accuracy_ci: [f64; 2],
-    /// T2T edits per 100 generated tokens (over the whole suite).
-    pub edit_intensity: f64,
-    /// T2M remasks per 100 generated tokens (over the whole suite; 0 under T2T).
-    #[serde(default)]
-    pub remask_intensity: f64,
-    /// `edit_intensity` split: edits inside the answer span and in the EOS padding after it,
-    /// each per 100 generated tokens (they add up to `edit_intensity`), the per-item median of
-    /// answer-span edits per 100 tokens, and the paper's edits per sample (all edits / items).
-    /// `None` when a record predates the split.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub edit_split: Option<EditSplit>,
-    /// Generated tokens per forward (over the whole suite).
-    pub tpf: f64,
-    pub final_digit_errors: DigitErrorCounts,
-    /// Items whose answer was right at some step and wrong at the end.
-    pub over_corrected: usize,
-    pub harmful_edits: usize,
-    pub helpful_edits: usize,
-    /// Edits that returned a position to a token it held before (A→B→A).
-    pub churn: usize,
-    pub wall_s: f64,
-    // More fields (not part of the fixed interface).
-    #[serde(default)]
-    pub correct: usize,
-    #[serde(default)]
-    pub failed: usize,
-    /// Mean token F1 (text suites).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub f1: Option<f64>,
-    #[serde(default)]
-    pub edits: usize,
-    #[serde(default)]
-    pub remasks: usize,
-    #[serde(default)]
-    pub tokens: usize,
-    #[serde(default)]
-    pub forwards: usize,
-    #[serde(default)]
-    pub format: Option<Format>,
-}
-
-/// Where the edits fell (see [`SuiteMetrics::edit_split`]; defined in docs/bench.md).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EditSplit {
-    pub answer_per_100: f64,
-    pub padding_per_100: f64,
-    pub answer_median_per_100: f64,
-    pub edits_per_sample: f64,
-}
-
-impl EditSplit {
-    /// `None` unless every item carries its answer-span count.
-    fn of(ok: &[&ItemOutcome], tokens: usize) -> Option<Self> {
-        let answer: Vec<usize> = ok.iter().map(|o| o.answer_edits).collect::<Option<_>>()?;
-        let per_100 = |n: usize, t: usize| if t == 0 { 0.0 } else { 100.0 * n as f64 / t as f64 };
-        let in_answer: usize = answer.iter().sum();
-        let all: usize = ok.iter().map(|o| o.edits).sum();
-        let per_item: Vec<f64> = ok.iter().zip(&answer).map(|(o, &a)| per_100(a, o.tokens)).collect();
-        Some(Self {
-            answer_per_100: per_100(in_answer, tokens),
-            padding_per_100: per_100(all.saturating_sub(in_answer), tokens),
-            answer_median_per_100: super::stats::median(&per_item),
-            edits_per_sample: if ok.is_empty() { 0.0 } else { all as f64 / ok.len() as f64 },
-        })
-    }
-}
-
-impl SuiteMetrics {
-    pub fn from_outcomes(
-        suite: &str,
-        format: Format,
-        skipped: usize,
-        items: &[ItemOutcome],
-        wall_s: f64,
-    ) -> Self {
-        let ok: Vec<&ItemOutcome> = items.iter().filter(|o| o.error.is_none()).collect();
-        let n = ok.len();
-        let correct = ok.iter().filter(|o| o.correct).count();
-        let edits: usize = ok.iter().map(|o| o.edits).sum();
-        let remasks: usize = ok.iter().map(|o| o.remasks).sum();
-        let tokens: usize = ok.iter().map(|o| o.tokens).sum();
-        let per_100 = |n: usize| if tokens == 0 { 0.0 } else { 100.0 * n as f64 / tokens as f64 };
-        let forwards: usize = ok.iter().map(|o| o.forwards).sum();
-        let mut fde = DigitErrorCounts::default();
-        for e in ok.iter().filter_map(|o| o.final_digit) {
-            fde.total += 1;
-            match e {
-                DigitError::Substituted => fde.substituted += 1,
-                DigitError::Extra => fde.extra += 1,
-                DigitError::Dropped => fde.dropped += 1,
-                DigitError::Marker => fde.marker += 1,
-                DigitError::Other => fde.other += 1,
-            }
-        }
-        let f1s: Vec<f64> = ok.iter().filter_map(|o| o.f1).collect();
-        Self {
-            suite: suite.to_string(),
-            n,
-            skipped,
-            accuracy: if n == 0 { 0.0 } else { correct as f64 / n as f64 },
-            accuracy_ci: wilson(correct, n, Z95),
-            edit_intensity: per_100(edits),
-            remask_intensity: per_100(remasks),
-            edit_split: EditSplit::of(&ok, tokens),
-            tpf: if forwards == 0 { 0.0 } else { tokens as f64 / forwards as f64 },
-            final_digit_errors: fde,
-            over_corrected: ok.iter().filter(|o| o.over_corrected).count(),
-            harmful_edits: ok.iter().map(|o| o.harmful_edits).sum(),
-            helpful_edits: ok.iter().map(|o| o.helpful_edits).sum(),
-            churn: ok.iter().map(|o| o.churn).sum(),
-            wall_s,
-            correct,
-            failed: items.len() - n,
-            f1: (!f1s.is_empty()).then(|| f1s.iter().sum::<f64>() / f1s.len() as f64),
-            edits,
-            remasks,
-            tokens,
-            forwards,
-            format: Some(format),
-        }
-    }
 }
 
 /// Identity of one bench invocation, shared by the records of its suites.
@@ -271,7 +73,7 @@ impl RunContext {
 
 /// `20260421-141012-3fa9`: UTC time, then 16 bits from the clock's nanoseconds and the pid.
 pub fn new_run_id(unix: u64, nanos: u32) -> String {
-    let compact: String = super::results::rfc3339(unix).chars().filter(|c| c.is_ascii_digit()).collect();
+    let compact: String = rfc3339(unix).chars().filter(|c| c.is_ascii_digit()).collect();
     let tag = ((nanos >> 10) ^ std::process::id().wrapping_mul(2_654_435_761)) & 0xffff;
     format!("{}-{}-{tag:04x}", &compact[..8], &compact[8..14])
 }
@@ -318,11 +120,11 @@ pub fn bench_suites(
     ctx: &RunContext,
     on_item: &(dyn Fn(&Suite, &ItemOutcome) + Sync),
 ) -> Result<Vec<RunRecord>> {
-    let time = super::results::rfc3339(ctx.unix_time);
+    let time = rfc3339(ctx.unix_time);
     let mut records = Vec::new();
     for s in suites {
         let limited = &s.items[..ctx.limit.map_or(s.items.len(), |l| l.min(s.items.len()))];
-        let shard = ctx.shard.map(|sh| super::shard::ShardInfo {
+        let shard = ctx.shard.map(|sh| ShardInfo {
             index: sh.index,
             count: sh.count,
             suite_items: limited.len(),
@@ -347,13 +149,16 @@ pub fn bench_suites(
             t0.elapsed().as_secs_f64(),
         );
         records.push(RunRecord {
-            version: super::results::RESULTS_VERSION,
+            version: RESULTS_VERSION,
             run_id: ctx.run_id.clone(),
             time: time.clone(),
             unix_time: ctx.unix_time,
             model: lm.id.to_string(),
             adapter: lm.adapter.map(String::from),
             checkpoint_step: ctx.checkpoint_step,
+            adapter_checkpoint: lm
+                .adapter
+                .and_then(|a| AdapterCheckpoint::of(Path::new(a), ctx.checkpoint_step)),
             mode: ctx.mode,
             params: opts.params.clone(),
             attention: opts.attention,
@@ -369,16 +174,6 @@ pub fn bench_suites(
         });
     }
     Ok(records)
-}
-
-/// File name for an item's trace: the id with anything but `[A-Za-z0-9._-]` replaced.
-pub fn trace_file_name(id: &str) -> String {
-    let s: String = id
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
-        .collect();
-    let s = s.trim_start_matches('.');
-    format!("{}.json", if s.is_empty() { "item" } else { s })
 }
 
 /// Runs every item of `suite`; traces go to `data_dir/rel_dir/<item>.json`. `on_item` is called
@@ -532,6 +327,9 @@ fn decode_item(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::classify::DigitError;
+    use crate::bench::record::DigitErrorCounts;
+    use crate::bench::stats::{Z95, wilson};
 
     #[test]
     fn edit_intensity_splits_into_answer_span_and_padding() {

@@ -7,10 +7,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
 
-use super::results::{ResultsStore, RunRecord};
-use super::run::SuiteMetrics;
+use super::record::{RunRecord, ShardInfo, SuiteMetrics, trace_file_name};
+use super::results::ResultsStore;
 use super::suite::Item;
 
 /// `i/N`: this process scores shard `i` (0-based) of `N`.
@@ -40,18 +39,6 @@ impl Shard {
     pub fn take<'a>(&self, items: &'a [Item]) -> Vec<&'a Item> {
         items.iter().enumerate().filter(|(k, _)| k % self.count == self.index).map(|(_, it)| it).collect()
     }
-}
-
-/// What a shard's record says about where it belongs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShardInfo {
-    pub index: usize,
-    pub count: usize,
-    /// Items of the whole (limited) suite, across all shards.
-    pub suite_items: usize,
-    /// Fingerprint of the whole suite's items (ids, prompts, answers): shards of different
-    /// suite files never merge.
-    pub suite_hash: String,
 }
 
 /// 64-bit FNV-1a: a fingerprint, not a security hash.
@@ -228,7 +215,7 @@ fn merged_id(shards: &[(PathBuf, RunRecord, ShardInfo)]) -> String {
 }
 
 fn trace_dir(suite: &str) -> String {
-    super::run::trace_file_name(suite).trim_end_matches(".json").to_string()
+    trace_file_name(suite).trim_end_matches(".json").to_string()
 }
 
 /// Copies one item's trace into the merged run's folder; returns its new relative path.

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 
-use crate::model::quant::{QuantFormat, quantize_dir};
+use crate::model::{quant::QuantFormat, quantize::quantize_dir};
 
 #[derive(Debug, Args)]
 pub struct QuantizeArgs {

@@ -39,7 +39,7 @@ pub struct ModelArgs {
 pub fn load(args: &ModelArgs) -> Result<LoadedModel> {
     let mut lm = LoadedModel::load(args.model.as_deref(), args.device, args.dtype)?;
     if let Some(dir) = &args.adapter {
-        crate::model::apply_adapter(&mut lm, dir)?;
+        crate::model::lora::apply(&mut lm, dir)?;
     }
     Ok(lm)
 }

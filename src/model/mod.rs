@@ -7,6 +7,7 @@ pub mod llada2;
 pub mod lora;
 pub mod memory;
 pub mod quant;
+pub mod quantize;
 pub mod shards;
 pub mod source;
 pub mod synth;
@@ -136,11 +137,6 @@ impl LoadedModel {
         let codec = TextCodec::load(dir)?;
         Ok(Self { id: id.to_string(), adapter: None, model, codec })
     }
-}
-
-/// Applies a PEFT LoRA adapter directory to a loaded model.
-pub fn apply_adapter(lm: &mut LoadedModel, dir: &Path) -> Result<()> {
-    lora::apply(lm, dir)
 }
 
 #[cfg(test)]

@@ -227,8 +227,13 @@ pub struct TrainArgs {
     #[arg(skip)]
     pub given: Vec<String>,
     /// `random` (mask + random tokens) or `self` (mask + the model's own drafts).
-    #[arg(long, value_enum, required_unless_present = "resume")]
+    #[arg(long, value_enum, required_unless_present_any = ["resume", "config"])]
     pub objective: Option<Objective>,
+    /// Run config file: a LoRA run's `RunConfig`, as the `config` of a run's run.json (the
+    /// workbench writes one into the run directory). Flags given on the command line override
+    /// its fields.
+    #[arg(long, conflicts_with = "resume")]
+    pub config: Option<PathBuf>,
     /// Base model: directory, HF repo id, or the embedded model (default).
     #[arg(long)]
     pub base: Option<String>,
@@ -280,13 +285,13 @@ pub struct TrainArgs {
     pub random_mix: f64,
     /// Run the benchmark suites every K steps (0 = never); results go to the session results
     /// store (results pane) and to run.json `evals`.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = KindDefaults::LORA.eval_every)]
     pub eval_every: usize,
     /// Suites for --eval-every (names or paths, as `bench --suite`).
-    #[arg(long, value_delimiter = ',', default_values_t = ["arith".to_string(), "facts".to_string()])]
+    #[arg(long, value_delimiter = ',', default_values_t = KindDefaults::LORA.eval_suites.iter().map(|s| s.to_string()))]
     pub eval_suites: Vec<String>,
     /// Items per suite for each evaluation (0 = all).
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = KindDefaults::LORA.eval_limit)]
     pub eval_limit: usize,
 }
 
@@ -383,9 +388,9 @@ fn run_config(
         adamw: AdamWConfig { beta1: c.beta1, beta2: c.beta2, eps: 1e-8, weight_decay: c.weight_decay },
         checkpoint_every: c.checkpoint_every.unwrap_or(d.checkpoint_every),
         keep_checkpoints: c.keep_checkpoints,
-        eval_every: 0,
-        eval_suites: vec!["arith".into(), "facts".into()],
-        eval_limit: Some(40),
+        eval_every: d.eval_every,
+        eval_suites: d.eval_suites.iter().map(|s| s.to_string()).collect(),
+        eval_limit: Some(d.eval_limit),
         device: c.device,
         data: DataSpec { file: c.data.clone(), world_seed: c.world_seed, tokenizer, max_docs: c.max_docs },
     }
@@ -489,6 +494,20 @@ pub fn train(a: TrainArgs) -> Result<()> {
         return drive(Trainer::resume(dir, &changes)?, a.common.json, a.common.workers);
     }
     let out = a.out.clone().context("--out DIR is required")?;
+    let rc = match &a.config {
+        Some(file) => {
+            let mut rc = read_run_config(file)?;
+            apply_flags(&mut rc, &a, &a.given).with_context(|| format!("--config {}", file.display()))?;
+            rc.validate().with_context(|| format!("--config {}", file.display()))?;
+            rc
+        }
+        None => lora_run_config(&a)?,
+    };
+    drive(Trainer::create(&out, rc)?, a.common.json, a.common.workers)
+}
+
+/// A LoRA run's configuration from `train`'s flags (defaults where a flag was not given).
+pub fn lora_run_config(a: &TrainArgs) -> Result<RunConfig> {
     let objective = a.objective.context("--objective is required")?;
     let resolved = source::resolve(a.base.as_deref())?;
     let tokenizer = a.common.tokenizer.clone().unwrap_or_else(|| resolved.dir.join("tokenizer.json"));
@@ -506,7 +525,123 @@ pub fn train(a: TrainArgs) -> Result<()> {
     rc.eval_every = a.eval_every;
     rc.eval_suites = a.eval_suites.clone();
     rc.eval_limit = (a.eval_limit > 0).then_some(a.eval_limit);
-    drive(Trainer::create(&out, rc)?, a.common.json, a.common.workers)
+    Ok(rc)
+}
+
+/// The LoRA run config that `draftscope train ARGS` would use (`ARGS` without `train` and
+/// `--out`, which is not part of a run's config): the workbench's form builds its run this
+/// way, then writes it for `train --config FILE`.
+pub fn lora_run_config_from_args(args: &[String]) -> Result<RunConfig> {
+    #[derive(clap::Parser)]
+    #[command(name = "train", no_binary_name = true)]
+    struct Train {
+        #[command(flatten)]
+        a: TrainArgs,
+    }
+    let args = args.iter().map(String::as_str).chain(["--out", "."]);
+    let t = <Train as clap::Parser>::try_parse_from(args).map_err(|e| {
+        let text = e.to_string();
+        let text: Vec<&str> =
+            text.lines().map(str::trim).take_while(|l| !l.is_empty() && !l.starts_with("Usage")).collect();
+        anyhow::anyhow!("{}", text.join(" ").trim_start_matches("error: "))
+    })?;
+    lora_run_config(&t.a)
+}
+
+/// Reads a run config file (`train --config FILE`): a [`RunConfig`] in JSON, the format of
+/// run.json's `config`. A bad file is one line naming it and the field.
+pub fn read_run_config(file: &Path) -> Result<RunConfig> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("--config {}: cannot read", file.display()))?;
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    let rc: RunConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        if field == "." {
+            anyhow::anyhow!("--config {}: {}", file.display(), e.inner())
+        } else {
+            anyhow::anyhow!("--config {}: field `{field}`: {}", file.display(), e.inner())
+        }
+    })?;
+    if !matches!(rc.run, RunKind::Lora { .. }) {
+        anyhow::bail!(
+            "--config {}: field `run.kind`: a pretraining run; `train` takes a LoRA run (`lora`)",
+            file.display()
+        );
+    }
+    Ok(rc)
+}
+
+/// Applies the flags given on the command line (`given`: clap ids) to a run config read from
+/// a file: each one sets its field. Flags of the process, not the run (`--json`, `--threads`,
+/// `--workers`, `--out`, `--config`), change nothing here.
+pub fn apply_flags(rc: &mut RunConfig, a: &TrainArgs, given: &[String]) -> Result<()> {
+    let c = &a.common;
+    let RunKind::Lora { base, adapter } = &mut rc.run else {
+        anyhow::bail!("field `run`: not a LoRA run");
+    };
+    let nz = &mut rc.noise;
+    for id in given {
+        match id.as_str() {
+            "objective" => nz.objective = a.objective.context("--objective")?,
+            "base" => {
+                let resolved = source::resolve(a.base.as_deref())?;
+                *base = a.base.clone();
+                adapter.base_model_name_or_path = Some(resolved.id);
+                if !given.iter().any(|g| g == "tokenizer") {
+                    rc.data.tokenizer = resolved.dir.join("tokenizer.json");
+                }
+            }
+            "rank" => adapter.r = a.rank,
+            "alpha" => adapter.lora_alpha = a.alpha,
+            "dropout" => adapter.lora_dropout = a.dropout,
+            "targets" => adapter.target_modules = a.targets.clone(),
+            "include_experts" => {
+                let fresh = AdapterConfig::new(a.rank, a.alpha, a.dropout, &a.targets, a.include_experts, "");
+                adapter.exclude_modules = fresh.exclude_modules;
+            }
+            "random_frac" => nz.random_frac = a.random_frac,
+            "draft_frac" => nz.draft_frac = a.draft_frac,
+            "gate" => nz.gate = a.gate,
+            "draft_mode" => nz.draft_mode = a.draft_mode,
+            "draft_steps" => nz.draft_steps = a.draft_steps,
+            "draft_threshold" => nz.draft_threshold = a.draft_threshold,
+            "random_mix" => nz.random_mix = a.random_mix,
+            "eval_every" => rc.eval_every = a.eval_every,
+            "eval_suites" => rc.eval_suites = a.eval_suites.clone(),
+            "eval_limit" => rc.eval_limit = (a.eval_limit > 0).then_some(a.eval_limit),
+            "data" => rc.data.file = c.data.clone(),
+            "tokenizer" => rc.data.tokenizer = c.tokenizer.clone().context("--tokenizer")?,
+            "world_seed" => rc.data.world_seed = c.world_seed,
+            "max_docs" => rc.data.max_docs = c.max_docs,
+            "steps" => rc.steps = c.steps.context("--steps")?,
+            "lr" => rc.lr = c.lr.context("--lr")?,
+            "warmup" => rc.warmup = c.warmup.context("--warmup")?,
+            "min_lr_ratio" => rc.min_lr_ratio = c.min_lr_ratio,
+            "batch_size" => rc.batch_size = c.batch_size.context("--batch-size")?,
+            "grad_accum" => rc.grad_accum = c.grad_accum,
+            "seq_len" => rc.seq_len = c.seq_len,
+            "block_length" => nz.block_length = c.block_length,
+            "seed" => rc.seed = c.seed,
+            "clip" => rc.clip = c.clip,
+            "weight_decay" => rc.adamw.weight_decay = c.weight_decay,
+            "beta1" => rc.adamw.beta1 = c.beta1,
+            "beta2" => rc.adamw.beta2 = c.beta2,
+            "t_min" => nz.t_min = c.t_min,
+            "t_max" => nz.t_max = c.t_max,
+            "per_sequence" => nz.per_block = !c.per_sequence,
+            "w_m2t" => nz.w_m2t = c.w_m2t,
+            "w_t2t" => nz.w_t2t = c.w_t2t,
+            "w_keep" => nz.w_keep = c.w_keep,
+            "prompt_clean" => nz.prompt_clean = c.prompt_clean,
+            "noisy_context" => nz.clean_context = !c.noisy_context,
+            "checkpoint_every" => rc.checkpoint_every = c.checkpoint_every.context("--checkpoint-every")?,
+            "keep_checkpoints" => rc.keep_checkpoints = c.keep_checkpoints,
+            "device" => rc.device = c.device,
+            "json" | "threads" | "workers" | "out" | "config" => {}
+            other => anyhow::bail!("--{}: not a field of a LoRA run config", other.replace('_', "-")),
+        }
+    }
+    Ok(())
 }
 
 /// Folds an adapter into its base and writes a full model directory.

@@ -83,7 +83,7 @@ pub struct RunConfig {
 }
 
 fn default_eval_suites() -> Vec<String> {
-    vec!["arith".into(), "facts".into()]
+    KindDefaults::LORA.eval_suites.iter().map(|s| s.to_string()).collect()
 }
 
 /// The defaults that differ between the two kinds of run; every other default is a flag's.
@@ -94,13 +94,36 @@ pub struct KindDefaults {
     pub lr: f64,
     pub batch_size: usize,
     pub checkpoint_every: usize,
+    /// Benchmark the model every K steps (0 = never): evaluation is opt-in, as it costs
+    /// decoding time and adds records to the session's results store.
+    pub eval_every: usize,
+    /// Suites for `eval_every`.
+    pub eval_suites: &'static [&'static str],
+    /// Items per suite for each evaluation.
+    pub eval_limit: usize,
 }
 
 impl KindDefaults {
     /// Block-diffusion pretraining from scratch.
-    pub const PRETRAIN: Self = Self { steps: 3500, lr: 3e-3, batch_size: 16, checkpoint_every: 250 };
+    pub const PRETRAIN: Self = Self {
+        steps: 3500,
+        lr: 3e-3,
+        batch_size: 16,
+        checkpoint_every: 250,
+        eval_every: 0,
+        eval_suites: &["arith", "facts"],
+        eval_limit: 40,
+    };
     /// LoRA continued pretraining on a frozen base.
-    pub const LORA: Self = Self { steps: 300, lr: 1e-3, batch_size: 8, checkpoint_every: 50 };
+    pub const LORA: Self = Self {
+        steps: 300,
+        lr: 1e-3,
+        batch_size: 8,
+        checkpoint_every: 50,
+        eval_every: 0,
+        eval_suites: &["arith", "facts"],
+        eval_limit: 40,
+    };
 }
 
 impl RunConfig {

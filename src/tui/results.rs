@@ -112,7 +112,7 @@ impl ResultsState {
         if self.showing_demo() { self.demo.as_ref() } else { self.live.as_ref() }
     }
 
-    pub fn records(&self) -> &[results::RunRecord] {
+    pub fn records(&self) -> &[crate::bench::RunRecord] {
         match self.loaded() {
             Some(Ok(l)) => &l.records,
             _ => &[],

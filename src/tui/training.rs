@@ -79,7 +79,7 @@ impl Default for TrainForm {
             alpha: 16.0,
             targets: DEFAULT_TARGETS.join(","),
             checkpoint_every: KindDefaults::LORA.checkpoint_every,
-            eval_every: 100,
+            eval_every: KindDefaults::LORA.eval_every,
             device: DeviceKind::Cpu,
             extra: String::new(),
         };
@@ -102,7 +102,7 @@ impl TrainForm {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let t = crate::bench::results::rfc3339(now);
+        let t = crate::bench::record::rfc3339(now);
         let stamp: String = t.chars().filter(|c| c.is_ascii_digit()).collect();
         format!(
             "{}-{}-{}",
@@ -281,10 +281,25 @@ impl TrainForm {
         Ok(())
     }
 
-    /// The `draftscope` arguments for this run in `dir`.
+    /// The `draftscope` arguments for this run in `dir`: its configuration is in the run's
+    /// config file ([`Self::config`]); the extra flags override it on the command line.
     pub fn args(&self, dir: &std::path::Path) -> Vec<String> {
+        let config = crate::session::RunDir::new(dir).config_file();
         let mut a: Vec<String> =
-            vec!["train".into(), "--objective".into(), objective_name(self.objective).into()];
+            vec!["train".into(), "--config".into(), config.display().to_string(), "--json".into()];
+        a.extend(self.extra.split_whitespace().map(String::from));
+        a.extend(["--out".into(), dir.display().to_string()]);
+        a
+    }
+
+    /// The run configuration of the form's fields, as `train` builds it from the same flags.
+    pub fn config(&self) -> Result<crate::train::RunConfig, String> {
+        crate::train::cli::lora_run_config_from_args(&self.flags()).map_err(|e| format!("{e:#}"))
+    }
+
+    /// The form's fields as `train` flags.
+    fn flags(&self) -> Vec<String> {
+        let mut a: Vec<String> = vec!["--objective".into(), objective_name(self.objective).into()];
         if !self.base.is_empty() {
             a.extend(["--base".into(), self.base.clone()]);
         }
@@ -305,10 +320,7 @@ impl TrainForm {
             self.eval_every.to_string(),
             "--device".into(),
             self.device.to_string(),
-            "--json".into(),
         ]);
-        a.extend(self.extra.split_whitespace().map(String::from));
-        a.extend(["--out".into(), dir.display().to_string()]);
         a
     }
 }
@@ -396,6 +408,12 @@ impl TrainingState {
         {
             return Err(format!("cuda unavailable: {why}"));
         }
+        // The run's configuration goes into its directory; the process reads it back.
+        let config = self.form.config()?;
+        let file = crate::session::RunDir::new(&dir).config_file();
+        let json = serde_json::to_vec_pretty(&config).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        crate::session::atomic_write(&file, &json).map_err(|e| format!("{e:#}"))?;
         Ok(Launch {
             exe: self.exe.clone(),
             args: self.form.args(&dir),

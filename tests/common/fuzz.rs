@@ -88,7 +88,7 @@ fn gguf_seed() -> Vec<u8> {
     static SEED: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     SEED.get_or_init(|| {
         let d = tempfile::tempdir().unwrap();
-        draftscope::model::quant::quantize_dir(
+        draftscope::model::quantize::quantize_dir(
             &root().join("tests/fixtures/llada2-tiny"),
             draftscope::model::quant::QuantFormat::Q8_0,
             d.path(),
