@@ -423,7 +423,10 @@ fn final_digit_stop(t: &Trace, doc: usize, item: &DemoItem) -> Stop {
                     .tok(tok(t, f.from))
                     .p(" → ")
                     .right(tok(t, f.to))
-                    .p(format!(" at p={fp:.2}, the next step undid it; {flips} edits there in all (← → step, e walks them)."))
+                    .p(format!(
+                        " at p={fp:.2}, {} undid it; {flips} edits there in all (← → step, e walks them).",
+                        if (f.block, f.step + 1) == (e.block, e.step) { "the next step".to_string() } else { format!("step {}", e.step) }
+                    ))
             }
             None => TextLine::default()
                 .p(format!("No edit fixed it; {flips} edits there in all (← → step, e walks them).")),
