@@ -98,6 +98,16 @@ fn fmt_delta(r: &crate::bench::ComparisonRow) -> String {
     }
 }
 
+/// T2M remasks per 100 generated tokens, in the remask colour; `–` for a T2T run (it has none
+/// by construction) and for records written before remasks were counted.
+fn fmt_remasks(r: &crate::bench::ComparisonRow) -> Span<'static> {
+    if r.remask_intensity > 0.0 || r.policy.starts_with("t2m") {
+        Span::styled(format!("{:.1}", r.remask_intensity), Style::new().fg(theme::REMASK))
+    } else {
+        Span::styled("–", Style::new().fg(theme::MUTED))
+    }
+}
+
 pub fn render_table(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
     let focused = rs.focus == ResFocus::Table;
     let mut title = format!(" Results · {} ", rs.root().display());
@@ -123,6 +133,7 @@ pub fn render_table(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
         "accuracy [95% CI]",
         "Δbase [95% CI]",
         "edits/100",
+        "remask/100",
         "TPF",
         "final-digit",
         "over-corr",
@@ -149,6 +160,7 @@ pub fn render_table(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
                 ),
                 Span::styled(fmt_delta(r), acc_style),
                 Span::raw(format!("{:.1}", r.edit_intensity)),
+                fmt_remasks(r),
                 Span::raw(format!("{:.2}", r.tpf)),
                 Span::raw(r.final_digit_errors.to_string()),
                 Span::styled(
@@ -165,6 +177,7 @@ pub fn render_table(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
         Constraint::Length(20),
         Constraint::Length(18),
         Constraint::Length(9),
+        Constraint::Length(10),
         Constraint::Length(5),
         Constraint::Length(11),
         Constraint::Length(9),
