@@ -314,7 +314,8 @@ fn enter(app: &mut App, i: usize) {
         }
     }
     let n = app.tour.as_ref().map_or(0, |t| t.stops.len());
-    app.info(format!("tour {}/{n}: {} — Enter next, Esc leaves the tour", i + 1, stop.title));
+    let next = if i + 1 == n { "Enter finishes" } else { "Enter: next stop" };
+    app.info(format!("tour {}/{n}: {} — {next}, Esc leaves the tour", i + 1, stop.title));
 }
 
 // ---- the stops -------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 //! the results pane, the failing-items list.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
@@ -26,19 +26,13 @@ pub fn tone_style(t: Tone) -> Style {
     }
 }
 
-/// Where the box goes on the current screen.
+/// Where the box may go on the current screen: the charts on the results pane, the block
+/// timeline (grown to at least 10 rows) on the decode view.
 pub fn area(full: Rect, app: &App) -> Rect {
     match app.screen {
-        Screen::Results => {
-            let [_, main, _] =
-                Layout::vertical([Constraint::Length(1), Constraint::Fill(1), Constraint::Length(2)]).areas(full);
-            let [_, lower] = Layout::vertical([Constraint::Percentage(45), Constraint::Fill(1)]).areas(main);
-            let [_, right] = Layout::horizontal([Constraint::Percentage(45), Constraint::Fill(1)]).areas(lower);
-            right
-        }
+        Screen::Results => super::results::charts_area(full, app),
         _ => {
             let a = super::layout(full, app);
-            // The timeline, grown to hold the text when it is short.
             let h = a.timeline.height.max(10).min(full.height.saturating_sub(a.timeline.y));
             Rect { height: h, ..a.timeline }
         }
@@ -47,8 +41,8 @@ pub fn area(full: Rect, app: &App) -> Rect {
 
 pub fn render(frame: &mut Frame, app: &App) {
     let Some(tour) = &app.tour else { return };
-    let rect = area(frame.area(), app);
-    if rect.width < 4 || rect.height < 3 {
+    let room = area(frame.area(), app);
+    if room.width < 4 || room.height < 3 {
         return;
     }
     let stop = tour.current();
@@ -59,6 +53,10 @@ pub fn render(frame: &mut Frame, app: &App) {
     }
     lines.push(Line::from(""));
     lines.push(keys_line(tour));
+    // As tall as the wrapped text, within the room.
+    let inner_w = room.width.saturating_sub(2).max(1) as usize;
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner_w).max(1)).sum();
+    let rect = Rect { height: (rows as u16 + 2).min(room.height), ..room };
     frame.render_widget(Clear, rect);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(panel(title, true)), rect);
 }
