@@ -191,7 +191,14 @@ fn stop_4_is_the_results_pane_on_the_adapter_furthest_from_its_base() {
     let sel = a.results.selected_row().unwrap();
     assert_eq!(sel.delta_vs_base.map(f64::abs), Some(far));
     let line = &texts(&a)[1];
-    assert!(line.starts_with(&format!("Selected: {} on {}: accuracy ", draftscope::bench::results::row_label(sel), sel.suite)), "{line}");
+    assert!(
+        line.starts_with(&format!(
+            "Selected: {} on {}: accuracy ",
+            draftscope::bench::results::row_label(sel),
+            sel.suite
+        )),
+        "{line}"
+    );
     let buf = draw(&a);
     find(&buf, " Tour 4/4 · base vs adapters ");
     find(&buf, "Enter finish");
@@ -298,7 +305,8 @@ fn the_manifest_items_are_the_benchmark_items_their_prompts_come_from() {
     let m = draftscope::tui::demo::load_manifest(&root.join("sessions/manifest.json")).unwrap();
     for s in &m.sessions {
         let item = s.item.as_ref().unwrap_or_else(|| panic!("{} names no item", s.name));
-        let suite = std::fs::read_to_string(root.join(format!("assets/benchmarks/{}.jsonl", item.task))).unwrap();
+        let suite =
+            std::fs::read_to_string(root.join(format!("assets/benchmarks/{}.jsonl", item.task))).unwrap();
         let line: serde_json::Value = suite
             .lines()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())

@@ -142,8 +142,8 @@ pub struct Tour {
 impl Tour {
     /// The tour over the embedded sessions.
     pub fn build(data_dir: &Path) -> Result<Tour> {
-        let manifest: Manifest =
-            serde_json::from_str(MANIFEST).context("the embedded sessions/manifest.json is not a manifest")?;
+        let manifest: Manifest = serde_json::from_str(MANIFEST)
+            .context("the embedded sessions/manifest.json is not a manifest")?;
         let spec = |name: &str| -> Result<&DemoSpec> {
             manifest
                 .sessions
@@ -208,7 +208,10 @@ pub fn seen(data_dir: &Path) -> bool {
 
 /// Remembers the tour as seen (atomically, like every file we write).
 pub fn mark_seen(data_dir: &Path) -> Result<()> {
-    crate::session::atomic_write(&data_dir.join(SEEN_FILE), b"the first-run tour was shown; delete to see it again\n")
+    crate::session::atomic_write(
+        &data_dir.join(SEEN_FILE),
+        b"the first-run tour was shown; delete to see it again\n",
+    )
 }
 
 /// Whether the workbench starts with the tour: always for `draftscope tour`; on a plain start
@@ -359,7 +362,11 @@ fn end_view(t: &Trace, doc: usize) -> View {
 /// p of the change at `pos` in a step: the edit's p(new), or under T2M the refill's p.
 fn change_p(t: &Trace, at: StepRef, pos: usize) -> Option<f32> {
     let s = &t.blocks[at.block].steps[at.step];
-    s.edits.iter().find(|e| e.pos == pos).map(|e| e.p).or_else(|| s.commits.iter().find(|c| c.pos == pos).map(|c| c.p))
+    s.edits
+        .iter()
+        .find(|e| e.pos == pos)
+        .map(|e| e.p)
+        .or_else(|| s.commits.iter().find(|c| c.pos == pos).map(|c| c.p))
 }
 
 fn digit_phrase(k: DigitError) -> &'static str {
@@ -414,8 +421,10 @@ fn final_digit_stop(t: &Trace, doc: usize, item: &DemoItem) -> Stop {
                     if ended { "; the block ended on it." } else { "." }
                 )),
         );
-        let flips = t.blocks.iter().flat_map(|b| &b.steps).flat_map(|s| &s.edits).filter(|x| x.pos == e.pos).count();
-        let fix = findings.helpful.iter().filter(|h| h.pos == e.pos && (h.block, h.step) < (e.block, e.step)).last();
+        let flips =
+            t.blocks.iter().flat_map(|b| &b.steps).flat_map(|s| &s.edits).filter(|x| x.pos == e.pos).count();
+        let fix =
+            findings.helpful.iter().rev().find(|h| h.pos == e.pos && (h.block, h.step) < (e.block, e.step));
         lines.push(match fix {
             Some(f) => {
                 let fp = step_ref(t, f.block, f.step).and_then(|r| change_p(t, r, f.pos)).unwrap_or(f32::NAN);
@@ -426,7 +435,11 @@ fn final_digit_stop(t: &Trace, doc: usize, item: &DemoItem) -> Stop {
                     .right(tok(t, f.to))
                     .p(format!(
                         " at p={fp:.2}, {} undid it; {flips} edits there in all (← → step, e walks them).",
-                        if (f.block, f.step + 1) == (e.block, e.step) { "the next step".to_string() } else { format!("step {}", e.step) }
+                        if (f.block, f.step + 1) == (e.block, e.step) {
+                            "the next step".to_string()
+                        } else {
+                            format!("step {}", e.step)
+                        }
                     ))
             }
             None => TextLine::default()
@@ -437,10 +450,19 @@ fn final_digit_stop(t: &Trace, doc: usize, item: &DemoItem) -> Stop {
         match committed_wrong(t, &text, item) {
             Some((pos, at, id, p)) => {
                 let s = &t.blocks[at.block].steps[at.step];
-                let edits = t.blocks.iter().flat_map(|b| &b.steps).flat_map(|s| &s.edits).filter(|x| x.pos == pos).count();
+                let edits = t
+                    .blocks
+                    .iter()
+                    .flat_map(|b| &b.steps)
+                    .flat_map(|s| &s.edits)
+                    .filter(|x| x.pos == pos)
+                    .count();
                 lines.push(
                     TextLine::default()
-                        .p(format!("Block {} step {} (selected) committed ", t.blocks[at.block].block, s.step))
+                        .p(format!(
+                            "Block {} step {} (selected) committed ",
+                            t.blocks[at.block].block, s.step
+                        ))
                         .wrong(tok(t, id))
                         .p(format!(" at p={p:.2} (threshold {:.2}).", t.params.threshold)),
                 );
@@ -506,7 +528,10 @@ fn over_correction_stop(t: &Trace, doc: usize, item: &DemoItem) -> Stop {
     let p = change_p(t, at, e.pos).unwrap_or(f32::NAN);
     let lines = vec![
         TextLine::default()
-            .p(format!("A short factual answer ({}): right after block {rb} step {rs}, wrong at the end — it reads ", item.id))
+            .p(format!(
+                "A short factual answer ({}): right after block {rb} step {rs}, wrong at the end — it reads ",
+                item.id
+            ))
             .wrong(&pred)
             .p(", gold ")
             .right(&item.answer)
@@ -569,7 +594,8 @@ fn q_vs_s_stop(docs: &[Doc], item: &DemoItem, modes: [crate::decode::Mode; 2]) -
             let (top, other, t, (at, from, to, p), who) =
                 if s_later { (S_SIDE, Q_SIDE, s, cs, name(1)) } else { (Q_SIDE, S_SIDE, q, cq, name(0)) };
             let b = &t.blocks[at.block];
-            let l = TextLine::default().p(format!("They part at block {} step {}: {who} ", b.block, b.steps[at.step].step));
+            let l = TextLine::default()
+                .p(format!("They part at block {} step {}: {who} ", b.block, b.steps[at.step].step));
             let l = match from {
                 Some(f) => l.p("rewrote ").tok(tok(t, f)).p(" → ").tok(tok(t, to)),
                 None => l.p("committed ").tok(tok(t, to)),
@@ -622,14 +648,31 @@ pub fn results_lines(rs: &ResultsState) -> Vec<TextLine> {
         return vec![intro, TextLine::default().wrong(msg)];
     };
     let base = rs.rows.iter().find(|b| {
-        b.adapter.is_none() && b.suite == r.suite && b.model == r.model && b.mode == r.mode && b.attention == r.attention
+        b.adapter.is_none()
+            && b.suite == r.suite
+            && b.model == r.model
+            && b.mode == r.mode
+            && b.attention == r.attention
     });
     let mut sel = TextLine::default().p(format!("Selected: {} on {}: accuracy ", row_label(r), r.suite));
     sel = match (r.delta_vs_base, base) {
         (Some(d), Some(b)) => sel
-            .push(if d > 0.0005 { Tone::Right } else if d < -0.0005 { Tone::Wrong } else { Tone::Plain }, format!("{:.3}", r.accuracy))
+            .push(
+                if d > 0.0005 {
+                    Tone::Right
+                } else if d < -0.0005 {
+                    Tone::Wrong
+                } else {
+                    Tone::Plain
+                },
+                format!("{:.3}", r.accuracy),
+            )
             .p(format!(" vs base {:.3} ({:+.1} points", b.accuracy, d * 100.0))
-            .p(if r.p_holm.is_some_and(|p| p < 0.05) { ", * significant after Holm)" } else { ", not significant)" })
+            .p(if r.p_holm.is_some_and(|p| p < 0.05) {
+                ", * significant after Holm)"
+            } else {
+                ", not significant)"
+            })
             .p(format!("; edits/100 {:.1} vs {:.1}.", r.edit_intensity, b.edit_intensity)),
         _ => sel.p(format!("{:.3}; ↑↓ pick an adapter row to compare it with this base.", r.accuracy)),
     };
@@ -644,15 +687,13 @@ pub fn results_lines(rs: &ResultsState) -> Vec<TextLine> {
 
 /// Selects the adapter row furthest from its base (the comparison worth reading first).
 fn select_notable_row(rs: &mut ResultsState) {
-    let best = rs
-        .rows
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| r.delta_vs_base.map(|d| (i, d.abs())))
-        .fold(None::<(usize, f64)>, |acc, (i, d)| match acc {
+    let best = rs.rows.iter().enumerate().filter_map(|(i, r)| r.delta_vs_base.map(|d| (i, d.abs()))).fold(
+        None::<(usize, f64)>,
+        |acc, (i, d)| match acc {
             Some((_, bd)) if bd >= d => acc,
             _ => Some((i, d)),
-        });
+        },
+    );
     if let Some((i, _)) = best
         && rs.sel != i
     {

@@ -49,7 +49,9 @@ pub fn render(frame: &mut Frame, app: &App) {
     let title = format!(" Tour {}/{} · {} ", tour.stop + 1, tour.stops.len(), stop.title);
     let mut lines: Vec<Line> = Vec::new();
     for l in tour.lines(app) {
-        lines.push(Line::from(l.0.iter().map(|s| Span::styled(s.text.clone(), tone_style(s.tone))).collect::<Vec<_>>()));
+        lines.push(Line::from(
+            l.0.iter().map(|s| Span::styled(s.text.clone(), tone_style(s.tone))).collect::<Vec<_>>(),
+        ));
     }
     lines.push(Line::from(""));
     lines.push(keys_line(tour));
