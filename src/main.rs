@@ -21,6 +21,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// The workbench (default with no subcommand): step through decoding and see why each token changed.
+    ///
+    /// The first start with no flags opens the tour (`--no-tour` or DRAFTSCOPE_NO_TOUR=1 skip it).
     Tui(draftscope::tui::TuiArgs),
     /// A short tour of the recorded sessions (no model, no network), then the workbench.
     Tour(draftscope::tui::TourArgs),

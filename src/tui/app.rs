@@ -1075,6 +1075,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("t / r", "training panel / results pane (Esc back here)"),
     ("?", "this help"),
     ("q", "quit"),
+    ("tour", "`draftscope tour`: the recorded sessions at the steps that matter (Enter next, Esc leave)"),
 ];
 
 #[cfg(test)]
