@@ -21,7 +21,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// The workbench (default with no subcommand): step through decoding and see why each token changed.
+    ///
+    /// The first start with no flags opens the tour (`--no-tour` or DRAFTSCOPE_NO_TOUR=1 skip it).
     Tui(draftscope::tui::TuiArgs),
+    /// A short tour of the recorded sessions (no model, no network), then the workbench.
+    Tour(draftscope::tui::TourArgs),
     /// Workbench speed: open a big trace and render frames (prints figures).
     BenchTui(draftscope::tui::bench::BenchTuiArgs),
     /// Re-record the demo sessions listed in a manifest (sessions/manifest.json).
@@ -85,11 +89,15 @@ fn main() {
         Some(Command::Experiment(a)) => draftscope::bench::experiment_cli::run(a),
         Some(Command::Results(a)) => draftscope::bench::cli::results(a),
         Some(Command::BenchTrain(a)) => draftscope::train::cli::bench_train(a),
-        Some(Command::Tui(a)) => draftscope::tui::run(a),
+        Some(Command::Tui(mut a)) => {
+            a.plain = given("tui").is_empty();
+            draftscope::tui::run(a)
+        }
+        Some(Command::Tour(a)) => draftscope::tui::run_tour(a),
         Some(Command::BenchTui(a)) => draftscope::tui::bench::run(a),
         Some(Command::DemoSessions(a)) => draftscope::tui::demo::run(a),
         None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
-            draftscope::tui::run(draftscope::tui::TuiArgs::default())
+            draftscope::tui::run(draftscope::tui::TuiArgs { plain: true, ..Default::default() })
         }
         None => {
             Cli::command().print_help().ok();

@@ -149,6 +149,29 @@ fn table_lists_base_first_then_each_run_by_step_with_all_metrics() {
 }
 
 #[test]
+fn remask_intensity_has_its_own_column_in_the_remask_colour_and_a_dash_for_t2t_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = ResultsStore::open(tmp.path());
+    let mut t2m = record("m1", 200, "arith", None, None, 5);
+    t2m.params = t2m.params.with_remask(draftscope::decode::RemaskStrategy::LowProb);
+    t2m.metrics.remask_intensity = 12.5;
+    store.append(&[record("r1", 100, "arith", None, None, 5), t2m]).unwrap();
+    let rs = state(tmp.path());
+    // Sorted by policy: `t2m:…` before `t2t`.
+    assert_eq!(rs.rows.iter().map(|r| r.remask_intensity).collect::<Vec<_>>(), [12.5, 0.0]);
+    let buf = draw(&rs);
+    let (hx, hy) = find(&buf, "remask/100");
+    let (ex, _) = find(&buf, "edits/100");
+    assert!(ex < hx, "after edits/100");
+    // Row 1: the T2M base, 12.5 in light blue (theme::REMASK); row 2: the T2T base, a dash.
+    let cell = |y: u16| row(&buf, y).chars().skip(hx as usize).take(10).collect::<String>();
+    assert_eq!(cell(hy + 1).trim(), "12.5");
+    assert_eq!(buf[(hx, hy + 1)].fg, Color::LightBlue);
+    assert_eq!(cell(hy + 2).trim(), "–");
+    assert_eq!(buf[(hx, hy + 2)].fg, Color::DarkGray);
+}
+
+#[test]
 fn accuracy_is_green_above_the_base_and_red_below_with_the_delta_in_points() {
     let tmp = tempfile::tempdir().unwrap();
     fixed_store(tmp.path());

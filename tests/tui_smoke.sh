@@ -4,7 +4,10 @@
 # quit; the screen is checked with capture-pane, and after quitting the terminal must be back
 # to normal (primary screen, no mouse capture, not raw). Then: open a saved session with no
 # model, start with no model at all (the status line must say so), and panic on purpose
-# (DRAFTSCOPE_TUI_TEST_PANIC): the hook must restore the terminal.
+# (DRAFTSCOPE_TUI_TEST_PANIC): the hook must restore the terminal. Then the first-run tour:
+# a fresh data directory starts it, Enter walks its stops, Esc leaves it, and the next start
+# goes straight to the workbench. Every scenario has its own data directory
+# (DRAFTSCOPE_SESSIONS), never the user's.
 #
 #   tests/tui_smoke.sh            (uses target/release/draftscope; DRAFTSCOPE_BIN overrides)
 #
@@ -25,11 +28,17 @@ if ! command -v tmux >/dev/null 2>&1; then
   exit 0
 fi
 
+# A data directory of our own (the user's tour flag, traces and results stay untouched); the
+# tour is off unless a scenario asks for it.
+SMOKE_HOME=$(mktemp -d)
+export DRAFTSCOPE_SESSIONS=$SMOKE_HOME/data
+export DRAFTSCOPE_NO_TOUR=1
+
 # One tmux server (socket) per scenario, so scenarios never share state.
 RUN=0
 T="tmux -L draftscope-smoke-$$-0"
 cleanup() { $T kill-server >/dev/null 2>&1 || true; }
-trap cleanup EXIT
+trap 'cleanup; rm -rf "$SMOKE_HOME"' EXIT
 export TERM=xterm-256color
 
 fail() {
@@ -133,7 +142,7 @@ if stty -a <"$tty" | grep -qE -- "(^| )-icanon( |$)"; then fail "panic: terminal
 #    pretrained base), watch it finish, see its evaluation in the results pane, open a failing
 #    item's trace in the decode view.
 DATA=$(mktemp -d)
-trap 'cleanup; rm -rf "$DATA"' EXIT
+trap 'cleanup; rm -rf "$DATA" "$SMOKE_HOME"' EXIT
 "$BIN" pretrain --out "$DATA/pre" --steps 5 --hidden 32 --layers 2 --heads 2 --kv-heads 1 --head-dim 16 \
   --intermediate 64 --moe-intermediate 16 --experts 4 --n-group 2 --topk-group 1 --max-docs 200 \
   --seq-len 64 --batch-size 2 --json >/dev/null 2>&1 || fail "tiny pretraining failed"
@@ -163,6 +172,50 @@ keys Enter
 wait_for "failing items: ↑↓ choose, Enter opens the trace"
 keys Enter
 wait_for "opened arith-"
+keys q
+check_clean_exit
+
+# 5. First run: a fresh data directory and a plain `draftscope` (no model, to show the tour
+#    needs none) start the tour on the recorded sessions; Enter walks the stops, Backspace goes
+#    back, Esc leaves and writes the flag.
+FRESH=$SMOKE_HOME/fresh
+start "DRAFTSCOPE_NO_TOUR= DRAFTSCOPE_SESSIONS=$FRESH DRAFTSCOPE_ASSETS=/nonexistent $BIN"
+wait_for "Tour 1/4 · a final digit committed wrong"
+wait_for "the answer reads 23"
+wait_for "Tokens · block 1 · step 17/18"
+wait_for "Enter next stop · Esc leave the tour"
+keys Enter
+wait_for "Tour 2/4 · an over-corrected short answer"
+wait_for "rewrote wolf → eagle"
+keys Enter
+wait_for "Tour 3/4 · Q vs S on the same item"
+wait_for "DIFF"
+wait_for "S rewrote 5 → 4"
+keys Enter
+wait_for "Tour 4/4 · base vs adapters"
+wait_for "(demo set)"
+wait_for "Selected: "
+keys BSpace
+wait_for "Tour 3/4"
+[ ! -e "$FRESH/tour-seen" ] || fail "tour-seen written before the tour was left"
+keys Escape
+wait_for "tour left"
+expect_not "Tour 3/4"
+[ -f "$FRESH/tour-seen" ] || fail "leaving the tour did not write $FRESH/tour-seen"
+keys q
+check_clean_exit
+
+# 6. The same data directory again: straight to the workbench.
+start "DRAFTSCOPE_NO_TOUR= DRAFTSCOPE_SESSIONS=$FRESH DRAFTSCOPE_ASSETS=/nonexistent $BIN"
+wait_for "no model: embedded model not found"
+wait_for "┌ Prompt"
+expect_not "Tour 1/4"
+keys q
+check_clean_exit
+
+# 7. `draftscope tour` shows it at any time; q quits from inside it.
+start "DRAFTSCOPE_SESSIONS=$FRESH $BIN tour --no-model"
+wait_for "Tour 1/4 · a final digit committed wrong"
 keys q
 check_clean_exit
 

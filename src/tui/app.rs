@@ -90,6 +90,8 @@ pub enum Action {
     Show(super::screens::Screen),
     /// A key on the training panel or the results pane.
     Pane(super::screens::PaneKey),
+    /// A key of the tour (while it is up).
+    Tour(super::tour::TourAction),
 }
 
 /// Work the event loop carries out for the app.
@@ -102,6 +104,8 @@ pub enum Effect {
     Quit,
     /// Start or signal a training / bench process (training panel, results pane).
     Process(super::screens::ProcessOp),
+    /// Remember in this data directory that the tour was seen.
+    TourSeen(PathBuf),
 }
 
 /// A one-line text editor.
@@ -255,6 +259,8 @@ pub struct App {
     pub screen: super::screens::Screen,
     pub training: super::training::TrainingState,
     pub results: super::results::ResultsState,
+    /// The tour, while it is up (`tour.rs`).
+    pub tour: Option<super::tour::Tour>,
 }
 
 impl Default for App {
@@ -293,6 +299,7 @@ impl App {
             screen: super::screens::Screen::Decode,
             training: super::training::TrainingState::new(crate::session::data_dir(None)),
             results: super::results::ResultsState::new(crate::session::data_dir(None)),
+            tour: None,
         }
     }
 
@@ -580,6 +587,7 @@ impl App {
             Action::Submit => self.run(),
             Action::Show(s) => super::screens::show(self, s),
             Action::Pane(k) => super::screens::on_key(self, k),
+            Action::Tour(t) => super::tour::update(self, t),
         }
     }
 
@@ -944,6 +952,9 @@ pub fn key_action(app: &App, key: KeyEvent) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
         return None;
     }
+    if let Some(a) = super::tour::key_action(app, &key) {
+        return Some(a);
+    }
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl && matches!(key.code, KeyCode::Char('c') | KeyCode::Char('q')) {
         return Some(Action::Quit);
@@ -1064,6 +1075,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("t / r", "training panel / results pane (Esc back here)"),
     ("?", "this help"),
     ("q", "quit"),
+    ("tour", "`draftscope tour`: the recorded sessions at the steps that matter (Enter next, Esc leave)"),
 ];
 
 #[cfg(test)]

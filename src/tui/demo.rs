@@ -39,6 +39,10 @@ pub struct DemoSpec {
     /// What it shows (for people reading the manifest).
     #[serde(default)]
     pub note: String,
+    /// The benchmark item the prompt comes from: the tour judges the recorded trace with it
+    /// (which answer is right, which digit or edit went wrong).
+    #[serde(default)]
+    pub item: Option<DemoItem>,
     #[serde(default)]
     pub prompt: Option<String>,
     #[serde(default)]
@@ -49,6 +53,23 @@ pub struct DemoSpec {
     /// `gen_length`, `eos_early_stop`, …; the rest take [`DecodeSpec`]'s defaults).
     #[serde(flatten)]
     pub spec: DecodeSpec,
+}
+
+/// A benchmark item as the world's suites spell it (`assets/benchmarks/<task>.jsonl`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoItem {
+    pub id: String,
+    pub task: String,
+    pub answer: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+impl DemoItem {
+    /// The scorer the world's benchmark uses for this item.
+    pub fn scorer(&self) -> crate::bench::score::Scorer {
+        crate::bench::suite::world_scorer(&self.task, &self.answer)
+    }
 }
 
 fn yes() -> bool {

@@ -17,6 +17,7 @@ pub mod sample;
 pub mod screens;
 pub mod settings;
 pub mod theme;
+pub mod tour;
 pub mod training;
 pub mod view;
 pub mod worker;
@@ -60,6 +61,15 @@ pub struct TuiArgs {
     /// Do not load a model (view traces only).
     #[arg(long)]
     pub no_model: bool,
+    /// Do not start the first-run tour (DRAFTSCOPE_NO_TOUR=1 does the same).
+    #[arg(long)]
+    pub no_tour: bool,
+    /// Started with no flags (`draftscope`, `draftscope tui`): the first such start is the tour.
+    #[arg(skip)]
+    pub plain: bool,
+    /// Start with the tour (`draftscope tour`).
+    #[arg(skip)]
+    pub tour: bool,
     /// The decode the workbench starts with (the settings panel edits it).
     #[command(flatten)]
     pub spec: DecodeSpec,
@@ -74,6 +84,19 @@ impl Default for TuiArgs {
         }
         <Wrap as clap::Parser>::parse_from(["draftscope"]).a
     }
+}
+
+/// `draftscope tour`: the recorded sessions at the steps that matter, then the workbench.
+#[derive(Debug, Clone, Args)]
+pub struct TourArgs {
+    /// Do not load the model in the background (the tour needs none).
+    #[arg(long)]
+    pub no_model: bool,
+}
+
+/// `draftscope tour`: the workbench, starting with the tour.
+pub fn run_tour(a: TourArgs) -> Result<()> {
+    run(TuiArgs { no_model: a.no_model, tour: true, ..TuiArgs::default() })
 }
 
 /// Everything the loop waits on.
@@ -135,6 +158,13 @@ pub fn run(args: TuiArgs) -> Result<()> {
         bail!("the workbench needs a terminal (stdout is not one)");
     }
     let mut app = initial_app(&args)?;
+    if tour::wanted(&args, &app.training.data_dir) {
+        match tour::start(&mut app) {
+            Ok(()) => {}
+            Err(e) if args.tour => return Err(e),
+            Err(e) => app.error(format!("the tour cannot start: {e:#}")),
+        }
+    }
     let (tx, rx) = channel::<Event>();
     let worker = if args.no_model {
         None
@@ -292,6 +322,11 @@ fn execute(app: &mut App, eff: Effect, worker: Option<&Worker>, tx: &Sender<Even
             });
         }
         Effect::Quit => {}
+        Effect::TourSeen(dir) => {
+            if let Err(e) = tour::mark_seen(&dir) {
+                app.error(format!("cannot remember that the tour was seen: {e:#}"));
+            }
+        }
         Effect::Process(op) => screens::execute(app, op),
     }
 }

@@ -9,6 +9,7 @@ pub mod results;
 pub mod settings;
 pub mod status;
 pub mod timeline;
+pub mod tour;
 pub mod training;
 
 use ratatui::Frame;
@@ -57,11 +58,16 @@ pub fn panel<'a>(title: impl Into<ratatui::text::Line<'a>>, focused: bool) -> Bl
 
 /// Draws the whole workbench; returns the click targets.
 pub fn draw(frame: &mut Frame, app: &App) -> HitMap {
-    match app.screen {
-        crate::tui::screens::Screen::Training => return training::draw(frame, app),
-        crate::tui::screens::Screen::Results => return results::draw(frame, app),
-        crate::tui::screens::Screen::Decode => {}
-    }
+    let hits = match app.screen {
+        crate::tui::screens::Screen::Training => training::draw(frame, app),
+        crate::tui::screens::Screen::Results => results::draw(frame, app),
+        crate::tui::screens::Screen::Decode => draw_decode(frame, app),
+    };
+    tour::render(frame, app);
+    hits
+}
+
+fn draw_decode(frame: &mut Frame, app: &App) -> HitMap {
     let a = layout(frame.area(), app);
     let mut hits = HitMap {
         panels: vec![

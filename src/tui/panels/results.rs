@@ -26,16 +26,27 @@ pub const BASE_COLOR: Color = Color::White;
 pub const BETTER: Color = Color::Green;
 pub const WORSE: Color = Color::Red;
 
-pub fn draw(frame: &mut Frame, app: &App) -> HitMap {
+/// The screen split: tabs, main area, jobs line, message, footer.
+fn screen_areas(area: Rect, app: &App) -> [Rect; 5] {
     let jobs_h = u16::from(!app.results.jobs.is_empty() || !app.results.job_notes.is_empty());
-    let [tabs, main, jobs, message, footer] = Layout::vertical([
+    Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
         Constraint::Length(jobs_h),
         Constraint::Length(1),
         Constraint::Length(1),
     ])
-    .areas(frame.area());
+    .areas(area)
+}
+
+/// Where the charts are on the screen (the tour's overlay goes there).
+pub fn charts_area(area: Rect, app: &App) -> Rect {
+    let [_, main, ..] = screen_areas(area, app);
+    main_areas(main, &app.results)[1]
+}
+
+pub fn draw(frame: &mut Frame, app: &App) -> HitMap {
+    let [tabs, main, jobs, message, footer] = screen_areas(frame.area(), app);
     render_tabs(frame.buffer_mut(), tabs, Screen::Results);
     render_main(frame.buffer_mut(), main, &app.results);
     render_jobs(frame.buffer_mut(), jobs, &app.results);
@@ -72,12 +83,19 @@ fn render_jobs(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
     Paragraph::new(Span::styled(text, Style::new().fg(Color::Cyan))).render(area, buf);
 }
 
-/// Table on top, charts and failing items below.
-pub fn render_main(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
+/// The main area split: the table on top, the charts (left) and the failing items (right)
+/// below.
+pub fn main_areas(area: Rect, rs: &ResultsState) -> [Rect; 3] {
     let table_h = (rs.rows.len() as u16 + 4).clamp(6, (area.height / 2).max(6));
     let [table_a, lower] = Layout::vertical([Constraint::Length(table_h), Constraint::Fill(1)]).areas(area);
     let [charts_a, failing_a] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Fill(1)]).areas(lower);
+    [table_a, charts_a, failing_a]
+}
+
+/// Table on top, charts and failing items below.
+pub fn render_main(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
+    let [table_a, charts_a, failing_a] = main_areas(area, rs);
     render_table(buf, table_a, rs);
     let [acc_a, edit_a] =
         Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(charts_a);
@@ -95,6 +113,16 @@ fn fmt_delta(r: &crate::bench::ComparisonRow) -> String {
     match r.delta_ci {
         Some([lo, hi]) => format!("{:+.1} [{:+.0},{:+.0}]{mark}", d * 100.0, lo * 100.0, hi * 100.0),
         None => format!("{:+.1}{mark}", d * 100.0),
+    }
+}
+
+/// T2M remasks per 100 generated tokens, in the remask colour; `–` for a T2T run (it has none
+/// by construction) and for records written before remasks were counted.
+fn fmt_remasks(r: &crate::bench::ComparisonRow) -> Span<'static> {
+    if r.remask_intensity > 0.0 || r.policy.starts_with("t2m") {
+        Span::styled(format!("{:.1}", r.remask_intensity), Style::new().fg(theme::REMASK))
+    } else {
+        Span::styled("–", Style::new().fg(theme::MUTED))
     }
 }
 
@@ -123,6 +151,7 @@ pub fn render_table(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
         "accuracy [95% CI]",
         "Δbase [95% CI]",
         "edits/100",
+        "remask/100",
         "TPF",
         "final-digit",
         "over-corr",
@@ -149,6 +178,7 @@ pub fn render_table(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
                 ),
                 Span::styled(fmt_delta(r), acc_style),
                 Span::raw(format!("{:.1}", r.edit_intensity)),
+                fmt_remasks(r),
                 Span::raw(format!("{:.2}", r.tpf)),
                 Span::raw(r.final_digit_errors.to_string()),
                 Span::styled(
@@ -165,6 +195,7 @@ pub fn render_table(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
         Constraint::Length(20),
         Constraint::Length(18),
         Constraint::Length(9),
+        Constraint::Length(10),
         Constraint::Length(5),
         Constraint::Length(11),
         Constraint::Length(9),
