@@ -652,6 +652,7 @@ fn devices_and_shards_are_checked_with_the_flag_named() {
     let e = fails(&["experiment", "--out", dir.to_str().unwrap(), "--plan", "--shards", "0"]);
     assert!(e.contains("--shards must be in 1..="), "{e}");
     assert!(!dir.exists(), "nothing written for a bad grid");
+}
 
 // Run config files (`train --config FILE`).
 

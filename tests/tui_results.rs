@@ -428,3 +428,25 @@ fn tiny_terminals_and_an_empty_store_draw_without_panicking() {
         }
     }
 }
+
+#[test]
+fn rows_of_one_model_in_two_modes_say_which_mode_they_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = ResultsStore::open(tmp.path());
+    let q = record("q1", 100, "arith", None, None, 5);
+    let mut s = record("s1", 200, "arith", None, None, 5);
+    s.mode = draftscope::decode::Mode::S;
+    store.append(&[q, s]).unwrap();
+    let rs = state(tmp.path());
+    let buf = draw(&rs);
+    let (mx, hy) = find(&buf, " mode ");
+    let mx = mx + 1;
+    let (lx, _) = find(&buf, "model / adapter");
+    assert!(lx < mx, "the mode follows the model");
+    let modes: Vec<String> = (hy + 1..hy + 3)
+        .map(|y| {
+            (mx..mx + 6).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>().trim().to_string()
+        })
+        .collect();
+    assert_eq!(modes, ["Q", "S"]);
+}

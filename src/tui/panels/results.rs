@@ -12,7 +12,8 @@ use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Row, Table, T
 
 use super::panel;
 use super::training::{render_bottom, render_tabs};
-use crate::bench::results::row_label;
+use crate::bench::results::{ComparisonRow, row_label};
+use crate::decode::{AttentionMode, Mode};
 use crate::tui::app::{App, HitMap};
 use crate::tui::results::{Curves, ResFocus, ResultsState};
 use crate::tui::screens::Screen;
@@ -126,6 +127,23 @@ fn fmt_remasks(r: &crate::bench::ComparisonRow) -> Span<'static> {
     }
 }
 
+/// The decode setting a row was measured in: the mode (`Q`, `S`, `default`), plus `t2m` for a
+/// remasking run and `hf` for full attention, so rows of one model in two settings are told apart.
+fn setting_label(r: &ComparisonRow) -> String {
+    let mut s = match r.mode {
+        Mode::Q => "Q".to_string(),
+        Mode::S => "S".to_string(),
+        Mode::Default => "default".to_string(),
+    };
+    if r.policy.starts_with("t2m") {
+        s.push_str(" t2m");
+    }
+    if r.attention == AttentionMode::Hf {
+        s.push_str(" hf");
+    }
+    s
+}
+
 pub fn render_table(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
     let focused = rs.focus == ResFocus::Table;
     let mut title = format!(" Results · {} ", rs.root().display());
@@ -147,6 +165,7 @@ pub fn render_table(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
     let header = Row::new(vec![
         "suite",
         "model / adapter",
+        "mode",
         "n",
         "accuracy [95% CI]",
         "Δbase [95% CI]",
@@ -171,6 +190,7 @@ pub fn render_table(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
             Row::new(vec![
                 Span::raw(r.suite.clone()),
                 Span::styled(row_label(r), label_style),
+                Span::raw(setting_label(r)),
                 Span::raw(r.n.to_string()),
                 Span::styled(
                     format!("{:.3} [{:.2},{:.2}]", r.accuracy, r.accuracy_ci[0], r.accuracy_ci[1]),
@@ -191,6 +211,7 @@ pub fn render_table(buf: &mut Buffer, area: Rect, rs: &ResultsState) {
     let widths = [
         Constraint::Length(8),
         Constraint::Fill(1),
+        Constraint::Length(6),
         Constraint::Length(4),
         Constraint::Length(20),
         Constraint::Length(18),
