@@ -10,6 +10,7 @@ pub mod objective;
 pub mod optim;
 pub mod run;
 #[doc(hidden)]
+#[cfg(any(test, feature = "testutil"))]
 pub mod testutil;
 
 pub use objective::{NoiseConfig, Objective};

@@ -42,7 +42,7 @@ pub fn run(args: BenchTuiArgs) -> Result<()> {
         Some(p) => p.clone(),
         None => {
             let t0 = Instant::now();
-            let trace = super::sample::synthetic(args.tokens);
+            let trace = super::synthetic::synthetic(args.tokens);
             let dir = tempfile::tempdir()?;
             let p = dir.path().join("synthetic.json");
             trace.save(&p)?;

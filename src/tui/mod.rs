@@ -13,9 +13,11 @@ pub mod demo;
 pub mod panels;
 pub mod results;
 pub mod runs;
+#[cfg(any(test, feature = "testutil"))]
 pub mod sample;
 pub mod screens;
 pub mod settings;
+pub mod synthetic;
 pub mod theme;
 pub mod tour;
 pub mod training;
