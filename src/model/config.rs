@@ -155,7 +155,8 @@ impl Config {
         2.0 * self.vocab_size as f64 * h + layers * attn + mlp
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Bounds and sanity checks, for a config read from disk or built in code.
+    pub fn validate(&self) -> Result<()> {
         let positive = [
             ("vocab_size", self.vocab_size),
             ("hidden_size", self.hidden_size),

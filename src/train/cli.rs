@@ -436,38 +436,40 @@ pub fn pretrain_model_config(a: &PretrainArgs, tokenizer: &Path) -> Result<Confi
     let tok = super::data::load_tokenizer(tokenizer)?;
     let sp = super::data::find_specials(&tok, tokenizer)?;
     let pad = ["<|pad|>", "<pad>", "[PAD]"].iter().find_map(|n| tok.token_to_id(n));
-    let v = serde_json::json!({
-        "vocab_size": sp.vocab_size,
-        "hidden_size": a.hidden,
-        "num_hidden_layers": a.layers,
-        "num_attention_heads": a.heads,
-        "num_key_value_heads": a.kv_heads,
-        "head_dim": a.head_dim,
-        "partial_rotary_factor": a.partial_rotary,
-        "rope_theta": a.rope_theta,
-        "rope_scaling": null,
-        "rms_norm_eps": 1e-6,
-        "intermediate_size": a.intermediate,
-        "first_k_dense_replace": a.first_dense,
-        "num_experts": a.experts,
-        "num_experts_per_tok": a.experts_per_tok,
-        "n_group": a.n_group,
-        "topk_group": a.topk_group,
-        "routed_scaling_factor": a.routed_scaling,
-        "moe_intermediate_size": a.moe_intermediate,
-        "num_shared_experts": a.shared_experts,
-        "use_qk_norm": true,
-        "use_qkv_bias": false,
-        "use_bias": false,
-        "tie_word_embeddings": false,
-        "max_position_embeddings": 4096,
-        "hidden_act": "silu",
-        "eos_token_id": sp.eos,
-        "pad_token_id": pad.unwrap_or(sp.eos),
-        "mask_token_id": sp.mask,
-        "model_type": "llada2_moe",
-    });
-    Config::from_json_str(&v.to_string())
+    let cfg = Config {
+        vocab_size: sp.vocab_size,
+        hidden_size: a.hidden,
+        num_hidden_layers: a.layers,
+        num_attention_heads: a.heads,
+        num_key_value_heads: a.kv_heads,
+        head_dim: Some(a.head_dim),
+        partial_rotary_factor: a.partial_rotary,
+        rope_theta: a.rope_theta,
+        rope_scaling: None,
+        rms_norm_eps: 1e-6,
+        intermediate_size: a.intermediate,
+        first_k_dense_replace: a.first_dense,
+        num_experts: Some(a.experts),
+        num_experts_per_tok: a.experts_per_tok,
+        n_group: a.n_group,
+        topk_group: a.topk_group,
+        routed_scaling_factor: a.routed_scaling,
+        moe_intermediate_size: a.moe_intermediate,
+        num_shared_experts: Some(a.shared_experts),
+        use_qk_norm: true,
+        use_qkv_bias: false,
+        use_bias: false,
+        tie_word_embeddings: false,
+        max_position_embeddings: 4096,
+        hidden_act: "silu".into(),
+        eos_token_id: sp.eos,
+        pad_token_id: Some(pad.unwrap_or(sp.eos)),
+        mask_token_id: sp.mask,
+        model_type: Some("llada2_moe".into()),
+    };
+    // The same checks a config.json read from disk gets (sizes, ratios, finite floats).
+    cfg.validate()?;
+    Ok(cfg)
 }
 
 pub fn pretrain(a: PretrainArgs) -> Result<()> {
