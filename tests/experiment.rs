@@ -17,6 +17,31 @@ fn experiment(args: &[&str]) -> String {
     err
 }
 
+/// `experiment --plan ARGS` into `dir`; returns the printed plan.
+fn plan(dir: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["--out", dir.to_str().unwrap(), "--plan"];
+    args.extend(extra);
+    args.extend(GRID);
+    let out = Command::new(common::bin()).arg("experiment").args(&args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs the plan in `dir` stage by stage with plain `xargs -P 2` (a stage's jobs are
+/// independent); checks there are exactly `stages` of them.
+fn run_stages(dir: &Path, stages: usize) {
+    for k in 0..stages {
+        let stage = std::fs::File::open(dir.join(format!("plan/stage-{k}.txt"))).unwrap();
+        let st = Command::new("xargs")
+            .args(["-d", "\n", "-n", "1", "-P", "2", "sh", "-c"])
+            .stdin(stage)
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "stage {k}: {}", String::from_utf8_lossy(&st.stderr));
+    }
+    assert!(!dir.join(format!("plan/stage-{stages}.txt")).exists());
+}
+
 /// The report's numbers without what depends on the machine (wall times).
 fn sections(dir: &Path) -> serde_json::Value {
     let v: serde_json::Value =
@@ -46,46 +71,22 @@ fn an_experiment_runs_resumes_and_its_plan_reproduces_it() {
 
     // The plan's stages, each run by plain `xargs -P 2` (a stage's jobs are independent).
     let b = tmp.path().join("b");
-    let mut args = vec!["--out", b.to_str().unwrap(), "--plan"];
-    args.extend(GRID);
-    let out = Command::new(common::bin()).arg("experiment").args(&args).output().unwrap();
-    let plan = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(plan.lines().count(), 6, "{plan}");
+    let text = plan(&b, &[]);
+    assert_eq!(text.lines().count(), 6, "{text}");
     for launcher in ["slurm.sh", "parallel.sh", "k8s-job.yaml"] {
         assert!(b.join("plan").join(launcher).exists(), "{launcher}");
     }
-    for k in 0..3 {
-        let stage = std::fs::File::open(b.join(format!("plan/stage-{k}.txt"))).unwrap();
-        let st = Command::new("xargs")
-            .args(["-d", "\n", "-n", "1", "-P", "2", "sh", "-c"])
-            .stdin(stage)
-            .output()
-            .unwrap();
-        assert!(st.status.success(), "stage {k}: {}", String::from_utf8_lossy(&st.stderr));
-    }
-    assert!(!b.join("plan/stage-3.txt").exists());
+    run_stages(&b, 3);
     assert_eq!(sections(&b), first, "the plan reproduces the experiment's report");
 
     // The same grid with every benchmark split into 3 shard jobs and a merge job: four
     // stages (train + base shards; base merge + adapter shards; adapter merges; report),
     // and still the same report.
     let c = tmp.path().join("c");
-    let mut args = vec!["--out", c.to_str().unwrap(), "--plan", "--shards", "3"];
-    args.extend(GRID);
-    let out = Command::new(common::bin()).arg("experiment").args(&args).output().unwrap();
-    let plan = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(plan.lines().count(), 2 + 3 * (3 + 1) + 1, "{plan}");
-    assert_eq!(plan.lines().filter(|l| l.contains("results merge")).count(), 3, "{plan}");
-    for k in 0..4 {
-        let stage = std::fs::File::open(c.join(format!("plan/stage-{k}.txt"))).unwrap();
-        let st = Command::new("xargs")
-            .args(["-d", "\n", "-n", "1", "-P", "2", "sh", "-c"])
-            .stdin(stage)
-            .output()
-            .unwrap();
-        assert!(st.status.success(), "sharded stage {k}: {}", String::from_utf8_lossy(&st.stderr));
-    }
-    assert!(!c.join("plan/stage-4.txt").exists());
+    let text = plan(&c, &["--shards", "3"]);
+    assert_eq!(text.lines().count(), 2 + 3 * (3 + 1) + 1, "{text}");
+    assert_eq!(text.lines().filter(|l| l.contains("results merge")).count(), 3, "{text}");
+    run_stages(&c, 4);
     assert!(c.join("shards/base-q/2/bench.json").exists());
     assert_eq!(sections(&c), first, "a sharded plan reproduces the unsharded report");
     // Resuming finds every shard, merge and the report done.

@@ -16,6 +16,17 @@ fn run(args: &[&str]) -> (i32, String) {
     )
 }
 
+/// `results merge DIRS --into INTO [--json JSON]`.
+fn merge(dirs: &[&str], into: &Path, json: Option<&Path>) -> (i32, String) {
+    let mut args = vec!["results", "merge"];
+    args.extend(dirs);
+    args.extend(["--into", into.to_str().unwrap()]);
+    if let Some(j) = json {
+        args.extend(["--json", j.to_str().unwrap()]);
+    }
+    run(&args)
+}
+
 fn bench(dir: &Path, shard: Option<&str>) {
     let d = dir.to_str().unwrap();
     let json = dir.join("bench.json");
@@ -88,17 +99,7 @@ fn three_shards_merged_equal_one_unsharded_bench() {
     // Again: nothing new; `--json` then writes the summary `bench --json` wrote for the
     // unsharded run, with the same numbers.
     let mj = p("merged.json");
-    let (code, out) = run(&[
-        "results",
-        "merge",
-        s[0],
-        s[1],
-        s[2],
-        "--into",
-        merged.to_str().unwrap(),
-        "--json",
-        mj.to_str().unwrap(),
-    ]);
+    let (code, out) = merge(&s, &merged, Some(&mj));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("2 merged record(s) were already"), "{out}");
     assert_eq!(ResultsStore::open(&merged).load().unwrap().records.len(), 2);
@@ -131,18 +132,7 @@ fn three_shards_merged_equal_one_unsharded_bench() {
     ]);
     assert_eq!(code, 0, "{out}");
     let into2 = p("two-runs");
-    let (code, out) = run(&[
-        "results",
-        "merge",
-        s[0],
-        s[1],
-        s[2],
-        other.to_str().unwrap(),
-        "--into",
-        into2.to_str().unwrap(),
-        "--json",
-        p("two.json").to_str().unwrap(),
-    ]);
+    let (code, out) = merge(&[s[0], s[1], s[2], other.to_str().unwrap()], &into2, Some(&p("two.json")));
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("2 different bench runs"), "{out}");
     assert!(!into2.join("results.jsonl").exists() && !p("two.json").exists());
