@@ -9,6 +9,10 @@ use crossterm::event::{
 };
 use ratatui::layout::{Position, Rect};
 
+pub use super::doc::Doc;
+pub use super::effect::{Effect, ProcessOp};
+pub use super::focus::{FOCUS_ORDER, Focus, Input, InputKind, Overlay};
+pub use super::line_edit::{Edit, LineEdit};
 use super::settings::{ROWS, Settings};
 use super::view::{self, StepRef, TraceIndex};
 use super::worker::{ModelInfo, RunRequest, WorkerEvent};
@@ -21,18 +25,6 @@ pub const SPEEDS: [u32; 7] = [1, 2, 4, 8, 16, 32, 64];
 pub const SAMPLE_IDS: &str = "409,191,80,91,337";
 /// Prompt for a model with a tokenizer.
 pub const SAMPLE_TEXT: &str = "Hugo has 79 cards and gets 33 more. How many cards does Hugo have now?";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Focus {
-    Prompt,
-    Settings,
-    Timeline,
-    Tokens,
-    Inspector,
-}
-
-pub const FOCUS_ORDER: [Focus; 5] =
-    [Focus::Prompt, Focus::Settings, Focus::Timeline, Focus::Tokens, Focus::Inspector];
 
 /// Everything a user can ask for.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,84 +86,20 @@ pub enum Action {
     Tour(super::tour::TourAction),
 }
 
-/// Work the event loop carries out for the app.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    Run(Box<RunRequest>),
-    Cancel,
-    Open(PathBuf),
-    Save(PathBuf),
-    Quit,
-    /// Start or signal a training / bench process (training panel, results pane).
-    Process(super::screens::ProcessOp),
-    /// Remember in this data directory that the tour was seen.
-    TourSeen(PathBuf),
-}
-
-/// A one-line text editor.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LineEdit {
-    pub text: String,
-    /// Cursor, in characters.
-    pub cursor: usize,
-}
-
-impl LineEdit {
-    pub fn new(text: &str) -> Self {
-        Self { text: text.into(), cursor: text.chars().count() }
+impl Action {
+    /// The line-editing key this action is, if any.
+    pub fn edit(&self) -> Option<Edit> {
+        Some(match self {
+            Action::Char(c) => Edit::Char(*c),
+            Action::Backspace => Edit::Backspace,
+            Action::Delete => Edit::Delete,
+            Action::CursorLeft => Edit::Left,
+            Action::CursorRight => Edit::Right,
+            Action::Home => Edit::Home,
+            Action::End => Edit::End,
+            _ => return None,
+        })
     }
-    fn byte(&self, i: usize) -> usize {
-        self.text.char_indices().nth(i).map_or(self.text.len(), |(b, _)| b)
-    }
-    pub fn apply(&mut self, a: &Action) {
-        let n = self.text.chars().count();
-        match a {
-            Action::Char(c) => {
-                let b = self.byte(self.cursor);
-                self.text.insert(b, *c);
-                self.cursor += 1;
-            }
-            Action::Backspace if self.cursor > 0 => {
-                self.cursor -= 1;
-                let b = self.byte(self.cursor);
-                self.text.remove(b);
-            }
-            Action::Delete if self.cursor < n => {
-                let b = self.byte(self.cursor);
-                self.text.remove(b);
-            }
-            Action::CursorLeft => self.cursor = self.cursor.saturating_sub(1),
-            Action::CursorRight => self.cursor = (self.cursor + 1).min(n),
-            Action::Home => self.cursor = 0,
-            Action::End => self.cursor = n,
-            _ => {}
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputKind {
-    Open,
-    Save,
-    Search,
-    Adapter,
-}
-
-/// The input line shown over the footer for `o`, `s`, `/` and the adapter path.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Input {
-    pub kind: InputKind,
-    pub edit: LineEdit,
-    /// Files to pick from (open): ↑↓ choose one.
-    pub suggestions: Vec<String>,
-    pub pick: Option<usize>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Overlay {
-    None,
-    Help,
-    Input(Input),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -180,33 +108,6 @@ pub enum ModelState {
     Ready(ModelInfo),
     /// No model could be loaded; traces and sessions still open.
     Missing(String),
-}
-
-/// A trace on screen, with its navigation index.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Doc {
-    pub trace: Trace,
-    pub index: TraceIndex,
-    pub label: String,
-    pub path: Option<PathBuf>,
-    /// The run id while a decode is still streaming into this trace.
-    pub live: Option<u64>,
-}
-
-impl Doc {
-    pub fn new(trace: Trace, label: String, path: Option<PathBuf>) -> Self {
-        let index = TraceIndex::build(&trace);
-        Self { trace, index, label, path, live: None }
-    }
-
-    /// Appends a streamed step (through the trace builder) and indexes it.
-    fn push_step(&mut self, block_no: usize, block_start: usize, step: crate::decode::trace::StepTrace) {
-        self.trace.push_step(block_no, block_start, step);
-        let bi = self.trace.blocks.len() - 1;
-        if let Some(s) = self.trace.blocks[bi].steps.last() {
-            self.index.push_step(bi, s);
-        }
-    }
 }
 
 /// Screen areas the last frame drew, for mouse clicks.
@@ -579,8 +480,10 @@ impl App {
             | Action::CursorRight
             | Action::Home
             | Action::End => {
-                if self.focus == Focus::Prompt {
-                    self.prompt.apply(&a);
+                if self.focus == Focus::Prompt
+                    && let Some(e) = a.edit()
+                {
+                    self.prompt.apply(e);
                     self.prompt_set = true;
                 }
             }
@@ -800,7 +703,9 @@ impl App {
             Action::Tick => self.tick(),
             other => {
                 inp.pick = None;
-                inp.edit.apply(&other)
+                if let Some(e) = other.edit() {
+                    inp.edit.apply(e)
+                }
             }
         }
     }
@@ -1082,20 +987,6 @@ pub const HELP: &[(&str, &str)] = &[
 mod tests {
     use super::*;
     use crate::decode::BlockEnd;
-
-    #[test]
-    fn line_edit_inserts_and_deletes_at_the_cursor_in_characters() {
-        let mut e = LineEdit::new("añb");
-        e.apply(&Action::CursorLeft);
-        e.apply(&Action::Char('é'));
-        assert_eq!((e.text.as_str(), e.cursor), ("añéb", 3));
-        e.apply(&Action::Backspace);
-        e.apply(&Action::Backspace);
-        assert_eq!(e.text, "ab");
-        e.apply(&Action::Home);
-        e.apply(&Action::Delete);
-        assert_eq!((e.text.as_str(), e.cursor), ("b", 0));
-    }
 
     #[test]
     fn a_live_block_ends_as_the_decoder_ended_it() {

@@ -10,6 +10,10 @@
 pub mod app;
 pub mod bench;
 pub mod demo;
+pub mod doc;
+pub mod effect;
+pub mod focus;
+pub mod line_edit;
 pub mod panels;
 pub mod results;
 pub mod runs;

@@ -370,7 +370,7 @@ fn bench_key(app: &mut App, k: PaneKey) {
         }
         other => {
             if let Some(a) = other.line_action() {
-                ed.apply(&a);
+                ed.apply(a);
             }
         }
     }

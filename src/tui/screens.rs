@@ -5,7 +5,9 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::app::{Action, App, Overlay};
-use super::runs::{self, Launch, PollEvent};
+pub use super::effect::ProcessOp;
+use super::line_edit::Edit;
+use super::runs::{self, PollEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Screen {
@@ -39,32 +41,18 @@ pub enum PaneKey {
 
 impl PaneKey {
     /// The line-editing action of this key (typing in a field).
-    pub fn line_action(self) -> Option<Action> {
+    pub fn line_action(self) -> Option<Edit> {
         Some(match self {
-            PaneKey::Char(c) => Action::Char(c),
-            PaneKey::Backspace => Action::Backspace,
-            PaneKey::Delete => Action::Delete,
-            PaneKey::Left => Action::CursorLeft,
-            PaneKey::Right => Action::CursorRight,
-            PaneKey::Home => Action::Home,
-            PaneKey::End => Action::End,
+            PaneKey::Char(c) => Edit::Char(c),
+            PaneKey::Backspace => Edit::Backspace,
+            PaneKey::Delete => Edit::Delete,
+            PaneKey::Left => Edit::Left,
+            PaneKey::Right => Edit::Right,
+            PaneKey::Home => Edit::Home,
+            PaneKey::End => Edit::End,
             _ => return None,
         })
     }
-}
-
-/// A process to start or signal (carried out by the event loop, [`execute`]).
-#[derive(Debug, Clone, PartialEq)]
-pub enum ProcessOp {
-    Spawn {
-        launch: Launch,
-        what: String,
-    },
-    /// SIGINT: the trainer checkpoints and exits.
-    Interrupt {
-        pid: u32,
-        what: String,
-    },
 }
 
 /// Keys on the training and results screens (ctrl-c is handled before).

@@ -510,7 +510,7 @@ fn edit_key(app: &mut App, k: PaneKey) {
         }
         other => {
             if let Some(a) = other.line_action() {
-                ed.apply(&a);
+                ed.apply(a);
             }
         }
     }
