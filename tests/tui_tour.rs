@@ -27,7 +27,7 @@ fn toured(dir: &Path) -> App {
     let demo = a.results.demo_dir.clone();
     a.results.set_loaded(dir, Ok(Default::default()));
     a.results.set_loaded(&demo, Ok(ResultsStore::open(&demo).load().unwrap()));
-    tour::start(&mut a).unwrap();
+    a.start_tour().unwrap();
     a
 }
 
@@ -47,7 +47,7 @@ fn stop(a: &App) -> usize {
 }
 
 fn texts(a: &App) -> Vec<String> {
-    a.tour.as_ref().unwrap().lines(a).iter().map(|l| l.text()).collect()
+    a.tour.as_ref().unwrap().lines(&a.results).iter().map(|l| l.text()).collect()
 }
 
 fn draw(a: &App) -> Buffer {

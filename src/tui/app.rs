@@ -13,6 +13,8 @@ pub use super::doc::Doc;
 pub use super::effect::{Effect, ProcessOp};
 pub use super::focus::{FOCUS_ORDER, Focus, Input, InputKind, Overlay};
 pub use super::line_edit::{Edit, LineEdit};
+use super::runs::{self, PollEvent};
+use super::screens::{Ctx, Outcome, PaneKey, Screen};
 use super::settings::{ROWS, Settings};
 use super::view::{self, StepRef, TraceIndex};
 use super::worker::{ModelInfo, RunRequest, WorkerEvent};
@@ -79,9 +81,9 @@ pub enum Action {
     Submit,
     Escape,
     /// Show the decode view, the training panel or the results pane.
-    Show(super::screens::Screen),
+    Show(Screen),
     /// A key on the training panel or the results pane.
-    Pane(super::screens::PaneKey),
+    Pane(PaneKey),
     /// A key of the tour (while it is up).
     Tour(super::tour::TourAction),
 }
@@ -157,7 +159,7 @@ pub struct App {
     pub save_dir: PathBuf,
     pub sessions_dir: PathBuf,
     /// Which screen is up: decode view, training panel (`t`) or results pane (`r`).
-    pub screen: super::screens::Screen,
+    pub screen: Screen,
     pub training: super::training::TrainingState,
     pub results: super::results::ResultsState,
     /// The tour, while it is up (`tour.rs`).
@@ -197,7 +199,7 @@ impl App {
             quit: false,
             save_dir: crate::session::data_dir(None).join("traces"),
             sessions_dir: PathBuf::from("sessions"),
-            screen: super::screens::Screen::Decode,
+            screen: Screen::Decode,
             training: super::training::TrainingState::new(crate::session::data_dir(None)),
             results: super::results::ResultsState::new(crate::session::data_dir(None)),
             tour: None,
@@ -488,9 +490,147 @@ impl App {
                 }
             }
             Action::Submit => self.run(),
-            Action::Show(s) => super::screens::show(self, s),
-            Action::Pane(k) => super::screens::on_key(self, k),
-            Action::Tour(t) => super::tour::update(self, t),
+            Action::Show(s) => self.show(s),
+            Action::Pane(k) => self.on_pane_key(k),
+            Action::Tour(t) => {
+                if let Some(tour) = self.tour.as_mut() {
+                    let out = tour.update(t);
+                    self.apply(out);
+                }
+            }
+        }
+    }
+
+    /// Starts the tour at its first stop.
+    pub fn start_tour(&mut self) -> anyhow::Result<()> {
+        let mut tour = super::tour::Tour::build(&self.training.data_dir)?;
+        let out = tour.enter(0);
+        self.tour = Some(tour);
+        self.apply(out);
+        Ok(())
+    }
+
+    /// Whether the screen that is up is typing into a field (so letters are text, not
+    /// commands).
+    pub fn is_editing(&self) -> bool {
+        match self.screen {
+            Screen::Training => self.training.editing.is_some(),
+            Screen::Results => self.results.bench_input.is_some(),
+            Screen::Decode => false,
+        }
+    }
+
+    /// A key on the training or results screen: the keys common to both, else the screen's own.
+    fn on_pane_key(&mut self, k: PaneKey) {
+        if !self.is_editing() {
+            match k {
+                PaneKey::Char('q') => return self.update(Action::Quit),
+                PaneKey::Char('?') => return self.update(Action::ToggleHelp),
+                PaneKey::Char('t') => return self.show(Screen::Training),
+                PaneKey::Char('r') => return self.show(Screen::Results),
+                _ => {}
+            }
+        }
+        let out = match self.screen {
+            Screen::Training => {
+                if k == PaneKey::Esc && !self.is_editing() {
+                    return self.show(Screen::Decode);
+                }
+                self.training.on_key(k)
+            }
+            Screen::Results => self.results.on_key(k, &Ctx { exe: &self.training.exe }),
+            Screen::Decode => Vec::new(),
+        };
+        self.apply(out);
+    }
+
+    /// Applies what a screen or the tour asked for, in order.
+    pub fn apply(&mut self, out: Vec<Outcome>) {
+        for o in out {
+            match o {
+                Outcome::Info(t) => self.info(t),
+                Outcome::Error(t) => self.error(t),
+                Outcome::Effect(e) => self.effects.push(e),
+                Outcome::Show(s) => {
+                    if self.screen != s {
+                        self.show(s);
+                    }
+                }
+                Outcome::SetAdapter(p) => {
+                    self.settings.adapter = Some(p);
+                    self.settings.adapter_on = true;
+                }
+                Outcome::CloseOverlay => self.overlay = Overlay::None,
+                Outcome::Present { doc, other, at, sel } => {
+                    self.screen = Screen::Decode;
+                    self.focus = Focus::Tokens;
+                    self.doc = None;
+                    self.other = None;
+                    if let Some(o) = other {
+                        self.open_doc(*o);
+                    }
+                    self.open_doc(*doc);
+                    self.diff = self.other.is_some();
+                    self.update(Action::Goto(at));
+                    self.update(Action::Select(sel));
+                }
+                Outcome::SelectNotableResult => self.results.select_notable_row(),
+                Outcome::EndTour => self.tour = None,
+                Outcome::Quit => self.update(Action::Quit),
+            }
+        }
+    }
+
+    /// Switches screens (`t` or `r` again goes back to the decode view).
+    pub fn show(&mut self, s: Screen) {
+        if self.screen == s && s != Screen::Decode {
+            self.screen = Screen::Decode;
+            return;
+        }
+        self.screen = s;
+        match s {
+            Screen::Training => {
+                let n = self.training.runs.len();
+                let dir = runs::runs_dir(&self.training.data_dir);
+                self.info(format!("training: {n} run(s) in {} — n: new run, L: launch", dir.display()));
+            }
+            Screen::Results => {
+                let msg = self.results.source_line();
+                self.info(msg);
+            }
+            Screen::Decode => {}
+        }
+    }
+
+    /// Starts or signals a process, reporting the outcome in the status line.
+    pub fn execute(&mut self, op: ProcessOp) {
+        match op {
+            ProcessOp::Spawn { launch, what } => match runs::spawn(&launch) {
+                Ok(pid) => {
+                    if launch.kind == runs::LaunchKind::Bench {
+                        self.results.jobs.push(super::results::BenchJob {
+                            pid,
+                            log: launch.log.clone(),
+                            what: what.clone(),
+                            started: std::time::Instant::now(),
+                        });
+                    }
+                    self.info(format!("{what}: started (pid {pid}); log {}", launch.log.display()));
+                }
+                Err(e) => self.error(format!("{what}: {e:#}")),
+            },
+            ProcessOp::Interrupt { pid, what } => match runs::interrupt(pid) {
+                Ok(()) => self.info(format!("cancelling {what}: it checkpoints and stops")),
+                Err(e) => self.error(format!("cannot cancel {what}: {e:#}")),
+            },
+        }
+    }
+
+    /// Applies a poller snapshot.
+    pub fn on_poll(&mut self, ev: PollEvent) {
+        match ev {
+            PollEvent::Runs(r) => self.training.set_runs(r),
+            PollEvent::Results { root, loaded } => self.results.set_loaded(&root, *loaded),
         }
     }
 
@@ -857,15 +997,30 @@ pub fn key_action(app: &App, key: KeyEvent) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
         return None;
     }
-    if let Some(a) = super::tour::key_action(app, &key) {
-        return Some(a);
+    if app.tour.is_some() {
+        // The tour takes its keys before the screens do, unless something is being typed.
+        let typing = matches!(app.overlay, Overlay::Input(_))
+            || (app.screen == Screen::Decode && app.focus == Focus::Prompt)
+            || app.is_editing();
+        if let Some(t) = super::tour::key(&key, typing || app.overlay == Overlay::Help) {
+            return Some(Action::Tour(t));
+        }
     }
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl && matches!(key.code, KeyCode::Char('c') | KeyCode::Char('q')) {
         return Some(Action::Quit);
     }
-    if app.screen != super::screens::Screen::Decode {
-        return super::screens::key_action(app, key);
+    if app.screen != Screen::Decode {
+        if app.overlay == Overlay::Help {
+            return Some(match key.code {
+                KeyCode::Char('?') => Action::ToggleHelp,
+                KeyCode::Char('q') => Action::Quit,
+                KeyCode::Esc => Action::Escape,
+                KeyCode::Enter => Action::Submit,
+                _ => return None,
+            });
+        }
+        return super::screens::pane_key(key).map(Action::Pane);
     }
     let editing = matches!(app.overlay, Overlay::Input(_)) || app.focus == Focus::Prompt;
     if editing {
@@ -944,8 +1099,8 @@ pub fn key_action(app: &App, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('?') => Action::ToggleHelp,
         KeyCode::Char('q') => Action::Quit,
         KeyCode::Esc => Action::Escape,
-        KeyCode::Char('t') => Action::Show(super::screens::Screen::Training),
-        KeyCode::Char('r') => Action::Show(super::screens::Screen::Results),
+        KeyCode::Char('t') => Action::Show(Screen::Training),
+        KeyCode::Char('r') => Action::Show(Screen::Results),
         _ => return None,
     })
 }

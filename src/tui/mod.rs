@@ -163,7 +163,7 @@ pub fn run(args: TuiArgs) -> Result<()> {
     }
     let mut app = initial_app(&args)?;
     if tour::wanted(&args, &app.training.data_dir) {
-        match tour::start(&mut app) {
+        match app.start_tour() {
             Ok(()) => {}
             Err(e) if args.tour => return Err(e),
             Err(e) => app.error(format!("the tour cannot start: {e:#}")),
@@ -285,7 +285,7 @@ fn handle_event(app: &mut App, ev: Event) {
         }
         Event::Saved(path, Err(e)) => app.error(format!("cannot save {}: {e}", path.display())),
         Event::Poll(p) => {
-            screens::on_poll(app, p);
+            app.on_poll(p);
             app.results.refresh_jobs();
         }
     }
@@ -331,7 +331,7 @@ fn execute(app: &mut App, eff: Effect, worker: Option<&Worker>, tx: &Sender<Even
                 app.error(format!("cannot remember that the tour was seen: {e:#}"));
             }
         }
-        Effect::Process(op) => screens::execute(app, op),
+        Effect::Process(op) => app.execute(op),
     }
 }
 
