@@ -461,9 +461,10 @@ impl App {
                 let row = ROWS[self.setting_row];
                 self.settings.adjust(row, d);
                 self.info(format!(
-                    "{} = {} (Enter runs with these settings)",
+                    "{} = {} ({}Enter runs with these settings)",
                     Settings::label(row),
-                    self.settings.value(row)
+                    self.settings.value(row),
+                    if self.tour.is_some() { "after the tour, " } else { "" }
                 ));
             }
             Action::Escape => {
@@ -715,11 +716,16 @@ impl App {
                 if !self.prompt_set {
                     self.prompt = LineEdit::new(if info.has_tokenizer { SAMPLE_TEXT } else { SAMPLE_IDS });
                 }
-                self.info(format!(
-                    "model {}{} ready: press Enter to run the prompt, ? for help",
-                    info.id,
-                    info.adapter.as_deref().map(|a| format!(" + adapter {a}")).unwrap_or_default()
-                ));
+                let adapter = info.adapter.as_deref().map(|a| format!(" + adapter {a}")).unwrap_or_default();
+                // While the tour is up, Enter is the tour's.
+                self.info(if self.tour.is_some() {
+                    format!(
+                        "model {}{adapter} ready: Esc leaves the tour, then Enter runs the prompt",
+                        info.id
+                    )
+                } else {
+                    format!("model {}{adapter} ready: press Enter to run the prompt, ? for help", info.id)
+                });
                 self.model = ModelState::Ready(info);
             }
             WorkerEvent::ModelFailed(e) => {

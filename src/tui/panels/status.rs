@@ -10,9 +10,21 @@ use ratatui::widgets::Paragraph;
 use crate::tui::app::{App, Focus, InputKind, Overlay, SPEEDS};
 use crate::tui::theme;
 
-/// The footer's key hints for the focused panel: (keys, what).
-pub fn footer_keys(app: &App) -> &'static [(&'static str, &'static str)] {
-    match app.focus {
+/// The footer's key hints for the focused panel: (keys, what). While the tour is up, Enter is
+/// the tour's (outside the prompt box, which keeps its keys).
+pub fn footer_keys(app: &App) -> Vec<(&'static str, &'static str)> {
+    let keys = panel_keys(app.focus);
+    match &app.tour {
+        Some(t) if app.focus != Focus::Prompt => {
+            let enter = if t.is_last() { "tour: finish" } else { "tour: next" };
+            keys.iter().map(|&(k, w)| if k == "Enter" { (k, enter) } else { (k, w) }).collect()
+        }
+        _ => keys.to_vec(),
+    }
+}
+
+fn panel_keys(focus: Focus) -> &'static [(&'static str, &'static str)] {
+    match focus {
         Focus::Prompt => &[
             ("type", "the prompt"),
             ("Enter", "run"),
