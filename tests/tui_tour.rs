@@ -355,3 +355,21 @@ fn a_model_ready_during_the_tour_does_not_say_enter_runs_the_prompt() {
     assert_eq!(stop(&a), 1, "Enter still walks the tour");
     assert!(a.effects.iter().all(|e| !matches!(e, Effect::Run(_))), "and runs nothing");
 }
+
+#[test]
+fn on_the_results_stop_the_footer_gives_enter_and_esc_to_the_tour() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = toured(dir.path());
+    for _ in 0..3 {
+        press(&mut a, KeyCode::Enter);
+    }
+    assert_eq!(a.screen, Screen::Results);
+    let buf = draw(&a);
+    let (x, y) = find(&buf, "Enter tour: finish");
+    assert_eq!((x, y), (0, buf.area.height - 1), "first on the footer line");
+    assert_eq!(style_at(&buf, "Enter tour: finish", 0), (Color::Cyan, false));
+    assert_eq!(find(&buf, "Esc leave tour").1, y);
+    assert_eq!(find(&buf, "Tab failing items").1, y, "Enter/Tab reads Tab");
+    assert!(!draw_has(&a, "Enter/Tab"));
+    assert!(!draw_has(&a, "Esc decode view"));
+}

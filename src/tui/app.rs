@@ -521,6 +521,19 @@ impl App {
         }
     }
 
+    /// Whether something is being typed (the input line, the prompt box, a screen's field).
+    fn typing(&self) -> bool {
+        matches!(self.overlay, Overlay::Input(_))
+            || (self.screen == Screen::Decode && self.focus == Focus::Prompt)
+            || self.is_editing()
+    }
+
+    /// Whether the tour takes its keys (Enter, Backspace, Esc, q) now: it is up, nothing is
+    /// being typed and the help is not up.
+    pub fn tour_takes_keys(&self) -> bool {
+        self.tour.is_some() && !self.typing() && self.overlay != Overlay::Help
+    }
+
     /// A key on the training or results screen: the keys common to both, else the screen's own.
     fn on_pane_key(&mut self, k: PaneKey) {
         if !self.is_editing() {
@@ -1005,10 +1018,7 @@ pub fn key_action(app: &App, key: KeyEvent) -> Option<Action> {
     }
     if app.tour.is_some() {
         // The tour takes its keys before the screens do, unless something is being typed.
-        let typing = matches!(app.overlay, Overlay::Input(_))
-            || (app.screen == Screen::Decode && app.focus == Focus::Prompt)
-            || app.is_editing();
-        if let Some(t) = super::tour::key(&key, typing || app.overlay == Overlay::Help) {
+        if let Some(t) = super::tour::key(&key, !app.tour_takes_keys()) {
             return Some(Action::Tour(t));
         }
     }

@@ -10,17 +10,28 @@ use ratatui::widgets::Paragraph;
 use crate::tui::app::{App, Focus, InputKind, Overlay, SPEEDS};
 use crate::tui::theme;
 
-/// The footer's key hints for the focused panel: (keys, what). While the tour is up, Enter is
-/// the tour's (outside the prompt box, which keeps its keys).
+/// The footer's key hints for the focused panel: (keys, what), the tour's first while it has
+/// the keys.
 pub fn footer_keys(app: &App) -> Vec<(&'static str, &'static str)> {
-    let keys = panel_keys(app.focus);
-    match &app.tour {
-        Some(t) if app.focus != Focus::Prompt => {
-            let enter = if t.is_last() { "tour: finish" } else { "tour: next" };
-            keys.iter().map(|&(k, w)| if k == "Enter" { (k, enter) } else { (k, w) }).collect()
+    tour_keys(app, panel_keys(app.focus))
+}
+
+/// Key hints as they are while the tour takes its keys ([`App::tour_takes_keys`]): the tour's
+/// Enter and Esc first, and the keys it takes dropped from the screen's own (`Enter/Tab` reads
+/// `Tab`). Otherwise the hints as given.
+pub fn tour_keys<'a>(app: &App, keys: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let Some(t) = app.tour.as_ref().filter(|_| app.tour_takes_keys()) else { return keys.to_vec() };
+    let taken = |p: &str| p == "Enter" || p == "Esc";
+    let mut out =
+        vec![("Enter", if t.is_last() { "tour: finish" } else { "tour: next" }), ("Esc", "leave tour")];
+    for &(k, w) in keys {
+        if !k.split('/').any(taken) {
+            out.push((k, w));
+        } else if let [rest] = k.split('/').filter(|p| !taken(p)).collect::<Vec<_>>()[..] {
+            out.push((rest, w));
         }
-        _ => keys.to_vec(),
     }
+    out
 }
 
 fn panel_keys(focus: Focus) -> &'static [(&'static str, &'static str)] {

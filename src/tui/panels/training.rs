@@ -68,7 +68,7 @@ pub fn render_bottom(buf: &mut Buffer, message: Rect, footer: Rect, app: &App, k
     }
     let key = Style::new().fg(theme::FOCUS);
     let what = Style::new().fg(theme::MUTED);
-    let spans: Vec<Span> = keys
+    let spans: Vec<Span> = super::status::tour_keys(app, keys)
         .iter()
         .flat_map(|(k, w)| [Span::styled(*k, key), Span::styled(format!(" {w} "), what)])
         .collect();
