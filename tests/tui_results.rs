@@ -12,7 +12,7 @@ use draftscope::tui::app::{Action, App, Effect};
 use draftscope::tui::panels::results::{BASE_COLOR, render_main};
 use draftscope::tui::results::{ResFocus, ResultsState};
 use draftscope::tui::runs::{PollEvent, Scanner};
-use draftscope::tui::screens::{self, PaneKey, ProcessOp, Screen};
+use draftscope::tui::screens::{PaneKey, ProcessOp, Screen};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier};
@@ -317,7 +317,7 @@ fn results_landing_in_the_store_show_up_on_the_next_poll_keeping_the_selection()
     let mut sc = Scanner::new(tmp.path());
     let poll = |app: &mut App, sc: &mut Scanner| {
         if let Some(l) = sc.results_if_changed(tmp.path()) {
-            screens::on_poll(app, PollEvent::Results { root: tmp.path().to_path_buf(), loaded: Box::new(l) });
+            app.on_poll(PollEvent::Results { root: tmp.path().to_path_buf(), loaded: Box::new(l) });
             true
         } else {
             false
@@ -356,7 +356,7 @@ fn with_no_results_of_its_own_the_pane_shows_the_demo_set_and_d_switches() {
     let mut sc = Scanner::new(&data);
     for root in [&data, &demo] {
         let l = sc.results_if_changed(root).unwrap();
-        screens::on_poll(&mut app, PollEvent::Results { root: root.clone(), loaded: Box::new(l) });
+        app.on_poll(PollEvent::Results { root: root.clone(), loaded: Box::new(l) });
     }
     assert!(app.results.showing_demo());
     assert_eq!(app.results.rows.len(), 4);

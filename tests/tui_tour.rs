@@ -11,6 +11,7 @@ use draftscope::tui::app::{App, Effect, Focus, key_action};
 use draftscope::tui::screens::Screen;
 use draftscope::tui::tour::{self, View};
 use draftscope::tui::view::StepRef;
+use draftscope::tui::worker::{ModelInfo, WorkerEvent};
 use draftscope::tui::{TuiArgs, panels};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -27,7 +28,7 @@ fn toured(dir: &Path) -> App {
     let demo = a.results.demo_dir.clone();
     a.results.set_loaded(dir, Ok(Default::default()));
     a.results.set_loaded(&demo, Ok(ResultsStore::open(&demo).load().unwrap()));
-    tour::start(&mut a).unwrap();
+    a.start_tour().unwrap();
     a
 }
 
@@ -47,7 +48,7 @@ fn stop(a: &App) -> usize {
 }
 
 fn texts(a: &App) -> Vec<String> {
-    a.tour.as_ref().unwrap().lines(a).iter().map(|l| l.text()).collect()
+    a.tour.as_ref().unwrap().lines(&a.results).iter().map(|l| l.text()).collect()
 }
 
 fn draw(a: &App) -> Buffer {
@@ -316,4 +317,59 @@ fn the_manifest_items_are_the_benchmark_items_their_prompts_come_from() {
         assert_eq!(line["aliases"], serde_json::json!(item.aliases), "{}", s.name);
         assert_eq!(line["prompt"], s.prompt.as_deref().unwrap(), "{}", s.name);
     }
+}
+
+#[test]
+fn during_the_tour_the_decode_footer_gives_enter_to_the_tour() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = toured(dir.path());
+    let buf = draw(&a);
+    let (_, y) = find(&buf, "Enter tour: next");
+    assert_eq!(y, buf.area.height - 1, "on the footer line");
+    assert_eq!(style_at(&buf, "Enter tour: next", 0), (Color::Cyan, false), "the key");
+    assert_eq!(style_at(&buf, "Enter tour: next", 6), (Color::DarkGray, false), "what it does");
+    assert!(!draw_has(&a, "Enter run "));
+    press(&mut a, KeyCode::Esc);
+    assert!(a.tour.is_none());
+    assert!(draw_has(&a, "Enter run "), "Enter runs the prompt again once the tour is left");
+    assert!(!draw_has(&a, "Enter tour: next"));
+}
+
+#[test]
+fn a_model_ready_during_the_tour_does_not_say_enter_runs_the_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = toured(dir.path());
+    a.on_worker(WorkerEvent::ModelReady(ModelInfo {
+        id: "m".into(),
+        adapter: None,
+        has_tokenizer: false,
+        eos_id: 98,
+        mask_id: 99,
+        vocab_size: 100,
+    }));
+    assert_eq!(
+        a.status.as_ref().unwrap().text,
+        "model m ready: Esc leaves the tour, then Enter runs the prompt"
+    );
+    press(&mut a, KeyCode::Enter);
+    assert_eq!(stop(&a), 1, "Enter still walks the tour");
+    assert!(a.effects.iter().all(|e| !matches!(e, Effect::Run(_))), "and runs nothing");
+}
+
+#[test]
+fn on_the_results_stop_the_footer_gives_enter_and_esc_to_the_tour() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = toured(dir.path());
+    for _ in 0..3 {
+        press(&mut a, KeyCode::Enter);
+    }
+    assert_eq!(a.screen, Screen::Results);
+    let buf = draw(&a);
+    let (x, y) = find(&buf, "Enter tour: finish");
+    assert_eq!((x, y), (0, buf.area.height - 1), "first on the footer line");
+    assert_eq!(style_at(&buf, "Enter tour: finish", 0), (Color::Cyan, false));
+    assert_eq!(find(&buf, "Esc leave tour").1, y);
+    assert_eq!(find(&buf, "Tab failing items").1, y, "Enter/Tab reads Tab");
+    assert!(!draw_has(&a, "Enter/Tab"));
+    assert!(!draw_has(&a, "Esc decode view"));
 }

@@ -12,7 +12,7 @@ use draftscope::tui::app::{Action, App, Effect};
 use draftscope::tui::panels::training::{render_detail, render_main};
 use draftscope::tui::results::ResultsState;
 use draftscope::tui::runs::{self, RunState, Scanner};
-use draftscope::tui::screens::{self, PaneKey, Screen};
+use draftscope::tui::screens::{PaneKey, Screen};
 use draftscope::tui::training::{FORM_ROWS, FormRow, TrainFocus, TrainingState};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -455,7 +455,7 @@ impl Fx {
 fn carry_out(app: &mut App) {
     for e in std::mem::take(&mut app.effects) {
         if let Effect::Process(op) = e {
-            screens::execute(app, op);
+            app.execute(op);
         }
     }
 }
@@ -465,10 +465,10 @@ fn poll_until(app: &mut App, sc: &mut Scanner, secs: u64, done: impl Fn(&App) ->
     let t0 = Instant::now();
     let mut seen: Vec<String> = Vec::new();
     loop {
-        screens::on_poll(app, runs::PollEvent::Runs(sc.runs()));
+        app.on_poll(runs::PollEvent::Runs(sc.runs()));
         let data = app.training.data_dir.clone();
         if let Some(l) = sc.results_if_changed(&data) {
-            screens::on_poll(app, runs::PollEvent::Results { root: data, loaded: Box::new(l) });
+            app.on_poll(runs::PollEvent::Results { root: data, loaded: Box::new(l) });
         }
         if let Some(r) = app.training.selected_run() {
             let w = format!("{} {}", r.state.word(), r.step());

@@ -9,6 +9,12 @@ use crossterm::event::{
 };
 use ratatui::layout::{Position, Rect};
 
+pub use super::doc::Doc;
+pub use super::effect::{Effect, ProcessOp};
+pub use super::focus::{FOCUS_ORDER, Focus, Input, InputKind, Overlay};
+pub use super::line_edit::{Edit, LineEdit};
+use super::runs::{self, PollEvent};
+use super::screens::{Ctx, Outcome, PaneKey, Screen};
 use super::settings::{ROWS, Settings};
 use super::view::{self, StepRef, TraceIndex};
 use super::worker::{ModelInfo, RunRequest, WorkerEvent};
@@ -21,18 +27,6 @@ pub const SPEEDS: [u32; 7] = [1, 2, 4, 8, 16, 32, 64];
 pub const SAMPLE_IDS: &str = "409,191,80,91,337";
 /// Prompt for a model with a tokenizer.
 pub const SAMPLE_TEXT: &str = "Hugo has 79 cards and gets 33 more. How many cards does Hugo have now?";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Focus {
-    Prompt,
-    Settings,
-    Timeline,
-    Tokens,
-    Inspector,
-}
-
-pub const FOCUS_ORDER: [Focus; 5] =
-    [Focus::Prompt, Focus::Settings, Focus::Timeline, Focus::Tokens, Focus::Inspector];
 
 /// Everything a user can ask for.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,91 +81,27 @@ pub enum Action {
     Submit,
     Escape,
     /// Show the decode view, the training panel or the results pane.
-    Show(super::screens::Screen),
+    Show(Screen),
     /// A key on the training panel or the results pane.
-    Pane(super::screens::PaneKey),
+    Pane(PaneKey),
     /// A key of the tour (while it is up).
     Tour(super::tour::TourAction),
 }
 
-/// Work the event loop carries out for the app.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    Run(Box<RunRequest>),
-    Cancel,
-    Open(PathBuf),
-    Save(PathBuf),
-    Quit,
-    /// Start or signal a training / bench process (training panel, results pane).
-    Process(super::screens::ProcessOp),
-    /// Remember in this data directory that the tour was seen.
-    TourSeen(PathBuf),
-}
-
-/// A one-line text editor.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LineEdit {
-    pub text: String,
-    /// Cursor, in characters.
-    pub cursor: usize,
-}
-
-impl LineEdit {
-    pub fn new(text: &str) -> Self {
-        Self { text: text.into(), cursor: text.chars().count() }
+impl Action {
+    /// The line-editing key this action is, if any.
+    pub fn edit(&self) -> Option<Edit> {
+        Some(match self {
+            Action::Char(c) => Edit::Char(*c),
+            Action::Backspace => Edit::Backspace,
+            Action::Delete => Edit::Delete,
+            Action::CursorLeft => Edit::Left,
+            Action::CursorRight => Edit::Right,
+            Action::Home => Edit::Home,
+            Action::End => Edit::End,
+            _ => return None,
+        })
     }
-    fn byte(&self, i: usize) -> usize {
-        self.text.char_indices().nth(i).map_or(self.text.len(), |(b, _)| b)
-    }
-    pub fn apply(&mut self, a: &Action) {
-        let n = self.text.chars().count();
-        match a {
-            Action::Char(c) => {
-                let b = self.byte(self.cursor);
-                self.text.insert(b, *c);
-                self.cursor += 1;
-            }
-            Action::Backspace if self.cursor > 0 => {
-                self.cursor -= 1;
-                let b = self.byte(self.cursor);
-                self.text.remove(b);
-            }
-            Action::Delete if self.cursor < n => {
-                let b = self.byte(self.cursor);
-                self.text.remove(b);
-            }
-            Action::CursorLeft => self.cursor = self.cursor.saturating_sub(1),
-            Action::CursorRight => self.cursor = (self.cursor + 1).min(n),
-            Action::Home => self.cursor = 0,
-            Action::End => self.cursor = n,
-            _ => {}
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputKind {
-    Open,
-    Save,
-    Search,
-    Adapter,
-}
-
-/// The input line shown over the footer for `o`, `s`, `/` and the adapter path.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Input {
-    pub kind: InputKind,
-    pub edit: LineEdit,
-    /// Files to pick from (open): ↑↓ choose one.
-    pub suggestions: Vec<String>,
-    pub pick: Option<usize>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Overlay {
-    None,
-    Help,
-    Input(Input),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -180,33 +110,6 @@ pub enum ModelState {
     Ready(ModelInfo),
     /// No model could be loaded; traces and sessions still open.
     Missing(String),
-}
-
-/// A trace on screen, with its navigation index.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Doc {
-    pub trace: Trace,
-    pub index: TraceIndex,
-    pub label: String,
-    pub path: Option<PathBuf>,
-    /// The run id while a decode is still streaming into this trace.
-    pub live: Option<u64>,
-}
-
-impl Doc {
-    pub fn new(trace: Trace, label: String, path: Option<PathBuf>) -> Self {
-        let index = TraceIndex::build(&trace);
-        Self { trace, index, label, path, live: None }
-    }
-
-    /// Appends a streamed step (through the trace builder) and indexes it.
-    fn push_step(&mut self, block_no: usize, block_start: usize, step: crate::decode::trace::StepTrace) {
-        self.trace.push_step(block_no, block_start, step);
-        let bi = self.trace.blocks.len() - 1;
-        if let Some(s) = self.trace.blocks[bi].steps.last() {
-            self.index.push_step(bi, s);
-        }
-    }
 }
 
 /// Screen areas the last frame drew, for mouse clicks.
@@ -256,7 +159,7 @@ pub struct App {
     pub save_dir: PathBuf,
     pub sessions_dir: PathBuf,
     /// Which screen is up: decode view, training panel (`t`) or results pane (`r`).
-    pub screen: super::screens::Screen,
+    pub screen: Screen,
     pub training: super::training::TrainingState,
     pub results: super::results::ResultsState,
     /// The tour, while it is up (`tour.rs`).
@@ -296,7 +199,7 @@ impl App {
             quit: false,
             save_dir: crate::session::data_dir(None).join("traces"),
             sessions_dir: PathBuf::from("sessions"),
-            screen: super::screens::Screen::Decode,
+            screen: Screen::Decode,
             training: super::training::TrainingState::new(crate::session::data_dir(None)),
             results: super::results::ResultsState::new(crate::session::data_dir(None)),
             tour: None,
@@ -558,9 +461,10 @@ impl App {
                 let row = ROWS[self.setting_row];
                 self.settings.adjust(row, d);
                 self.info(format!(
-                    "{} = {} (Enter runs with these settings)",
+                    "{} = {} ({}Enter runs with these settings)",
                     Settings::label(row),
-                    self.settings.value(row)
+                    self.settings.value(row),
+                    if self.tour.is_some() { "after the tour, " } else { "" }
                 ));
             }
             Action::Escape => {
@@ -579,15 +483,168 @@ impl App {
             | Action::CursorRight
             | Action::Home
             | Action::End => {
-                if self.focus == Focus::Prompt {
-                    self.prompt.apply(&a);
+                if self.focus == Focus::Prompt
+                    && let Some(e) = a.edit()
+                {
+                    self.prompt.apply(e);
                     self.prompt_set = true;
                 }
             }
             Action::Submit => self.run(),
-            Action::Show(s) => super::screens::show(self, s),
-            Action::Pane(k) => super::screens::on_key(self, k),
-            Action::Tour(t) => super::tour::update(self, t),
+            Action::Show(s) => self.show(s),
+            Action::Pane(k) => self.on_pane_key(k),
+            Action::Tour(t) => {
+                if let Some(tour) = self.tour.as_mut() {
+                    let out = tour.update(t);
+                    self.apply(out);
+                }
+            }
+        }
+    }
+
+    /// Starts the tour at its first stop.
+    pub fn start_tour(&mut self) -> anyhow::Result<()> {
+        let mut tour = super::tour::Tour::build(&self.training.data_dir)?;
+        let out = tour.enter(0);
+        self.tour = Some(tour);
+        self.apply(out);
+        Ok(())
+    }
+
+    /// Whether the screen that is up is typing into a field (so letters are text, not
+    /// commands).
+    pub fn is_editing(&self) -> bool {
+        match self.screen {
+            Screen::Training => self.training.editing.is_some(),
+            Screen::Results => self.results.bench_input.is_some(),
+            Screen::Decode => false,
+        }
+    }
+
+    /// Whether something is being typed (the input line, the prompt box, a screen's field).
+    fn typing(&self) -> bool {
+        matches!(self.overlay, Overlay::Input(_))
+            || (self.screen == Screen::Decode && self.focus == Focus::Prompt)
+            || self.is_editing()
+    }
+
+    /// Whether the tour takes its keys (Enter, Backspace, Esc, q) now: it is up, nothing is
+    /// being typed and the help is not up.
+    pub fn tour_takes_keys(&self) -> bool {
+        self.tour.is_some() && !self.typing() && self.overlay != Overlay::Help
+    }
+
+    /// A key on the training or results screen: the keys common to both, else the screen's own.
+    fn on_pane_key(&mut self, k: PaneKey) {
+        if !self.is_editing() {
+            match k {
+                PaneKey::Char('q') => return self.update(Action::Quit),
+                PaneKey::Char('?') => return self.update(Action::ToggleHelp),
+                PaneKey::Char('t') => return self.show(Screen::Training),
+                PaneKey::Char('r') => return self.show(Screen::Results),
+                _ => {}
+            }
+        }
+        let out = match self.screen {
+            Screen::Training => {
+                if k == PaneKey::Esc && !self.is_editing() {
+                    return self.show(Screen::Decode);
+                }
+                self.training.on_key(k)
+            }
+            Screen::Results => self.results.on_key(k, &Ctx { exe: &self.training.exe }),
+            Screen::Decode => Vec::new(),
+        };
+        self.apply(out);
+    }
+
+    /// Applies what a screen or the tour asked for, in order.
+    pub fn apply(&mut self, out: Vec<Outcome>) {
+        for o in out {
+            match o {
+                Outcome::Info(t) => self.info(t),
+                Outcome::Error(t) => self.error(t),
+                Outcome::Effect(e) => self.effects.push(e),
+                Outcome::Show(s) => {
+                    if self.screen != s {
+                        self.show(s);
+                    }
+                }
+                Outcome::SetAdapter(p) => {
+                    self.settings.adapter = Some(p);
+                    self.settings.adapter_on = true;
+                }
+                Outcome::CloseOverlay => self.overlay = Overlay::None,
+                Outcome::Present { doc, other, at, sel } => {
+                    self.screen = Screen::Decode;
+                    self.focus = Focus::Tokens;
+                    self.doc = None;
+                    self.other = None;
+                    if let Some(o) = other {
+                        self.open_doc(*o);
+                    }
+                    self.open_doc(*doc);
+                    self.diff = self.other.is_some();
+                    self.update(Action::Goto(at));
+                    self.update(Action::Select(sel));
+                }
+                Outcome::SelectNotableResult => self.results.select_notable_row(),
+                Outcome::EndTour => self.tour = None,
+                Outcome::Quit => self.update(Action::Quit),
+            }
+        }
+    }
+
+    /// Switches screens (`t` or `r` again goes back to the decode view).
+    pub fn show(&mut self, s: Screen) {
+        if self.screen == s && s != Screen::Decode {
+            self.screen = Screen::Decode;
+            return;
+        }
+        self.screen = s;
+        match s {
+            Screen::Training => {
+                let n = self.training.runs.len();
+                let dir = runs::runs_dir(&self.training.data_dir);
+                self.info(format!("training: {n} run(s) in {} — n: new run, L: launch", dir.display()));
+            }
+            Screen::Results => {
+                let msg = self.results.source_line();
+                self.info(msg);
+            }
+            Screen::Decode => {}
+        }
+    }
+
+    /// Starts or signals a process, reporting the outcome in the status line.
+    pub fn execute(&mut self, op: ProcessOp) {
+        match op {
+            ProcessOp::Spawn { launch, what } => match runs::spawn(&launch) {
+                Ok(pid) => {
+                    if launch.kind == runs::LaunchKind::Bench {
+                        self.results.jobs.push(super::results::BenchJob {
+                            pid,
+                            log: launch.log.clone(),
+                            what: what.clone(),
+                            started: std::time::Instant::now(),
+                        });
+                    }
+                    self.info(format!("{what}: started (pid {pid}); log {}", launch.log.display()));
+                }
+                Err(e) => self.error(format!("{what}: {e:#}")),
+            },
+            ProcessOp::Interrupt { pid, what } => match runs::interrupt(pid) {
+                Ok(()) => self.info(format!("cancelling {what}: it checkpoints and stops")),
+                Err(e) => self.error(format!("cannot cancel {what}: {e:#}")),
+            },
+        }
+    }
+
+    /// Applies a poller snapshot.
+    pub fn on_poll(&mut self, ev: PollEvent) {
+        match ev {
+            PollEvent::Runs(r) => self.training.set_runs(r),
+            PollEvent::Results { root, loaded } => self.results.set_loaded(&root, *loaded),
         }
     }
 
@@ -672,11 +729,16 @@ impl App {
                 if !self.prompt_set {
                     self.prompt = LineEdit::new(if info.has_tokenizer { SAMPLE_TEXT } else { SAMPLE_IDS });
                 }
-                self.info(format!(
-                    "model {}{} ready: press Enter to run the prompt, ? for help",
-                    info.id,
-                    info.adapter.as_deref().map(|a| format!(" + adapter {a}")).unwrap_or_default()
-                ));
+                let adapter = info.adapter.as_deref().map(|a| format!(" + adapter {a}")).unwrap_or_default();
+                // While the tour is up, Enter is the tour's.
+                self.info(if self.tour.is_some() {
+                    format!(
+                        "model {}{adapter} ready: Esc leaves the tour, then Enter runs the prompt",
+                        info.id
+                    )
+                } else {
+                    format!("model {}{adapter} ready: press Enter to run the prompt, ? for help", info.id)
+                });
                 self.model = ModelState::Ready(info);
             }
             WorkerEvent::ModelFailed(e) => {
@@ -800,7 +862,9 @@ impl App {
             Action::Tick => self.tick(),
             other => {
                 inp.pick = None;
-                inp.edit.apply(&other)
+                if let Some(e) = other.edit() {
+                    inp.edit.apply(e)
+                }
             }
         }
     }
@@ -952,15 +1016,27 @@ pub fn key_action(app: &App, key: KeyEvent) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
         return None;
     }
-    if let Some(a) = super::tour::key_action(app, &key) {
-        return Some(a);
+    if app.tour.is_some() {
+        // The tour takes its keys before the screens do, unless something is being typed.
+        if let Some(t) = super::tour::key(&key, !app.tour_takes_keys()) {
+            return Some(Action::Tour(t));
+        }
     }
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl && matches!(key.code, KeyCode::Char('c') | KeyCode::Char('q')) {
         return Some(Action::Quit);
     }
-    if app.screen != super::screens::Screen::Decode {
-        return super::screens::key_action(app, key);
+    if app.screen != Screen::Decode {
+        if app.overlay == Overlay::Help {
+            return Some(match key.code {
+                KeyCode::Char('?') => Action::ToggleHelp,
+                KeyCode::Char('q') => Action::Quit,
+                KeyCode::Esc => Action::Escape,
+                KeyCode::Enter => Action::Submit,
+                _ => return None,
+            });
+        }
+        return super::screens::pane_key(key).map(Action::Pane);
     }
     let editing = matches!(app.overlay, Overlay::Input(_)) || app.focus == Focus::Prompt;
     if editing {
@@ -1039,8 +1115,8 @@ pub fn key_action(app: &App, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('?') => Action::ToggleHelp,
         KeyCode::Char('q') => Action::Quit,
         KeyCode::Esc => Action::Escape,
-        KeyCode::Char('t') => Action::Show(super::screens::Screen::Training),
-        KeyCode::Char('r') => Action::Show(super::screens::Screen::Results),
+        KeyCode::Char('t') => Action::Show(Screen::Training),
+        KeyCode::Char('r') => Action::Show(Screen::Results),
         _ => return None,
     })
 }
@@ -1082,20 +1158,6 @@ pub const HELP: &[(&str, &str)] = &[
 mod tests {
     use super::*;
     use crate::decode::BlockEnd;
-
-    #[test]
-    fn line_edit_inserts_and_deletes_at_the_cursor_in_characters() {
-        let mut e = LineEdit::new("añb");
-        e.apply(&Action::CursorLeft);
-        e.apply(&Action::Char('é'));
-        assert_eq!((e.text.as_str(), e.cursor), ("añéb", 3));
-        e.apply(&Action::Backspace);
-        e.apply(&Action::Backspace);
-        assert_eq!(e.text, "ab");
-        e.apply(&Action::Home);
-        e.apply(&Action::Delete);
-        assert_eq!((e.text.as_str(), e.cursor), ("b", 0));
-    }
 
     #[test]
     fn a_live_block_ends_as_the_decoder_ended_it() {

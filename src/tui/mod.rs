@@ -10,6 +10,10 @@
 pub mod app;
 pub mod bench;
 pub mod demo;
+pub mod doc;
+pub mod effect;
+pub mod focus;
+pub mod line_edit;
 pub mod panels;
 pub mod results;
 pub mod runs;
@@ -161,7 +165,7 @@ pub fn run(args: TuiArgs) -> Result<()> {
     }
     let mut app = initial_app(&args)?;
     if tour::wanted(&args, &app.training.data_dir) {
-        match tour::start(&mut app) {
+        match app.start_tour() {
             Ok(()) => {}
             Err(e) if args.tour => return Err(e),
             Err(e) => app.error(format!("the tour cannot start: {e:#}")),
@@ -283,7 +287,7 @@ fn handle_event(app: &mut App, ev: Event) {
         }
         Event::Saved(path, Err(e)) => app.error(format!("cannot save {}: {e}", path.display())),
         Event::Poll(p) => {
-            screens::on_poll(app, p);
+            app.on_poll(p);
             app.results.refresh_jobs();
         }
     }
@@ -329,7 +333,7 @@ fn execute(app: &mut App, eff: Effect, worker: Option<&Worker>, tx: &Sender<Even
                 app.error(format!("cannot remember that the tour was seen: {e:#}"));
             }
         }
-        Effect::Process(op) => screens::execute(app, op),
+        Effect::Process(op) => app.execute(op),
     }
 }
 

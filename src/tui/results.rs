@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::app::{App, Effect, LineEdit};
+use super::effect::{Effect, ProcessOp};
+use super::line_edit::LineEdit;
 use super::runs::{self, Launch, LaunchKind};
-use super::screens::{PaneKey, ProcessOp, Screen};
+use super::screens::{Ctx, Outcome, PaneKey, Screen};
 use crate::bench::results::{self, ComparisonRow, FailingItem, Loaded, ResultsStore};
 use crate::session::run_dir::{quote_arg, split_args};
 
@@ -264,154 +265,168 @@ impl ResultsState {
         }
         self.job_notes.truncate(3);
     }
-}
 
-/// A key on the results screen.
-pub fn on_key(app: &mut App, k: PaneKey) {
-    if app.results.bench_input.is_some() {
-        bench_key(app, k);
-        return;
+    /// Selects the adapter row furthest from its base (the comparison worth reading first).
+    pub fn select_notable_row(&mut self) {
+        let best =
+            self.rows.iter().enumerate().filter_map(|(i, r)| r.delta_vs_base.map(|d| (i, d.abs()))).fold(
+                None::<(usize, f64)>,
+                |acc, (i, d)| match acc {
+                    Some((_, bd)) if bd >= d => acc,
+                    _ => Some((i, d)),
+                },
+            );
+        if let Some((i, _)) = best
+            && self.sel != i
+        {
+            self.sel = i;
+            self.recompute();
+        }
     }
-    let rs = &mut app.results;
-    match k {
-        PaneKey::Esc => match rs.focus {
-            ResFocus::Failing => rs.focus = ResFocus::Table,
-            ResFocus::Table => super::screens::show(app, Screen::Decode),
-        },
-        PaneKey::Tab | PaneKey::BackTab => {
-            rs.focus = if rs.focus == ResFocus::Table && !rs.failing.is_empty() {
-                ResFocus::Failing
-            } else {
-                ResFocus::Table
-            }
+
+    /// A key on the results screen.
+    pub fn on_key(&mut self, k: PaneKey, ctx: &Ctx) -> Vec<Outcome> {
+        if self.bench_input.is_some() {
+            return self.bench_key(k, ctx);
         }
-        PaneKey::Up
-        | PaneKey::Char('k')
-        | PaneKey::Down
-        | PaneKey::Char('j')
-        | PaneKey::PageUp
-        | PaneKey::PageDown => {
-            let d: i64 = match k {
-                PaneKey::Up | PaneKey::Char('k') => -1,
-                PaneKey::Down | PaneKey::Char('j') => 1,
-                PaneKey::PageUp => -10,
-                _ => 10,
-            };
-            match rs.focus {
-                ResFocus::Table => {
-                    let n = rs.rows.len() as i64;
-                    if n > 0 {
-                        rs.sel = (rs.sel as i64 + d).clamp(0, n - 1) as usize;
-                        rs.fsel = 0;
-                        rs.refresh_failing();
-                    }
-                }
-                ResFocus::Failing => {
-                    let n = rs.failing.len() as i64;
-                    if n > 0 {
-                        rs.fsel = (rs.fsel as i64 + d).clamp(0, n - 1) as usize;
-                    }
-                }
-            }
-        }
-        PaneKey::Enter => match rs.focus {
-            ResFocus::Table => {
-                if rs.failing.is_empty() {
-                    let msg = match rs.selected_row() {
-                        Some(r) => format!("{} on {}: no failing items", results::row_label(r), r.suite),
-                        None => "no results".into(),
-                    };
-                    app.info(msg);
+        match k {
+            PaneKey::Esc => match self.focus {
+                ResFocus::Failing => self.focus = ResFocus::Table,
+                ResFocus::Table => return vec![Outcome::Show(Screen::Decode)],
+            },
+            PaneKey::Tab | PaneKey::BackTab => {
+                self.focus = if self.focus == ResFocus::Table && !self.failing.is_empty() {
+                    ResFocus::Failing
                 } else {
-                    rs.focus = ResFocus::Failing;
-                    let n = rs.failing.len();
-                    app.info(format!("{n} failing items: ↑↓ choose, Enter opens the trace"));
+                    ResFocus::Table
                 }
             }
-            ResFocus::Failing => open_trace(app),
-        },
-        PaneKey::Char('b') => {
-            let flags = rs.default_bench_flags();
-            rs.bench_input = Some(LineEdit::new(&flags));
-        }
-        PaneKey::Char('d') => {
-            let demo = !rs.showing_demo();
-            rs.use_demo = Some(demo);
-            rs.sel = 0;
-            rs.recompute();
-            let msg = rs.source_line();
-            app.info(msg);
-        }
-        _ => {}
-    }
-}
-
-fn bench_key(app: &mut App, k: PaneKey) {
-    let rs = &mut app.results;
-    let Some(ed) = rs.bench_input.as_mut() else { return };
-    match k {
-        PaneKey::Esc => rs.bench_input = None,
-        PaneKey::ClearLine => *ed = LineEdit::default(),
-        PaneKey::Enter => {
-            let flags = ed.text.clone();
-            rs.bench_input = None;
-            let l = match rs.bench_launch(&app.training.exe, &flags) {
-                Ok(l) => l,
-                Err(e) => {
-                    app.error(format!("bench flags: {e}"));
-                    return;
+            PaneKey::Up
+            | PaneKey::Char('k')
+            | PaneKey::Down
+            | PaneKey::Char('j')
+            | PaneKey::PageUp
+            | PaneKey::PageDown => {
+                let d: i64 = match k {
+                    PaneKey::Up | PaneKey::Char('k') => -1,
+                    PaneKey::Down | PaneKey::Char('j') => 1,
+                    PaneKey::PageUp => -10,
+                    _ => 10,
+                };
+                match self.focus {
+                    ResFocus::Table => {
+                        let n = self.rows.len() as i64;
+                        if n > 0 {
+                            self.sel = (self.sel as i64 + d).clamp(0, n - 1) as usize;
+                            self.fsel = 0;
+                            self.refresh_failing();
+                        }
+                    }
+                    ResFocus::Failing => {
+                        let n = self.failing.len() as i64;
+                        if n > 0 {
+                            self.fsel = (self.fsel as i64 + d).clamp(0, n - 1) as usize;
+                        }
+                    }
                 }
-            };
-            if !l.args.iter().any(|a| a == "--suite" || a.starts_with("--suite=")) {
-                app.error("bench needs --suite (e.g. --suite arith,facts)");
-                return;
             }
-            app.effects.push(Effect::Process(ProcessOp::Spawn { launch: l, what: format!("bench {flags}") }));
+            PaneKey::Enter => match self.focus {
+                ResFocus::Table => {
+                    if self.failing.is_empty() {
+                        let msg = match self.selected_row() {
+                            Some(r) => format!("{} on {}: no failing items", results::row_label(r), r.suite),
+                            None => "no results".into(),
+                        };
+                        return vec![Outcome::Info(msg)];
+                    }
+                    self.focus = ResFocus::Failing;
+                    let n = self.failing.len();
+                    return vec![Outcome::Info(format!(
+                        "{n} failing items: ↑↓ choose, Enter opens the trace"
+                    ))];
+                }
+                ResFocus::Failing => return self.open_trace(),
+            },
+            PaneKey::Char('b') => {
+                let flags = self.default_bench_flags();
+                self.bench_input = Some(LineEdit::new(&flags));
+            }
+            PaneKey::Char('d') => {
+                let demo = !self.showing_demo();
+                self.use_demo = Some(demo);
+                self.sel = 0;
+                self.recompute();
+                return vec![Outcome::Info(self.source_line())];
+            }
+            _ => {}
         }
-        other => {
-            if let Some(a) = other.line_action() {
-                ed.apply(&a);
+        Vec::new()
+    }
+
+    fn bench_key(&mut self, k: PaneKey, ctx: &Ctx) -> Vec<Outcome> {
+        let Some(ed) = self.bench_input.as_mut() else { return Vec::new() };
+        match k {
+            PaneKey::Esc => self.bench_input = None,
+            PaneKey::ClearLine => *ed = LineEdit::default(),
+            PaneKey::Enter => {
+                let flags = ed.text.clone();
+                self.bench_input = None;
+                let l = match self.bench_launch(ctx.exe, &flags) {
+                    Ok(l) => l,
+                    Err(e) => return vec![Outcome::Error(format!("bench flags: {e}"))],
+                };
+                if !l.args.iter().any(|a| a == "--suite" || a.starts_with("--suite=")) {
+                    return vec![Outcome::Error("bench needs --suite (e.g. --suite arith,facts)".into())];
+                }
+                let what = format!("bench {flags}");
+                return vec![Outcome::Effect(Effect::Process(ProcessOp::Spawn { launch: l, what }))];
+            }
+            other => {
+                if let Some(a) = other.line_action() {
+                    ed.apply(a);
+                }
             }
         }
+        Vec::new()
     }
-}
 
-/// Opens the selected failing item's trace in the decode view.
-fn open_trace(app: &mut App) {
-    let Some(item) = app.results.failing.get(app.results.fsel) else { return };
-    let path = item.trace_path.clone();
-    if !path.exists() {
-        app.error(format!("trace of {} not found: {}", item.id, path.display()));
-        return;
+    /// Opens the selected failing item's trace in the decode view.
+    fn open_trace(&self) -> Vec<Outcome> {
+        let Some(item) = self.failing.get(self.fsel) else { return Vec::new() };
+        let path = item.trace_path.clone();
+        if !path.exists() {
+            return vec![Outcome::Error(format!("trace of {} not found: {}", item.id, path.display()))];
+        }
+        vec![
+            Outcome::Info(format!("opening {}…", path.display())),
+            Outcome::Effect(Effect::Open(path)),
+            Outcome::Show(Screen::Decode),
+        ]
     }
-    app.info(format!("opening {}…", path.display()));
-    app.effects.push(Effect::Open(path));
-    app.screen = Screen::Decode;
-}
 
-/// Keys shown in the results screen's footer.
-pub fn footer_keys(app: &App) -> &'static [(&'static str, &'static str)] {
-    let rs = &app.results;
-    if rs.bench_input.is_some() {
-        return &[("type", "bench flags"), ("Enter", "start"), ("Esc", "cancel")];
-    }
-    match rs.focus {
-        ResFocus::Table => &[
-            ("↑↓", "row"),
-            ("Enter/Tab", "failing items"),
-            ("b", "run a bench"),
-            ("d", "demo / yours"),
-            ("t", "training"),
-            ("Esc", "decode view"),
-            ("q", "quit"),
-        ],
-        ResFocus::Failing => &[
-            ("↑↓", "item"),
-            ("Enter", "open its trace"),
-            ("Tab/Esc", "table"),
-            ("b", "run a bench"),
-            ("t", "training"),
-            ("q", "quit"),
-        ],
+    /// Keys shown in the results screen's footer.
+    pub fn footer_keys(&self) -> &'static [(&'static str, &'static str)] {
+        if self.bench_input.is_some() {
+            return &[("type", "bench flags"), ("Enter", "start"), ("Esc", "cancel")];
+        }
+        match self.focus {
+            ResFocus::Table => &[
+                ("↑↓", "row"),
+                ("Enter/Tab", "failing items"),
+                ("b", "run a bench"),
+                ("d", "demo / yours"),
+                ("t", "training"),
+                ("Esc", "decode view"),
+                ("q", "quit"),
+            ],
+            ResFocus::Failing => &[
+                ("↑↓", "item"),
+                ("Enter", "open its trace"),
+                ("Tab/Esc", "table"),
+                ("b", "run a bench"),
+                ("t", "training"),
+                ("q", "quit"),
+            ],
+        }
     }
 }

@@ -1,11 +1,19 @@
 //! The workbench's three screens — the decode view, the training panel (`t`) and the results
-//! pane (`r`) — and the glue the other two need: keys, the processes they start, and the
-//! poller's snapshots.
+//! pane (`r`) — and the vocabulary between them and the app: the keys the training and results
+//! screens take ([`PaneKey`]), what their handlers (and the tour's) ask of the app in return
+//! ([`Outcome`]), and what they may read from elsewhere ([`Ctx`]). The screens own their state
+//! and update it themselves; `App` routes keys to the screen that is up and applies the
+//! outcomes. This module names no screen and no app, so nothing here closes a circle.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use std::path::{Path, PathBuf};
 
-use super::app::{Action, App, Overlay};
-use super::runs::{self, Launch, PollEvent};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::doc::Doc;
+use super::effect::Effect;
+pub use super::effect::ProcessOp;
+use super::line_edit::Edit;
+use super::view::StepRef;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Screen {
@@ -39,52 +47,63 @@ pub enum PaneKey {
 
 impl PaneKey {
     /// The line-editing action of this key (typing in a field).
-    pub fn line_action(self) -> Option<Action> {
+    pub fn line_action(self) -> Option<Edit> {
         Some(match self {
-            PaneKey::Char(c) => Action::Char(c),
-            PaneKey::Backspace => Action::Backspace,
-            PaneKey::Delete => Action::Delete,
-            PaneKey::Left => Action::CursorLeft,
-            PaneKey::Right => Action::CursorRight,
-            PaneKey::Home => Action::Home,
-            PaneKey::End => Action::End,
+            PaneKey::Char(c) => Edit::Char(c),
+            PaneKey::Backspace => Edit::Backspace,
+            PaneKey::Delete => Edit::Delete,
+            PaneKey::Left => Edit::Left,
+            PaneKey::Right => Edit::Right,
+            PaneKey::Home => Edit::Home,
+            PaneKey::End => Edit::End,
             _ => return None,
         })
     }
 }
 
-/// A process to start or signal (carried out by the event loop, [`execute`]).
+/// What a screen's key handler (or the tour) asks of the app, applied in order.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ProcessOp {
-    Spawn {
-        launch: Launch,
-        what: String,
+pub enum Outcome {
+    /// A status line.
+    Info(String),
+    /// A status line, as an error.
+    Error(String),
+    /// Work for the event loop.
+    Effect(Effect),
+    /// Switch to this screen (when another is up), with its status line.
+    Show(Screen),
+    /// Use this adapter in the decode view (from the next run).
+    SetAdapter(PathBuf),
+    /// Close the help overlay or the input line.
+    CloseOverlay,
+    /// Show these traces (`other` to diff against) on the decode view at a step, a block
+    /// offset selected.
+    Present {
+        doc: Box<Doc>,
+        other: Option<Box<Doc>>,
+        at: StepRef,
+        sel: usize,
     },
-    /// SIGINT: the trainer checkpoints and exits.
-    Interrupt {
-        pid: u32,
-        what: String,
-    },
+    /// Select the results pane's most notable row (the adapter furthest from its base).
+    SelectNotableResult,
+    /// The tour is over.
+    EndTour,
+    Quit,
 }
 
-/// Keys on the training and results screens (ctrl-c is handled before).
-pub fn key_action(app: &App, key: KeyEvent) -> Option<Action> {
-    if key.kind == KeyEventKind::Release {
-        return None;
-    }
-    if app.overlay == Overlay::Help {
-        return Some(match key.code {
-            KeyCode::Char('?') => Action::ToggleHelp,
-            KeyCode::Char('q') => Action::Quit,
-            KeyCode::Esc => Action::Escape,
-            KeyCode::Enter => Action::Submit,
-            _ => return None,
-        });
-    }
+/// What a screen may read from outside its own state.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    /// The binary launched for `train` and `bench` (the running one).
+    pub exe: &'a Path,
+}
+
+/// The pane key of a key press on the training or results screen (ctrl-c is handled before).
+pub fn pane_key(key: KeyEvent) -> Option<PaneKey> {
     if key.modifiers.contains(KeyModifiers::CONTROL) {
-        return (key.code == KeyCode::Char('u')).then_some(Action::Pane(PaneKey::ClearLine));
+        return (key.code == KeyCode::Char('u')).then_some(PaneKey::ClearLine);
     }
-    Some(Action::Pane(match key.code {
+    Some(match key.code {
         KeyCode::Up => PaneKey::Up,
         KeyCode::Down => PaneKey::Down,
         KeyCode::Left => PaneKey::Left,
@@ -101,90 +120,5 @@ pub fn key_action(app: &App, key: KeyEvent) -> Option<Action> {
         KeyCode::Home => PaneKey::Home,
         KeyCode::End => PaneKey::End,
         _ => return None,
-    }))
-}
-
-/// Whether the screen is typing into a field (so letters are text, not commands).
-pub fn is_editing(app: &App) -> bool {
-    match app.screen {
-        Screen::Training => app.training.editing.is_some(),
-        Screen::Results => app.results.bench_input.is_some(),
-        Screen::Decode => false,
-    }
-}
-
-/// A key on the training or results screen.
-pub fn on_key(app: &mut App, k: PaneKey) {
-    if !is_editing(app) {
-        match k {
-            PaneKey::Char('q') => return app.update(Action::Quit),
-            PaneKey::Char('?') => return app.update(Action::ToggleHelp),
-            PaneKey::Char('t') => return show(app, Screen::Training),
-            PaneKey::Char('r') => return show(app, Screen::Results),
-            _ => {}
-        }
-    }
-    match app.screen {
-        Screen::Training => {
-            if k == PaneKey::Esc && !is_editing(app) {
-                return show(app, Screen::Decode);
-            }
-            super::training::on_key(app, k)
-        }
-        Screen::Results => super::results::on_key(app, k),
-        Screen::Decode => {}
-    }
-}
-
-/// Switches screens (`t` or `r` again goes back to the decode view).
-pub fn show(app: &mut App, s: Screen) {
-    if app.screen == s && s != Screen::Decode {
-        app.screen = Screen::Decode;
-        return;
-    }
-    app.screen = s;
-    match s {
-        Screen::Training => {
-            let n = app.training.runs.len();
-            let dir = runs::runs_dir(&app.training.data_dir);
-            app.info(format!("training: {n} run(s) in {} — n: new run, L: launch", dir.display()));
-        }
-        Screen::Results => {
-            let msg = app.results.source_line();
-            app.info(msg);
-        }
-        Screen::Decode => {}
-    }
-}
-
-/// Starts or signals a process, reporting the outcome in the status line.
-pub fn execute(app: &mut App, op: ProcessOp) {
-    match op {
-        ProcessOp::Spawn { launch, what } => match runs::spawn(&launch) {
-            Ok(pid) => {
-                if launch.kind == runs::LaunchKind::Bench {
-                    app.results.jobs.push(super::results::BenchJob {
-                        pid,
-                        log: launch.log.clone(),
-                        what: what.clone(),
-                        started: std::time::Instant::now(),
-                    });
-                }
-                app.info(format!("{what}: started (pid {pid}); log {}", launch.log.display()));
-            }
-            Err(e) => app.error(format!("{what}: {e:#}")),
-        },
-        ProcessOp::Interrupt { pid, what } => match runs::interrupt(pid) {
-            Ok(()) => app.info(format!("cancelling {what}: it checkpoints and stops")),
-            Err(e) => app.error(format!("cannot cancel {what}: {e:#}")),
-        },
-    }
-}
-
-/// Applies a poller snapshot.
-pub fn on_poll(app: &mut App, ev: PollEvent) {
-    match ev {
-        PollEvent::Runs(r) => app.training.set_runs(r),
-        PollEvent::Results { root, loaded } => app.results.set_loaded(&root, *loaded),
-    }
+    })
 }

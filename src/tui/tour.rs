@@ -15,21 +15,23 @@
 //! stop shows whatever the results pane shows (the demo set in `sessions/results` or your own
 //! results) and says so plainly when there is none.
 //!
-//! The tour owns its state. While it is up, [`key_action`] takes Enter (next stop), Backspace
+//! The tour owns its state. While it is up, [`key`] takes Enter (next stop), Backspace
 //! (back), Esc (leave) and q (quit) before the screens do; every other key works as usual, so
-//! a stop can be explored. [`update`] moves between stops by opening documents and switching
-//! screens through the app's own actions; leaving or finishing queues
-//! [`Effect::TourSeen`], and the event loop writes the flag ([`mark_seen`]).
+//! a stop can be explored. [`Tour::update`] moves between stops and returns [`Outcome`]s the
+//! app applies: present these traces at this step, show the results pane, a status line;
+//! leaving or finishing queues [`Effect::TourSeen`], and the event loop writes the flag
+//! ([`mark_seen`]).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::{Action, App, Doc, Effect, Focus, Overlay};
 use super::demo::{DemoItem, DemoSpec, Manifest};
+use super::doc::Doc;
+use super::effect::Effect;
 use super::results::ResultsState;
-use super::screens::{self, Screen};
+use super::screens::{Outcome, Screen};
 use super::view::{self, StepRef};
 use crate::bench::classify::{DigitError, analyse_trace, canvas_text, final_digit_error, trace_detok};
 use crate::bench::results::row_label;
@@ -183,9 +185,9 @@ impl Tour {
     }
 
     /// The overlay text of the current stop.
-    pub fn lines(&self, app: &App) -> Vec<TextLine> {
+    pub fn lines(&self, results: &ResultsState) -> Vec<TextLine> {
         match self.current().view {
-            View::Results => results_lines(&app.results),
+            View::Results => results_lines(results),
             View::Trace { .. } => self.current().lines.clone(),
         }
     }
@@ -224,101 +226,79 @@ pub fn wanted(args: &super::TuiArgs, data_dir: &Path) -> bool {
     args.plain && !args.no_tour && !env_off && !seen(data_dir)
 }
 
-/// Starts the tour at its first stop.
-pub fn start(app: &mut App) -> Result<()> {
-    let tour = Tour::build(&app.training.data_dir)?;
-    app.tour = Some(tour);
-    enter(app, 0);
-    Ok(())
-}
-
-/// The tour's keys, taken before the screens' while it is up and nothing is being typed.
-pub fn key_action(app: &App, key: &KeyEvent) -> Option<Action> {
-    if app.tour.is_none() || key.kind == KeyEventKind::Release {
-        return None;
-    }
+/// The tour's key, while it is up: `busy` when something is being typed or the help is up
+/// (then only ctrl-c / ctrl-q, which quit).
+pub fn key(key: &KeyEvent, busy: bool) -> Option<TourAction> {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl && matches!(key.code, KeyCode::Char('c') | KeyCode::Char('q')) {
-        return Some(Action::Tour(TourAction::Quit));
+        return Some(TourAction::Quit);
     }
-    let typing = matches!(app.overlay, Overlay::Input(_))
-        || (app.screen == Screen::Decode && app.focus == Focus::Prompt)
-        || screens::is_editing(app);
-    if typing || app.overlay == Overlay::Help || ctrl {
+    if busy || ctrl {
         return None;
     }
-    Some(Action::Tour(match key.code {
+    Some(match key.code {
         KeyCode::Enter => TourAction::Next,
         KeyCode::Backspace => TourAction::Back,
         KeyCode::Esc => TourAction::Leave,
         KeyCode::Char('q') => TourAction::Quit,
         _ => return None,
-    }))
+    })
 }
 
-/// Applies a tour key.
-pub fn update(app: &mut App, a: TourAction) {
-    let Some(t) = &app.tour else { return };
-    let (stop, last) = (t.stop, t.is_last());
-    match a {
-        TourAction::Next if !last => enter(app, stop + 1),
-        TourAction::Back if stop > 0 => enter(app, stop - 1),
-        TourAction::Back => {}
-        TourAction::Next | TourAction::Leave => {
-            leave(app);
-            app.info(if last {
-                "that was the tour — `draftscope tour` shows it again; ? lists every key"
-            } else {
-                "tour left — `draftscope tour` shows it again; ? lists every key"
-            });
-        }
-        TourAction::Quit => {
-            leave(app);
-            app.update(Action::Quit);
-        }
-    }
-}
-
-fn leave(app: &mut App) {
-    if let Some(t) = app.tour.take() {
-        app.effects.push(Effect::TourSeen(t.data_dir));
-    }
-}
-
-/// Puts the workbench where stop `i` wants it.
-fn enter(app: &mut App, i: usize) {
-    let Some(t) = app.tour.as_mut() else { return };
-    t.stop = i;
-    let stop = t.stops[i].clone();
-    let docs = match &stop.view {
-        View::Trace { doc, other, .. } => Some((t.docs[*doc].clone(), other.map(|o| t.docs[o].clone()))),
-        View::Results => None,
-    };
-    app.overlay = Overlay::None;
-    match (stop.view, docs) {
-        (View::Trace { at, sel, .. }, Some((doc, other))) => {
-            app.screen = Screen::Decode;
-            app.focus = Focus::Tokens;
-            app.doc = None;
-            app.other = None;
-            if let Some(o) = other {
-                app.open_doc(o);
+impl Tour {
+    /// Applies a tour key.
+    pub fn update(&mut self, a: TourAction) -> Vec<Outcome> {
+        let (stop, last) = (self.stop, self.is_last());
+        match a {
+            TourAction::Next if !last => self.enter(stop + 1),
+            TourAction::Back if stop > 0 => self.enter(stop - 1),
+            TourAction::Back => Vec::new(),
+            TourAction::Next | TourAction::Leave => {
+                let mut out = self.leave();
+                out.push(Outcome::Info(
+                    if last {
+                        "that was the tour — `draftscope tour` shows it again; ? lists every key"
+                    } else {
+                        "tour left — `draftscope tour` shows it again; ? lists every key"
+                    }
+                    .into(),
+                ));
+                out
             }
-            app.open_doc(doc);
-            app.diff = app.other.is_some();
-            app.update(Action::Goto(at));
-            app.update(Action::Select(sel));
-        }
-        _ => {
-            if app.screen != Screen::Results {
-                screens::show(app, Screen::Results);
+            TourAction::Quit => {
+                let mut out = self.leave();
+                out.push(Outcome::Quit);
+                out
             }
-            select_notable_row(&mut app.results);
         }
     }
-    let n = app.tour.as_ref().map_or(0, |t| t.stops.len());
-    let next = if i + 1 == n { "Enter finishes" } else { "Enter: next stop" };
-    app.info(format!("tour {}/{n}: {} — {next}, Esc leaves the tour", i + 1, stop.title));
+
+    fn leave(&self) -> Vec<Outcome> {
+        vec![Outcome::EndTour, Outcome::Effect(Effect::TourSeen(self.data_dir.clone()))]
+    }
+
+    /// Goes to stop `i`: what puts the workbench where it wants it.
+    pub fn enter(&mut self, i: usize) -> Vec<Outcome> {
+        self.stop = i;
+        let stop = self.stops[i].clone();
+        let mut out = vec![Outcome::CloseOverlay];
+        match stop.view {
+            View::Trace { doc, other, at, sel } => out.push(Outcome::Present {
+                doc: Box::new(self.docs[doc].clone()),
+                other: other.map(|o| Box::new(self.docs[o].clone())),
+                at,
+                sel,
+            }),
+            View::Results => {
+                out.push(Outcome::Show(Screen::Results));
+                out.push(Outcome::SelectNotableResult);
+            }
+        }
+        let n = self.stops.len();
+        let next = if i + 1 == n { "Enter finishes" } else { "Enter: next stop" };
+        out.push(Outcome::Info(format!("tour {}/{n}: {} — {next}, Esc leaves the tour", i + 1, stop.title)));
+        out
+    }
 }
 
 // ---- the stops -------------------------------------------------------------------------------
@@ -683,21 +663,4 @@ pub fn results_lines(rs: &ResultsState) -> Vec<TextLine> {
             "Green / red: better / worse than the base. Tab lists the row's failing items; Enter on one opens its trace.",
         ),
     ]
-}
-
-/// Selects the adapter row furthest from its base (the comparison worth reading first).
-fn select_notable_row(rs: &mut ResultsState) {
-    let best = rs.rows.iter().enumerate().filter_map(|(i, r)| r.delta_vs_base.map(|d| (i, d.abs()))).fold(
-        None::<(usize, f64)>,
-        |acc, (i, d)| match acc {
-            Some((_, bd)) if bd >= d => acc,
-            _ => Some((i, d)),
-        },
-    );
-    if let Some((i, _)) = best
-        && rs.sel != i
-    {
-        rs.sel = i;
-        rs.recompute();
-    }
 }

@@ -4,9 +4,10 @@
 
 use std::path::PathBuf;
 
-use super::app::{Action, App, Effect, LineEdit};
+use super::effect::{Effect, ProcessOp};
+use super::line_edit::LineEdit;
 use super::runs::{self, Launch, LaunchKind, RunSnapshot};
-use super::screens::{PaneKey, ProcessOp};
+use super::screens::{Outcome, PaneKey};
 use crate::model::DeviceKind;
 use crate::model::lora::DEFAULT_TARGETS;
 use crate::train::Objective;
@@ -422,207 +423,191 @@ impl TrainingState {
             kind: LaunchKind::Train { run: crate::session::RunDir::new(dir), start_step: 0, resume: false },
         })
     }
-}
 
-/// A key on the training screen.
-pub fn on_key(app: &mut App, k: PaneKey) {
-    if app.training.editing.is_some() {
-        edit_key(app, k);
-        return;
-    }
-    let ts = &mut app.training;
-    match k {
-        PaneKey::Tab | PaneKey::BackTab => {
-            ts.focus = if ts.focus == TrainFocus::Runs { TrainFocus::Form } else { TrainFocus::Runs }
+    /// A key on the training screen.
+    pub fn on_key(&mut self, k: PaneKey) -> Vec<Outcome> {
+        if self.editing.is_some() {
+            return self.edit_key(k);
         }
-        PaneKey::Up | PaneKey::Char('k') => match ts.focus {
-            TrainFocus::Runs => ts.move_sel(-1),
-            TrainFocus::Form => ts.row = ts.row.saturating_sub(1),
-        },
-        PaneKey::Down | PaneKey::Char('j') => match ts.focus {
-            TrainFocus::Runs => ts.move_sel(1),
-            TrainFocus::Form => ts.row = (ts.row + 1).min(FORM_ROWS.len() - 1),
-        },
-        PaneKey::Left | PaneKey::Right | PaneKey::Char('h' | 'l' | '+' | '-' | '=')
-            if ts.focus == TrainFocus::Form =>
-        {
-            let d = if matches!(k, PaneKey::Left | PaneKey::Char('h' | '-')) { -1 } else { 1 };
-            let row = ts.form_row();
-            let cuda = ts.cuda.clone();
-            match ts.form.adjust(row, d, cuda.as_deref()) {
-                Ok(()) => {
-                    let v = ts.form.value(row);
-                    app.info(format!("{} = {v}", TrainForm::label(row)));
-                }
-                Err(e) => app.error(e),
+        match k {
+            PaneKey::Tab | PaneKey::BackTab => {
+                self.focus = if self.focus == TrainFocus::Runs { TrainFocus::Form } else { TrainFocus::Runs }
             }
-        }
-        PaneKey::Enter => match ts.focus {
-            TrainFocus::Form if ts.form_row() == FormRow::Launch => launch(app),
-            TrainFocus::Form => {
-                let row = ts.form_row();
-                ts.editing = Some(LineEdit::new(&ts.form.edit_text(row)));
+            PaneKey::Up | PaneKey::Char('k') => match self.focus {
+                TrainFocus::Runs => self.move_sel(-1),
+                TrainFocus::Form => self.row = self.row.saturating_sub(1),
+            },
+            PaneKey::Down | PaneKey::Char('j') => match self.focus {
+                TrainFocus::Runs => self.move_sel(1),
+                TrainFocus::Form => self.row = (self.row + 1).min(FORM_ROWS.len() - 1),
+            },
+            PaneKey::Left | PaneKey::Right | PaneKey::Char('h' | 'l' | '+' | '-' | '=')
+                if self.focus == TrainFocus::Form =>
+            {
+                let d = if matches!(k, PaneKey::Left | PaneKey::Char('h' | '-')) { -1 } else { 1 };
+                let row = self.form_row();
+                let cuda = self.cuda.clone();
+                return vec![match self.form.adjust(row, d, cuda.as_deref()) {
+                    Ok(()) => Outcome::Info(format!("{} = {}", TrainForm::label(row), self.form.value(row))),
+                    Err(e) => Outcome::Error(e),
+                }];
             }
-            TrainFocus::Runs => match ts.selected_run() {
-                Some(r) if r.state.can_resume() => app.info("R resumes this run from its last checkpoint"),
-                Some(r) => {
-                    let s = r.state.sentence();
-                    app.info(s)
+            PaneKey::Enter => match self.focus {
+                TrainFocus::Form if self.form_row() == FormRow::Launch => return self.launch(),
+                TrainFocus::Form => {
+                    let row = self.form_row();
+                    self.editing = Some(LineEdit::new(&self.form.edit_text(row)));
                 }
-                None => {
-                    ts.focus = TrainFocus::Form;
-                    app.info("no runs yet: fill in the form and launch (L)");
+                TrainFocus::Runs => {
+                    return vec![match self.selected_run() {
+                        Some(r) if r.state.can_resume() => {
+                            Outcome::Info("R resumes this run from its last checkpoint".into())
+                        }
+                        Some(r) => Outcome::Info(r.state.sentence()),
+                        None => {
+                            self.focus = TrainFocus::Form;
+                            Outcome::Info("no runs yet: fill in the form and launch (L)".into())
+                        }
+                    }];
                 }
             },
-        },
-        PaneKey::Char('n') => {
-            ts.focus = TrainFocus::Form;
-            ts.form.name = ts.form.default_name();
-            ts.row = FORM_ROWS.iter().position(|&r| r == FormRow::Name).unwrap_or(0);
-            app.info("new run: ↑↓ choose a field, ←→ change it, Enter types it; L launches");
+            PaneKey::Char('n') => {
+                self.focus = TrainFocus::Form;
+                self.form.name = self.form.default_name();
+                self.row = FORM_ROWS.iter().position(|&r| r == FormRow::Name).unwrap_or(0);
+                return vec![Outcome::Info(
+                    "new run: ↑↓ choose a field, ←→ change it, Enter types it; L launches".into(),
+                )];
+            }
+            PaneKey::Char('L') => return self.launch(),
+            PaneKey::Char('R') => return self.resume(),
+            PaneKey::Char('c') => return self.cancel(),
+            PaneKey::Char('a') => return self.use_adapter(),
+            _ => {}
         }
-        PaneKey::Char('L') => launch(app),
-        PaneKey::Char('R') => resume(app),
-        PaneKey::Char('c') => cancel(app),
-        PaneKey::Char('a') => use_adapter(app),
-        _ => {}
+        Vec::new()
     }
-}
 
-fn edit_key(app: &mut App, k: PaneKey) {
-    let ts = &mut app.training;
-    let Some(ed) = ts.editing.as_mut() else { return };
-    match k {
-        PaneKey::Esc => ts.editing = None,
-        PaneKey::ClearLine => *ed = LineEdit::default(),
-        PaneKey::Enter => {
-            let text = ed.text.clone();
-            ts.editing = None;
-            let row = ts.form_row();
-            let cuda = ts.cuda.clone();
-            match ts.form.set(row, &text, cuda.as_deref()) {
-                Ok(()) => {
-                    let v = ts.form.value(row);
-                    app.info(format!("{} = {v}", TrainForm::label(row)));
+    fn edit_key(&mut self, k: PaneKey) -> Vec<Outcome> {
+        let Some(ed) = self.editing.as_mut() else { return Vec::new() };
+        match k {
+            PaneKey::Esc => self.editing = None,
+            PaneKey::ClearLine => *ed = LineEdit::default(),
+            PaneKey::Enter => {
+                let text = ed.text.clone();
+                self.editing = None;
+                let row = self.form_row();
+                let cuda = self.cuda.clone();
+                return vec![match self.form.set(row, &text, cuda.as_deref()) {
+                    Ok(()) => Outcome::Info(format!("{} = {}", TrainForm::label(row), self.form.value(row))),
+                    Err(e) => Outcome::Error(e),
+                }];
+            }
+            other => {
+                if let Some(a) = other.line_action() {
+                    ed.apply(a);
                 }
-                Err(e) => app.error(e),
             }
         }
-        other => {
-            if let Some(a) = other.line_action() {
-                ed.apply(&a);
+        Vec::new()
+    }
+
+    /// Launches the form's run.
+    pub fn launch(&mut self) -> Vec<Outcome> {
+        match self.launch_for_form() {
+            Ok(l) => {
+                let name = self.form.name.clone();
+                self.selected = Some(name.clone());
+                self.focus = TrainFocus::Runs;
+                // The next launch gets a fresh name.
+                self.form.name = format!("{name}-2");
+                let what = format!("training run {name}");
+                vec![Outcome::Effect(Effect::Process(ProcessOp::Spawn { launch: l, what }))]
             }
+            Err(e) => vec![Outcome::Error(e)],
         }
     }
-}
 
-/// Launches the form's run.
-pub fn launch(app: &mut App) {
-    match app.training.launch_for_form() {
-        Ok(l) => {
-            let name = app.training.form.name.clone();
-            app.training.selected = Some(name.clone());
-            app.training.focus = TrainFocus::Runs;
-            app.effects
-                .push(Effect::Process(ProcessOp::Spawn { launch: l, what: format!("training run {name}") }));
-            // The next launch gets a fresh name.
-            app.training.form.name = format!("{name}-2");
-        }
-        Err(e) => app.error(e),
-    }
-}
-
-fn resume(app: &mut App) {
-    let Some(r) = app.training.selected_run() else {
-        app.error("no run selected");
-        return;
-    };
-    if !r.state.can_resume() {
-        let why = match &r.state {
-            s if s.is_live() => "it is still running".to_string(),
-            runs::RunState::Finished { .. } => "it has finished".to_string(),
-            s => s.sentence(),
+    fn resume(&self) -> Vec<Outcome> {
+        let Some(r) = self.selected_run() else {
+            return vec![Outcome::Error("no run selected".into())];
         };
-        app.error(format!("cannot resume {}: {why}", r.name));
-        return;
-    }
-    let l = runs::resume_launch(&app.training.exe, &app.training.data_dir, r);
-    let what = format!(
-        "resuming {} from {}",
-        r.name,
-        r.last_checkpoint().map_or("the start".to_string(), |s| format!("checkpoint step {s}"))
-    );
-    app.effects.push(Effect::Process(ProcessOp::Spawn { launch: l, what }));
-}
-
-fn cancel(app: &mut App) {
-    let Some(r) = app.training.selected_run() else {
-        app.error("no run selected");
-        return;
-    };
-    match r.state.pid() {
-        Some(pid) => {
-            let what = format!("{} (pid {pid})", r.name);
-            app.effects.push(Effect::Process(ProcessOp::Interrupt { pid, what }));
+        if !r.state.can_resume() {
+            let why = match &r.state {
+                s if s.is_live() => "it is still running".to_string(),
+                runs::RunState::Finished { .. } => "it has finished".to_string(),
+                s => s.sentence(),
+            };
+            return vec![Outcome::Error(format!("cannot resume {}: {why}", r.name))];
         }
-        None => {
-            let s = r.state.sentence();
-            app.error(format!("{} is not running: {s}", r.name))
+        let l = runs::resume_launch(&self.exe, &self.data_dir, r);
+        let what = format!(
+            "resuming {} from {}",
+            r.name,
+            r.last_checkpoint().map_or("the start".to_string(), |s| format!("checkpoint step {s}"))
+        );
+        vec![Outcome::Effect(Effect::Process(ProcessOp::Spawn { launch: l, what }))]
+    }
+
+    fn cancel(&self) -> Vec<Outcome> {
+        let Some(r) = self.selected_run() else {
+            return vec![Outcome::Error("no run selected".into())];
+        };
+        vec![match r.state.pid() {
+            Some(pid) => {
+                let what = format!("{} (pid {pid})", r.name);
+                Outcome::Effect(Effect::Process(ProcessOp::Interrupt { pid, what }))
+            }
+            None => Outcome::Error(format!("{} is not running: {}", r.name, r.state.sentence())),
+        }]
+    }
+
+    /// Sets the decode view's adapter to the selected run's (final adapter, else last
+    /// checkpoint).
+    fn use_adapter(&self) -> Vec<Outcome> {
+        let Some(r) = self.selected_run() else { return Vec::new() };
+        let fin = r.dir.join("adapter");
+        let path = if fin.join("adapter_config.json").exists() {
+            Some(fin)
+        } else {
+            r.last_checkpoint().map(|s| r.dir.join(format!("checkpoints/step-{s}/adapter")))
+        };
+        match path {
+            Some(p) => vec![
+                Outcome::SetAdapter(p.clone()),
+                Outcome::Info(format!("decode view: adapter {} (applied on the next run)", p.display())),
+            ],
+            None => vec![Outcome::Error(format!("{} has no adapter or checkpoint yet", r.name))],
         }
     }
-}
 
-/// Sets the decode view's adapter to the selected run's (final adapter, else last checkpoint).
-fn use_adapter(app: &mut App) {
-    let Some(r) = app.training.selected_run() else { return };
-    let fin = r.dir.join("adapter");
-    let path = if fin.join("adapter_config.json").exists() {
-        Some(fin)
-    } else {
-        r.last_checkpoint().map(|s| r.dir.join(format!("checkpoints/step-{s}/adapter")))
-    };
-    match path {
-        Some(p) => {
-            app.settings.adapter = Some(p.clone());
-            app.settings.adapter_on = true;
-            app.info(format!("decode view: adapter {} (applied on the next run)", p.display()));
+    /// Keys shown in the training screen's footer.
+    pub fn footer_keys(&self) -> &'static [(&'static str, &'static str)] {
+        if self.editing.is_some() {
+            return &[("type", "value"), ("Enter", "set"), ("Esc", "cancel")];
         }
-        None => app.error(format!("{} has no adapter or checkpoint yet", r.name)),
+        match self.focus {
+            TrainFocus::Runs => &[
+                ("↑↓", "run"),
+                ("Tab", "form"),
+                ("n", "new"),
+                ("L", "launch"),
+                ("R", "resume"),
+                ("c", "cancel"),
+                ("a", "use adapter"),
+                ("r", "results"),
+                ("Esc", "decode view"),
+                ("q", "quit"),
+            ],
+            TrainFocus::Form => &[
+                ("↑↓", "field"),
+                ("←→", "change"),
+                ("Enter", "type / launch"),
+                ("L", "launch"),
+                ("Tab", "runs"),
+                ("r", "results"),
+                ("Esc", "decode view"),
+            ],
+        }
     }
-}
-
-/// Keys shown in the training screen's footer.
-pub fn footer_keys(app: &App) -> &'static [(&'static str, &'static str)] {
-    let ts = &app.training;
-    if ts.editing.is_some() {
-        return &[("type", "value"), ("Enter", "set"), ("Esc", "cancel")];
-    }
-    match ts.focus {
-        TrainFocus::Runs => &[
-            ("↑↓", "run"),
-            ("Tab", "form"),
-            ("n", "new"),
-            ("L", "launch"),
-            ("R", "resume"),
-            ("c", "cancel"),
-            ("a", "use adapter"),
-            ("r", "results"),
-            ("Esc", "decode view"),
-            ("q", "quit"),
-        ],
-        TrainFocus::Form => &[
-            ("↑↓", "field"),
-            ("←→", "change"),
-            ("Enter", "type / launch"),
-            ("L", "launch"),
-            ("Tab", "runs"),
-            ("r", "results"),
-            ("Esc", "decode view"),
-        ],
-    }
-}
-
-/// For `Action` conversions in tests and key handling.
-pub fn action(k: PaneKey) -> Action {
-    Action::Pane(k)
 }

@@ -51,7 +51,7 @@ pub fn draw(frame: &mut Frame, app: &App) -> HitMap {
     render_tabs(frame.buffer_mut(), tabs, Screen::Results);
     render_main(frame.buffer_mut(), main, &app.results);
     render_jobs(frame.buffer_mut(), jobs, &app.results);
-    render_bottom(frame.buffer_mut(), message, footer, app, crate::tui::results::footer_keys(app));
+    render_bottom(frame.buffer_mut(), message, footer, app, app.results.footer_keys());
     if let Some(ed) = &app.results.bench_input {
         let label = "draftscope bench ";
         let line = Line::from(vec![

@@ -10,9 +10,32 @@ use ratatui::widgets::Paragraph;
 use crate::tui::app::{App, Focus, InputKind, Overlay, SPEEDS};
 use crate::tui::theme;
 
-/// The footer's key hints for the focused panel: (keys, what).
-pub fn footer_keys(app: &App) -> &'static [(&'static str, &'static str)] {
-    match app.focus {
+/// The footer's key hints for the focused panel: (keys, what), the tour's first while it has
+/// the keys.
+pub fn footer_keys(app: &App) -> Vec<(&'static str, &'static str)> {
+    tour_keys(app, panel_keys(app.focus))
+}
+
+/// Key hints as they are while the tour takes its keys ([`App::tour_takes_keys`]): the tour's
+/// Enter and Esc first, and the keys it takes dropped from the screen's own (`Enter/Tab` reads
+/// `Tab`). Otherwise the hints as given.
+pub fn tour_keys<'a>(app: &App, keys: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let Some(t) = app.tour.as_ref().filter(|_| app.tour_takes_keys()) else { return keys.to_vec() };
+    let taken = |p: &str| p == "Enter" || p == "Esc";
+    let mut out =
+        vec![("Enter", if t.is_last() { "tour: finish" } else { "tour: next" }), ("Esc", "leave tour")];
+    for &(k, w) in keys {
+        if !k.split('/').any(taken) {
+            out.push((k, w));
+        } else if let [rest] = k.split('/').filter(|p| !taken(p)).collect::<Vec<_>>()[..] {
+            out.push((rest, w));
+        }
+    }
+    out
+}
+
+fn panel_keys(focus: Focus) -> &'static [(&'static str, &'static str)] {
+    match focus {
         Focus::Prompt => &[
             ("type", "the prompt"),
             ("Enter", "run"),

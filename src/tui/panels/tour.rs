@@ -48,7 +48,7 @@ pub fn render(frame: &mut Frame, app: &App) {
     let stop = tour.current();
     let title = format!(" Tour {}/{} · {} ", tour.stop + 1, tour.stops.len(), stop.title);
     let mut lines: Vec<Line> = Vec::new();
-    for l in tour.lines(app) {
+    for l in tour.lines(&app.results) {
         lines.push(Line::from(
             l.0.iter().map(|s| Span::styled(s.text.clone(), tone_style(s.tone))).collect::<Vec<_>>(),
         ));

@@ -68,7 +68,7 @@ pub fn render_bottom(buf: &mut Buffer, message: Rect, footer: Rect, app: &App, k
     }
     let key = Style::new().fg(theme::FOCUS);
     let what = Style::new().fg(theme::MUTED);
-    let spans: Vec<Span> = keys
+    let spans: Vec<Span> = super::status::tour_keys(app, keys)
         .iter()
         .flat_map(|(k, w)| [Span::styled(*k, key), Span::styled(format!(" {w} "), what)])
         .collect();
@@ -86,7 +86,7 @@ pub fn draw(frame: &mut Frame, app: &App) -> HitMap {
     .areas(frame.area());
     render_tabs(frame.buffer_mut(), tabs, Screen::Training);
     let cursor = render_main(frame.buffer_mut(), main, &app.training);
-    render_bottom(frame.buffer_mut(), message, footer, app, crate::tui::training::footer_keys(app));
+    render_bottom(frame.buffer_mut(), message, footer, app, app.training.footer_keys());
     if let Some(c) = cursor {
         frame.set_cursor_position(c);
     }
