@@ -23,10 +23,17 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Loads `dir`, then times `reps` block-causal steps of a 32-token block after a 32-token
 /// cached prompt (the cost of one decoding step), and prints one table row.
-pub fn run(dir: &str, dtype: DtypeKind, reps: usize, full_layers: Option<usize>) -> Result<()> {
+pub fn run(
+    dir: &str,
+    dtype: DtypeKind,
+    reps: usize,
+    full_layers: Option<usize>,
+    compare_moe: bool,
+) -> Result<()> {
     let t = Instant::now();
     let lm = LoadedModel::load(Some(dir), DeviceKind::Cpu, dtype)?;
     let load_s = t.elapsed().as_secs_f64();
+    let mut lm = lm;
     let m = &lm.model;
     let b = 32;
     let dev = Device::Cpu;
@@ -65,5 +72,32 @@ pub fn run(dir: &str, dtype: DtypeKind, reps: usize, full_layers: Option<usize>)
     println!(
         "{dir}  layers {layers}  threads {threads}  load {load_s:.1} s  peak RSS {rss}  step {step:.3} s/32 tokens{extra}"
     );
+    if compare_moe {
+        // Interleaved, so both paths see the same machine load: new, reference, new, ...
+        let mut fast = Vec::new();
+        let mut reference = Vec::new();
+        for _ in 0..reps.max(1) {
+            for (flag, out) in [(false, &mut fast), (true, &mut reference)] {
+                set_reference(&mut lm.model, flag);
+                let t = Instant::now();
+                lm.model.forward(&block, b, None, Some(&cache), 0, &Collect::default())?;
+                out.push(t.elapsed().as_secs_f64());
+            }
+        }
+        let (f, r) = (median(fast), median(reference));
+        let rss = peak_rss().map(crate::model::memory::gb).unwrap_or_else(|| "?".into());
+        println!(
+            "  moe: expert path {f:.3} s/step, reference path {r:.3} s/step (reference/expert {:.2}×; peak RSS now {rss})",
+            r / f
+        );
+    }
     Ok(())
+}
+
+fn set_reference(m: &mut crate::model::Llada2, on: bool) {
+    for l in &mut m.layers {
+        if let crate::model::llada2::FeedForward::Moe(moe) = &mut l.mlp {
+            moe.reference_path = on;
+        }
+    }
 }

@@ -6,6 +6,7 @@ pub mod linear;
 pub mod llada2;
 pub mod lora;
 pub mod memory;
+pub mod moe_cpu;
 pub mod quant;
 pub mod shards;
 pub mod source;

@@ -23,6 +23,11 @@ pub trait WeightSource {
     fn get_linear(&self, name: &str, out: usize, inp: usize) -> Result<super::linear::Linear> {
         Ok(super::linear::Linear::new(self.get(&format!("{name}.weight"), &[out, inp])?, None))
     }
+    /// A lookup table (the word embeddings): rows are gathered, then widened to the compute
+    /// dtype, so a source may hand it out in a narrower stored dtype. Default: [`Self::get`].
+    fn get_table(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.get(name, shape)
+    }
     /// Bytes tensor `name` will hold in memory once loaded (for the pre-load estimate).
     fn resident_bytes(&self, _name: &str, shape: &[usize]) -> u64 {
         shape.iter().product::<usize>() as u64 * self.dtype().size_in_bytes() as u64
