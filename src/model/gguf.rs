@@ -166,12 +166,20 @@ pub struct GgufWeights {
     path: PathBuf,
     content: Content,
     file: RefCell<File>,
+    /// The file mapped read-only (CPU): quantized weights are views of it, not heap copies.
+    map: Option<std::sync::Arc<memmap2::Mmap>>,
     device: Device,
     dtype: DType,
 }
 
 impl GgufWeights {
+    /// Opens `path`; on the CPU its quantized weights stay in the mapped file.
     pub fn open(path: &Path, device: &Device, dtype: DType) -> Result<Self> {
+        Self::open_with(path, device, dtype, true)
+    }
+
+    /// [`Self::open`], with `mapped = false` reading every tensor onto the heap instead.
+    pub fn open_with(path: &Path, device: &Device, dtype: DType, mapped: bool) -> Result<Self> {
         let p = path.display();
         let mut file = File::open(path).with_context(|| format!("cannot open {p}"))?;
         let len = file.metadata()?.len();
@@ -195,6 +203,15 @@ impl GgufWeights {
         Ok(Self {
             path: path.to_path_buf(),
             content,
+            map: if mapped && device.is_cpu() {
+                // SAFETY: mapped read-only; like any mapped model file, it must not be
+                // truncated while the model is loaded.
+                Some(std::sync::Arc::new(
+                    unsafe { memmap2::Mmap::map(&file) }.with_context(|| format!("cannot map {p}"))?,
+                ))
+            } else {
+                None
+            },
             file: RefCell::new(file),
             device: device.clone(),
             dtype,
@@ -237,7 +254,10 @@ impl GgufWeights {
         let info = self.info(name, shape)?;
         let mut f = self.file.borrow_mut();
         let start = self.content.tensor_data_offset + info.offset;
-        let read = if self.device.is_cpu() {
+        let mapped = self.map.as_ref().and_then(|m| map_cpu(m, start, info.ggml_dtype, &info.shape));
+        let read = if let Some(q) = mapped {
+            q
+        } else if self.device.is_cpu() {
             read_cpu(&mut f, start, info.ggml_dtype, &info.shape)
         } else {
             info.read(&mut *f, self.content.tensor_data_offset, &self.device)
@@ -311,6 +331,45 @@ fn read_cpu(
         GgmlDType::Q8K => read!(BlockQ8K),
     };
     QTensor::new(QStorage::Cpu(storage), shape.clone())
+}
+
+/// A GGUF tensor as a view of the mapped file; None when its bytes are not aligned for the
+/// block type (then it is read onto the heap).
+fn map_cpu(
+    map: &std::sync::Arc<memmap2::Mmap>,
+    start: u64,
+    t: GgmlDType,
+    shape: &candle_core::Shape,
+) -> Option<candle_core::Result<QTensor>> {
+    use candle_core::quantized::k_quants::*;
+    use candle_core::quantized::{QStorage, QuantizedType};
+
+    use super::mapped::Mapped;
+    let blocks = shape.elem_count() / t.block_size();
+    let start = usize::try_from(start).ok()?;
+    macro_rules! view {
+        ($ty:ty) => {
+            Box::new(Mapped::<$ty>::new(map.clone(), start, blocks)?) as Box<dyn QuantizedType>
+        };
+    }
+    let storage = match t {
+        GgmlDType::F32 => view!(f32),
+        GgmlDType::F16 => view!(half::f16),
+        GgmlDType::BF16 => view!(half::bf16),
+        GgmlDType::Q4_0 => view!(BlockQ4_0),
+        GgmlDType::Q4_1 => view!(BlockQ4_1),
+        GgmlDType::Q5_0 => view!(BlockQ5_0),
+        GgmlDType::Q5_1 => view!(BlockQ5_1),
+        GgmlDType::Q8_0 => view!(BlockQ8_0),
+        GgmlDType::Q8_1 => view!(BlockQ8_1),
+        GgmlDType::Q2K => view!(BlockQ2K),
+        GgmlDType::Q3K => view!(BlockQ3K),
+        GgmlDType::Q4K => view!(BlockQ4K),
+        GgmlDType::Q5K => view!(BlockQ5K),
+        GgmlDType::Q6K => view!(BlockQ6K),
+        GgmlDType::Q8K => view!(BlockQ8K),
+    };
+    Some(QTensor::new(QStorage::Cpu(storage), shape.clone()))
 }
 
 fn is_float(t: GgmlDType) -> bool {

@@ -5,6 +5,7 @@ pub mod gguf;
 pub mod linear;
 pub mod llada2;
 pub mod lora;
+pub mod mapped;
 pub mod memory;
 pub mod moe_cpu;
 pub mod quant;
