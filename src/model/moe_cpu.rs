@@ -32,7 +32,9 @@ fn blocks<T: GgmlType>(q: &QTensor) -> Result<&[T]> {
         candle_core::bail!("internal: quantized weight is not in CPU memory");
     };
     let size = std::mem::size_of::<T>();
-    if bytes.len() % size != 0 || (bytes.as_ptr() as usize) % std::mem::align_of::<T>() != 0 {
+    if !bytes.len().is_multiple_of(size)
+        || !(bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>())
+    {
         candle_core::bail!("internal: quantized weight bytes do not form whole aligned blocks");
     }
     // SAFETY: `bytes` is the CPU storage of a QTensor of dtype T (a Vec<T>), so it is a valid,
@@ -80,6 +82,18 @@ struct SharedOut(*mut f32);
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
+impl SharedOut {
+    /// Row `i` (of `len` values) of the buffer.
+    ///
+    /// # Safety
+    /// No other work item may use the same row while the slice lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn row(&self, i: usize, len: usize) -> &mut [f32] {
+        // SAFETY: in bounds by the caller's layout; disjoint by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(i * len), len) }
+    }
+}
+
 /// What one forward of the routed experts needs besides the weights.
 struct Routed<'a> {
     /// Token rows `[t, hidden]`, f32.
@@ -116,7 +130,6 @@ fn run<'a, G: GgmlType, D: GgmlType>(experts: &'a [Mlp], r: &Routed, inter: usiz
     let out = SharedOut(slots.as_mut_ptr());
     let ib = inter / D::BLCK_SIZE;
     let work = |range: std::ops::Range<usize>| {
-        let out = out;
         let mut g = vec![0f32; inter];
         let mut u = vec![0f32; inter];
         let mut aq: Vec<D::VecDotType> = vec![D::VecDotType::zeros(); ib];
@@ -133,7 +146,7 @@ fn run<'a, G: GgmlType, D: GgmlType>(experts: &'a [Mlp], r: &Routed, inter: usiz
                 }
                 D::VecDotType::from_float(&g, &mut aq);
                 // SAFETY: slot rows are disjoint and each slot belongs to exactly one expert.
-                let dst = unsafe { std::slice::from_raw_parts_mut(out.0.add(slot as usize * h), h) };
+                let dst = unsafe { out.row(slot as usize, h) };
                 gemv(w.down, h, inter, &aq, dst);
             }
         }
@@ -199,7 +212,7 @@ pub fn forward(experts: &[Mlp], flat: &Tensor, r: &RoutingRef) -> Result<Option<
     };
     let (t, h) = flat.dims2()?;
     let inter = experts[0].gate_proj.out_features();
-    if h % gu.block_size() != 0 || inter % dn.block_size() != 0 {
+    if !h.is_multiple_of(gu.block_size()) || !inter.is_multiple_of(dn.block_size()) {
         return Ok(None);
     }
     let x: Vec<f32> = flat.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
