@@ -6,8 +6,8 @@
 //! runs (`MISTRALRS_FORCE_AVX2`, read once per process). At that tier candle's q8_0 matmul is
 //! its generic kernel — the dot products the expert path calls — and its repacked q4_k
 //! kernel quantizes activations and sums exactly as the generic one, so both formats must
-//! agree bit for bit. (With AVX512-VNNI, candle's q8_0 kernel quantizes activations to q8_K
-//! instead of q8_0: the two paths then differ by that rounding, ~1% of a logit.)
+//! agree bit for bit. (At candle's AVX512-VNNI tier its tile kernels quantize q8_0 activations to
+//! q8_K and order q4_k sums differently, so the paths then differ by that rounding.)
 
 use draftscope::model::llada2::FeedForward;
 use draftscope::model::quant::QuantFormat;

@@ -67,6 +67,46 @@ fn gemv<T: GgmlType>(w: &[T], n: usize, k: usize, x: &[T::VecDotType], dst: &mut
     }
 }
 
+/// Rows of activations a weight quad is streamed against before the next quad (as in
+/// candle's generic quantized matmul), so an expert with many tokens reads its weights once
+/// per tile of rows instead of once per row.
+const ROW_TILE: usize = 16;
+
+/// `dst[i·n + c] = dot(W[c], x_i)` for `m` activation rows `x` (`m·k/T::BLCK_SIZE` blocks):
+/// [`gemv`]'s dot products for every row, weight-quad-major within row tiles.
+fn gemm_rows<T: GgmlType>(w: &[T], n: usize, k: usize, x: &[T::VecDotType], m: usize, dst: &mut [f32]) {
+    if m == 1 {
+        return gemv(w, n, k, x, dst);
+    }
+    let kb = k / T::BLCK_SIZE;
+    let row = |c: usize| &w[c * kb..(c + 1) * kb];
+    let quads = n & !3;
+    for t0 in (0..m).step_by(ROW_TILE) {
+        let t1 = m.min(t0 + ROW_TILE);
+        let mut c = 0;
+        while c < quads {
+            for i in t0..t1 {
+                let xi = &x[i * kb..(i + 1) * kb];
+                let (a, b, cc, d) = T::vec_dot_4(k, row(c), row(c + 1), row(c + 2), row(c + 3), xi);
+                let o = &mut dst[i * n + c..i * n + c + 4];
+                o.copy_from_slice(&[a, b, cc, d]);
+            }
+            c += 4;
+        }
+        for i in t0..t1 {
+            let xi = &x[i * kb..(i + 1) * kb];
+            if n - quads >= 2 {
+                let (a, b) = T::vec_dot_2(k, row(quads), row(quads + 1), xi);
+                dst[i * n + quads] = a;
+                dst[i * n + quads + 1] = b;
+            }
+            if (n - quads) & 1 == 1 {
+                dst[i * n + n - 1] = T::vec_dot(k, row(n - 1), xi);
+            }
+        }
+    }
+}
+
 /// One quantized expert's weights.
 struct ExpertBlocks<'a, G: GgmlType, D: GgmlType> {
     gate: &'a [G],
@@ -130,24 +170,35 @@ fn run<'a, G: GgmlType, D: GgmlType>(experts: &'a [Mlp], r: &Routed, inter: usiz
     let out = SharedOut(slots.as_mut_ptr());
     let ib = inter / D::BLCK_SIZE;
     let work = |range: std::ops::Range<usize>| {
-        let mut g = vec![0f32; inter];
-        let mut u = vec![0f32; inter];
-        let mut aq: Vec<D::VecDotType> = vec![D::VecDotType::zeros(); ib];
+        let (mut xs, mut g, mut u, mut aq, mut y) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for &e in &active[range] {
             let w = &ws[e];
-            for (&row, &slot) in r.rows_of[e].iter().zip(&r.slot_of[e]) {
-                let xr = &xq[row as usize * hb..(row as usize + 1) * hb];
-                gemv(w.gate, inter, h, xr, &mut g);
-                gemv(w.up, inter, h, xr, &mut u);
-                // SiLU(gate) · up, as candle's sigmoid op computes it.
-                for (gi, ui) in g.iter_mut().zip(&u) {
-                    let s = ((-*gi).exp() + 1.0).recip();
-                    *gi = (*gi * s) * ui;
-                }
-                D::VecDotType::from_float(&g, &mut aq);
+            let rows = &r.rows_of[e];
+            let m = rows.len();
+            // This expert's token rows, gathered (already quantized).
+            xs.clear();
+            for &row in rows {
+                xs.extend_from_slice(&xq[row as usize * hb..(row as usize + 1) * hb]);
+            }
+            g.resize(m * inter, 0f32);
+            u.resize(m * inter, 0f32);
+            gemm_rows(w.gate, inter, h, &xs, m, &mut g);
+            gemm_rows(w.up, inter, h, &xs, m, &mut u);
+            // SiLU(gate) · up, as candle's sigmoid op computes it.
+            for (gi, ui) in g.iter_mut().zip(&u) {
+                let s = ((-*gi).exp() + 1.0).recip();
+                *gi = (*gi * s) * ui;
+            }
+            aq.resize(m * ib, D::VecDotType::zeros());
+            for (gr, ar) in g.chunks_exact(inter).zip(aq.chunks_exact_mut(ib)) {
+                D::VecDotType::from_float(gr, ar);
+            }
+            y.resize(m * h, 0f32);
+            gemm_rows(w.down, h, inter, &aq, m, &mut y);
+            for (yr, &slot) in y.chunks_exact(h).zip(&r.slot_of[e]) {
                 // SAFETY: slot rows are disjoint and each slot belongs to exactly one expert.
-                let dst = unsafe { out.row(slot as usize, h) };
-                gemv(w.down, h, inter, &aq, dst);
+                unsafe { out.row(slot as usize, h) }.copy_from_slice(yr);
             }
         }
     };
