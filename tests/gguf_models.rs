@@ -194,3 +194,26 @@ fn synth_refuses_a_depth_the_config_does_not_have() {
         one_line_error(&["synth", "--like", "tiny", "--layers", "9", "--out", out.to_str().unwrap()], &[]);
     assert!(e.contains("--layers 9") && e.contains("1..=3"), "{e}");
 }
+
+#[test]
+fn the_mapped_gguf_gives_the_logits_of_the_heap_copy() {
+    use candle_core::{DType, Device};
+    use draftscope::model::gguf::GgufWeights;
+    use draftscope::model::{Config, Llada2};
+    let d = tempfile::tempdir().unwrap();
+    for f in [QuantFormat::Q8_0, QuantFormat::Q4K] {
+        let dir = d.path().join(f.name());
+        synth::write_dir(&dir, Like::Tiny, Some(2), 3, Output::Gguf(f), &mut |_| {}).unwrap();
+        let cfg = Config::from_file(&dir.join("config.json")).unwrap();
+        let ids: Vec<u32> = (0..48u32).map(|i| (i * 7 + 3) % 500).collect();
+        let logits = |mapped: bool| {
+            let ws =
+                GgufWeights::open_with(&dir.join("model.gguf"), &Device::Cpu, DType::F32, mapped).unwrap();
+            let m = Llada2::new(&cfg, &ws).unwrap();
+            let out =
+                m.forward_window(&ids, MaskKind::GenerateBias { block_length: 16 }, &Collect::default());
+            out.unwrap().logits.unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        };
+        assert!(logits(true) == logits(false), "{}", f.name());
+    }
+}

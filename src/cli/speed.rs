@@ -50,6 +50,10 @@ pub struct SpeedArgs {
     /// `--what model`: the full depth to extrapolate to (e.g. 20 for LLaDA2.1-mini).
     #[arg(long)]
     pub full_layers: Option<usize>,
+    /// `--what model`: also time the same step on the reference MoE path (the per-expert
+    /// tensor loop; for quantized experts, candle's quantized matmul) and print the ratio.
+    #[arg(long)]
+    pub compare_moe: bool,
     /// Compute threads (0 = candle's default: every core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -97,7 +101,7 @@ fn lengths(arg: &Option<String>, default: &[usize]) -> Result<Vec<usize>> {
 pub fn run(args: SpeedArgs) -> Result<()> {
     if args.what == SpeedWhat::Model {
         let Some(dir) = &args.model else { anyhow::bail!("--what model needs --model DIR") };
-        return super::speed_model::run(dir, args.dtype, args.reps, args.full_layers);
+        return super::speed_model::run(dir, args.dtype, args.reps, args.full_layers, args.compare_moe);
     }
     let cfg = config(args.config);
     let model = random_model(&cfg)?;

@@ -11,8 +11,13 @@ use crate::model::{Collect, DeviceKind, DtypeKind, KvCache, LoadedModel, MaskKin
 
 /// Peak resident set (VmHWM) of this process, in bytes.
 pub fn peak_rss() -> Option<u64> {
+    status_kb("VmHWM:")
+}
+
+/// Field `key` of /proc/self/status (a size in kB), in bytes.
+fn status_kb(key: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb = s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse::<u64>().ok()?;
+    let kb = s.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse::<u64>().ok()?;
     Some(kb * 1024)
 }
 
@@ -23,10 +28,19 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Loads `dir`, then times `reps` block-causal steps of a 32-token block after a 32-token
 /// cached prompt (the cost of one decoding step), and prints one table row.
-pub fn run(dir: &str, dtype: DtypeKind, reps: usize, full_layers: Option<usize>) -> Result<()> {
+pub fn run(
+    dir: &str,
+    dtype: DtypeKind,
+    reps: usize,
+    full_layers: Option<usize>,
+    compare_moe: bool,
+) -> Result<()> {
     let t = Instant::now();
     let lm = LoadedModel::load(Some(dir), DeviceKind::Cpu, dtype)?;
     let load_s = t.elapsed().as_secs_f64();
+    let gb = |b: Option<u64>| b.map(|b| format!("{:.2} GB", b as f64 / 1e9)).unwrap_or_else(|| "?".into());
+    let loaded = format!("RSS after load {} (peak {})", gb(status_kb("VmRSS:")), gb(peak_rss()));
+    let mut lm = lm;
     let m = &lm.model;
     let b = 32;
     let dev = Device::Cpu;
@@ -42,6 +56,14 @@ pub fn run(dir: &str, dtype: DtypeKind, reps: usize, full_layers: Option<usize>)
         *x = m.cfg.mask_token_id;
     }
     let block = Tensor::new(block.as_slice(), &dev)?.unsqueeze(0)?;
+    // Warm-up: 8 distinct 32-token blocks route to nearly every expert (8·32·top-k choices),
+    // so the peak RSS counts every layer's weights resident — memory-mapped pages become
+    // resident only when first read.
+    for w in 0..8u32 {
+        let ids: Vec<u32> = (0..b as u32).map(|i| ((w + 2) * 104_729 + i * 7919) % (v - 8)).collect();
+        let t = Tensor::new(ids.as_slice(), &dev)?.unsqueeze(0)?;
+        m.forward(&t, b, None, Some(&cache), b, &Collect::default())?;
+    }
     let mut steps = Vec::new();
     for _ in 0..reps.max(1) {
         let t = Instant::now();
@@ -51,7 +73,7 @@ pub fn run(dir: &str, dtype: DtypeKind, reps: usize, full_layers: Option<usize>)
     let step = median(steps);
     let layers = m.cfg.num_hidden_layers;
     let threads = candle_core::utils::get_num_threads();
-    let rss = peak_rss().map(crate::model::memory::gb).unwrap_or_else(|| "?".into());
+    let rss = gb(peak_rss());
     let extra = match full_layers {
         Some(full) if full > layers && layers > 1 => {
             // Per-layer cost from the MoE layers measured here; the head and embeddings once.
@@ -63,7 +85,34 @@ pub fn run(dir: &str, dtype: DtypeKind, reps: usize, full_layers: Option<usize>)
         _ => String::new(),
     };
     println!(
-        "{dir}  layers {layers}  threads {threads}  load {load_s:.1} s  peak RSS {rss}  step {step:.3} s/32 tokens{extra}"
+        "{dir}  layers {layers}  threads {threads}  load {load_s:.1} s  {loaded}  peak RSS {rss}  step {step:.3} s/32 tokens{extra}"
     );
+    if compare_moe {
+        // Interleaved, so both paths see the same machine load: new, reference, new, ...
+        let mut fast = Vec::new();
+        let mut reference = Vec::new();
+        for _ in 0..reps.max(1) {
+            for (flag, out) in [(false, &mut fast), (true, &mut reference)] {
+                set_reference(&mut lm.model, flag);
+                let t = Instant::now();
+                lm.model.forward(&block, b, None, Some(&cache), 0, &Collect::default())?;
+                out.push(t.elapsed().as_secs_f64());
+            }
+        }
+        let (f, r) = (median(fast), median(reference));
+        let rss = gb(peak_rss());
+        println!(
+            "  moe: expert path {f:.3} s/step, reference path {r:.3} s/step (reference/expert {:.2}×; peak RSS now {rss})",
+            r / f
+        );
+    }
     Ok(())
+}
+
+fn set_reference(m: &mut crate::model::Llada2, on: bool) {
+    for l in &mut m.layers {
+        if let crate::model::llada2::FeedForward::Moe(moe) = &mut l.mlp {
+            moe.reference_path = on;
+        }
+    }
 }

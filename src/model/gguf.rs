@@ -24,6 +24,8 @@ use super::weights::WeightSource;
 
 pub const ARCHITECTURE: &str = "llada2_moe";
 const ALIGNMENT: u64 = 32;
+/// The lookup table handed out by [`WeightSource::get_table`].
+const TABLE: &str = "model.word_embeddings.weight";
 
 /// One tensor of a planned file.
 #[derive(Debug, Clone)]
@@ -164,12 +166,20 @@ pub struct GgufWeights {
     path: PathBuf,
     content: Content,
     file: RefCell<File>,
+    /// The file mapped read-only (CPU): quantized weights are views of it, not heap copies.
+    map: Option<std::sync::Arc<memmap2::Mmap>>,
     device: Device,
     dtype: DType,
 }
 
 impl GgufWeights {
+    /// Opens `path`; on the CPU its quantized weights stay in the mapped file.
     pub fn open(path: &Path, device: &Device, dtype: DType) -> Result<Self> {
+        Self::open_with(path, device, dtype, true)
+    }
+
+    /// [`Self::open`], with `mapped = false` reading every tensor onto the heap instead.
+    pub fn open_with(path: &Path, device: &Device, dtype: DType, mapped: bool) -> Result<Self> {
         let p = path.display();
         let mut file = File::open(path).with_context(|| format!("cannot open {p}"))?;
         let len = file.metadata()?.len();
@@ -193,6 +203,15 @@ impl GgufWeights {
         Ok(Self {
             path: path.to_path_buf(),
             content,
+            map: if mapped && device.is_cpu() {
+                // SAFETY: mapped read-only; like any mapped model file, it must not be
+                // truncated while the model is loaded.
+                Some(std::sync::Arc::new(
+                    unsafe { memmap2::Mmap::map(&file) }.with_context(|| format!("cannot map {p}"))?,
+                ))
+            } else {
+                None
+            },
             file: RefCell::new(file),
             device: device.clone(),
             dtype,
@@ -213,7 +232,8 @@ impl GgufWeights {
             .collect()
     }
 
-    fn read(&self, name: &str, shape: &[usize]) -> Result<QTensor> {
+    /// Tensor `name`'s entry, checked to exist with `shape`.
+    fn info(&self, name: &str, shape: &[usize]) -> Result<&candle_core::quantized::gguf_file::TensorInfo> {
         let p = self.path.display();
         let info = self
             .content
@@ -226,10 +246,130 @@ impl GgufWeights {
                 info.shape.dims()
             );
         }
-        let mut f = self.file.borrow_mut();
-        info.read(&mut *f, self.content.tensor_data_offset, &self.device)
-            .map_err(|e| anyhow::anyhow!("{p}: tensor `{name}` cannot be read ({e})"))
+        Ok(info)
     }
+
+    fn read(&self, name: &str, shape: &[usize]) -> Result<QTensor> {
+        let p = self.path.display();
+        let info = self.info(name, shape)?;
+        let mut f = self.file.borrow_mut();
+        let start = self.content.tensor_data_offset + info.offset;
+        let mapped = self.map.as_ref().and_then(|m| map_cpu(m, start, info.ggml_dtype, &info.shape));
+        let read = if let Some(q) = mapped {
+            q
+        } else if self.device.is_cpu() {
+            read_cpu(&mut f, start, info.ggml_dtype, &info.shape)
+        } else {
+            info.read(&mut *f, self.content.tensor_data_offset, &self.device)
+        };
+        read.map_err(|e| anyhow::anyhow!("{p}: tensor `{name}` cannot be read ({e})"))
+    }
+
+    /// An f16 tensor as a dense f16 tensor, read straight into its storage.
+    fn read_f16(&self, name: &str, shape: &[usize]) -> Result<Option<Tensor>> {
+        let info = self.info(name, shape)?;
+        if info.ggml_dtype != GgmlDType::F16 || !self.device.is_cpu() {
+            return Ok(None);
+        }
+        let start = self.content.tensor_data_offset + info.offset;
+        let v = read_vec::<half::f16>(&mut self.file.borrow_mut(), start, shape.iter().product())
+            .map_err(|e| anyhow::anyhow!("{}: tensor `{name}` cannot be read ({e})", self.path.display()))?;
+        Ok(Some(Tensor::from_vec(v, shape, &self.device)?))
+    }
+}
+
+/// `n` elements (blocks) of `T` from byte `start`, read straight into their vector: the one
+/// copy of the weight that stays. (candle's `TensorInfo::read` reads into a byte buffer and
+/// copies that into the block vector; with mimalloc keeping freed pages, the staging
+/// buffers of the largest tensors stayed resident.)
+fn read_vec<T: candle_core::quantized::GgmlType>(
+    f: &mut File,
+    start: u64,
+    n: usize,
+) -> std::io::Result<Vec<T>> {
+    use std::io::{Read, SeekFrom};
+    let mut v: Vec<T> = vec![T::zeros(); n];
+    // SAFETY: the vector's n initialised elements, viewed as bytes; GGUF block types are
+    // plain old data (#[repr(C)], every bit pattern valid), as candle's own loader assumes.
+    let bytes =
+        unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, n * std::mem::size_of::<T>()) };
+    f.seek(SeekFrom::Start(start))?;
+    f.read_exact(bytes)?;
+    Ok(v)
+}
+
+/// A GGUF tensor on the CPU, read with [`read_vec`].
+fn read_cpu(
+    f: &mut File,
+    start: u64,
+    t: GgmlDType,
+    shape: &candle_core::Shape,
+) -> candle_core::Result<QTensor> {
+    use candle_core::quantized::QStorage;
+    use candle_core::quantized::k_quants::*;
+    let blocks = shape.elem_count() / t.block_size();
+    macro_rules! read {
+        ($ty:ty) => {
+            Box::new(read_vec::<$ty>(f, start, blocks)?) as Box<dyn candle_core::quantized::QuantizedType>
+        };
+    }
+    let storage = match t {
+        GgmlDType::F32 => read!(f32),
+        GgmlDType::F16 => read!(half::f16),
+        GgmlDType::BF16 => read!(half::bf16),
+        GgmlDType::Q4_0 => read!(BlockQ4_0),
+        GgmlDType::Q4_1 => read!(BlockQ4_1),
+        GgmlDType::Q5_0 => read!(BlockQ5_0),
+        GgmlDType::Q5_1 => read!(BlockQ5_1),
+        GgmlDType::Q8_0 => read!(BlockQ8_0),
+        GgmlDType::Q8_1 => read!(BlockQ8_1),
+        GgmlDType::Q2K => read!(BlockQ2K),
+        GgmlDType::Q3K => read!(BlockQ3K),
+        GgmlDType::Q4K => read!(BlockQ4K),
+        GgmlDType::Q5K => read!(BlockQ5K),
+        GgmlDType::Q6K => read!(BlockQ6K),
+        GgmlDType::Q8K => read!(BlockQ8K),
+    };
+    QTensor::new(QStorage::Cpu(storage), shape.clone())
+}
+
+/// A GGUF tensor as a view of the mapped file; None when its bytes are not aligned for the
+/// block type (then it is read onto the heap).
+fn map_cpu(
+    map: &std::sync::Arc<memmap2::Mmap>,
+    start: u64,
+    t: GgmlDType,
+    shape: &candle_core::Shape,
+) -> Option<candle_core::Result<QTensor>> {
+    use candle_core::quantized::k_quants::*;
+    use candle_core::quantized::{QStorage, QuantizedType};
+
+    use super::mapped::Mapped;
+    let blocks = shape.elem_count() / t.block_size();
+    let start = usize::try_from(start).ok()?;
+    macro_rules! view {
+        ($ty:ty) => {
+            Box::new(Mapped::<$ty>::new(map.clone(), start, blocks)?) as Box<dyn QuantizedType>
+        };
+    }
+    let storage = match t {
+        GgmlDType::F32 => view!(f32),
+        GgmlDType::F16 => view!(half::f16),
+        GgmlDType::BF16 => view!(half::bf16),
+        GgmlDType::Q4_0 => view!(BlockQ4_0),
+        GgmlDType::Q4_1 => view!(BlockQ4_1),
+        GgmlDType::Q5_0 => view!(BlockQ5_0),
+        GgmlDType::Q5_1 => view!(BlockQ5_1),
+        GgmlDType::Q8_0 => view!(BlockQ8_0),
+        GgmlDType::Q8_1 => view!(BlockQ8_1),
+        GgmlDType::Q2K => view!(BlockQ2K),
+        GgmlDType::Q3K => view!(BlockQ3K),
+        GgmlDType::Q4K => view!(BlockQ4K),
+        GgmlDType::Q5K => view!(BlockQ5K),
+        GgmlDType::Q6K => view!(BlockQ6K),
+        GgmlDType::Q8K => view!(BlockQ8K),
+    };
+    Some(QTensor::new(QStorage::Cpu(storage), shape.clone()))
 }
 
 fn is_float(t: GgmlDType) -> bool {
@@ -240,6 +380,16 @@ impl WeightSource for GgufWeights {
     fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let q = self.read(name, shape)?;
         Ok(q.dequantize(&self.device)?.to_dtype(self.dtype)?)
+    }
+
+    /// An f16 table stays f16 (half the memory of f32); the gathered rows are widened.
+    fn get_table(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        if self.dtype != DType::F16
+            && let Some(t) = self.read_f16(name, shape)?
+        {
+            return Ok(t);
+        }
+        self.get(name, shape)
     }
 
     fn get_linear(&self, name: &str, out: usize, inp: usize) -> Result<Linear> {
@@ -256,6 +406,7 @@ impl WeightSource for GgufWeights {
         let elems = shape.iter().product::<usize>() as u64;
         match self.content.tensor_infos.get(name) {
             Some(i) if !is_float(i.ggml_dtype) => stored_bytes(i.ggml_dtype, elems as usize),
+            Some(i) if name == TABLE && i.ggml_dtype == GgmlDType::F16 => elems * 2,
             _ => elems * self.dtype.size_in_bytes() as u64,
         }
     }

@@ -15,6 +15,10 @@ use std::sync::Arc;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Storage, Tensor};
 
+/// Rows of a bf16 weight widened at a time by [`Linear::forward`] on the CPU (8192 × 2048
+/// f32 = 64 MiB for LLaDA2.1-mini's lm_head).
+pub const BF16_BLOCK_ROWS: usize = 8192;
+
 /// A frozen quantized base weight `[out, in]`.
 #[derive(Clone)]
 pub struct QuantBase {
@@ -102,11 +106,55 @@ impl Linear {
         }
     }
 
+    /// bf16 inference on the CPU for a large weight: candle's CPU bf16 matmul widens the
+    /// *whole* weight storage to f32 on every call (it has no bf16 gemm), 1.29 GB per forward
+    /// for LLaDA2.1-mini's lm_head. Here the weight is widened [`BF16_BLOCK_ROWS`] rows at a
+    /// time and each block multiplied in f32 (what candle computes), so the transient is one
+    /// block. None when this does not apply.
+    fn bf16_row_blocks(&self, x: &Tensor) -> Result<Option<Tensor>> {
+        let w = &self.weight;
+        if w.dtype() != DType::BF16
+            || x.dtype() != DType::BF16
+            || self.trainable
+            || x.track_op()
+            || !x.device().is_cpu()
+            || w.rank() != 2
+            || w.elem_count() <= BF16_BLOCK_ROWS * w.dim(1)?
+        {
+            return Ok(None);
+        }
+        let (n, k) = w.dims2()?;
+        let (storage, layout) = w.storage_and_layout();
+        let (Storage::Cpu(CpuStorage::BF16(v)), Some((start, end))) =
+            (&*storage, layout.contiguous_offsets())
+        else {
+            return Ok(None);
+        };
+        let v = &v[start..end];
+        let dims = x.dims().to_vec();
+        let m: usize = dims[..dims.len() - 1].iter().product();
+        let x32 = x.contiguous()?.reshape((m, k))?.to_dtype(DType::F32)?;
+        let mut parts = Vec::with_capacity(n.div_ceil(BF16_BLOCK_ROWS));
+        for r in (0..n).step_by(BF16_BLOCK_ROWS) {
+            let rows = BF16_BLOCK_ROWS.min(n - r);
+            let block: Vec<f32> = v[r * k..(r + rows) * k].iter().map(|b| b.to_f32()).collect();
+            let wb = Tensor::from_vec(block, (rows, k), x.device())?;
+            parts.push(x32.matmul(&wb.t()?)?);
+        }
+        drop(storage);
+        let y = Tensor::cat(&parts, 1)?.to_dtype(DType::BF16)?;
+        let mut out = dims;
+        *out.last_mut().unwrap() = n;
+        Ok(Some(y.reshape(out)?))
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         // Inference (no graph) and trainable weights take candle's matmul; a frozen weight
         // inside a graph takes the op that skips its gradient.
         let base = if let Some(q) = &self.quant {
             self.quant_forward(q, x)?
+        } else if let Some(y) = self.bf16_row_blocks(x)? {
+            y
         } else if self.trainable || !x.track_op() || !x.device().is_cpu() {
             x.broadcast_matmul(&self.weight.t()?)?
         } else {
@@ -207,4 +255,29 @@ impl CustomOp1 for FrozenQMatmul {
 /// Converts a weight to the compute dtype only when needed.
 pub fn to_dtype(t: Tensor, dtype: DType) -> Result<Tensor> {
     if t.dtype() == dtype { Ok(t) } else { t.to_dtype(dtype) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn bf16_row_blocks_compute_what_candles_bf16_matmul_computes() {
+        let dev = Device::Cpu;
+        let n = BF16_BLOCK_ROWS * 2 + 77;
+        let w = Tensor::randn(0f32, 1.0, (n, 64), &dev).unwrap().to_dtype(DType::BF16).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (1, 5, 64), &dev).unwrap().to_dtype(DType::BF16).unwrap();
+        let l = Linear::new(w.clone(), None);
+        let blocked = l.bf16_row_blocks(&x).unwrap().expect("applies to a large bf16 weight");
+        let plain = x.broadcast_matmul(&w.t().unwrap()).unwrap();
+        assert_eq!(blocked.dims(), plain.dims());
+        let a: Vec<f32> = blocked.flatten_all().unwrap().to_dtype(DType::F32).unwrap().to_vec1().unwrap();
+        let b: Vec<f32> = plain.flatten_all().unwrap().to_dtype(DType::F32).unwrap().to_vec1().unwrap();
+        // Both multiply the widened values in f32 and round once to bf16; gemm's blocking may
+        // order a sum differently, which can move a result by one bf16 ulp.
+        let worst = a.iter().zip(&b).fold(0f32, |m, (x, y)| m.max((x - y).abs() / y.abs().max(1.0)));
+        assert!(worst <= 1.0 / 128.0, "{worst}");
+        assert!(l.bf16_row_blocks(&x.to_dtype(DType::F32).unwrap()).unwrap().is_none());
+    }
 }

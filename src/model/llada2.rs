@@ -226,6 +226,9 @@ pub struct Moe {
     n_group: usize,
     topk_group: usize,
     scaling: f64,
+    /// Inference takes the per-expert tensor loop even when the experts are quantized
+    /// (the reference the quantized expert path is tested against).
+    pub reference_path: bool,
 }
 
 impl Moe {
@@ -251,6 +254,7 @@ impl Moe {
             n_group: cfg.n_group,
             topk_group: cfg.topk_group,
             scaling: cfg.routed_scaling_factor,
+            reference_path: false,
         })
     }
 
@@ -367,8 +371,20 @@ impl Moe {
         }
         let y = if x.track_op() || !x.device().is_cpu() {
             self.combine_graph(&flat, &weights, &rows_of, &slot_of)?
-        } else {
+        } else if self.reference_path {
             self.combine_into(&flat, &weights, &rows_of, &slot_of)?
+        } else {
+            let w: Vec<f32> = weights.flatten_all()?.to_vec1()?;
+            let routing = super::moe_cpu::RoutingRef {
+                rows_of: &rows_of,
+                slot_of: &slot_of,
+                weights: &w,
+                top_k: self.top_k,
+            };
+            match super::moe_cpu::forward(&self.experts, &flat, &routing)? {
+                Some(y) => y,
+                None => self.combine_into(&flat, &weights, &rows_of, &slot_of)?,
+            }
         };
         let mut y = y.to_dtype(x.dtype())?.reshape((b, n, h))?;
         if let Some(s) = &self.shared_experts {
@@ -533,6 +549,8 @@ pub struct Layer {
 #[derive(Debug, Clone)]
 pub struct Llada2 {
     pub cfg: Config,
+    /// `[vocab, hidden]`; may be stored narrower than the compute dtype (f16 from GGUF):
+    /// the gathered rows are widened.
     pub word_embeddings: Tensor,
     pub layers: Vec<Layer>,
     pub norm: RmsNorm,
@@ -546,7 +564,12 @@ pub struct Llada2 {
 impl Llada2 {
     pub fn new(cfg: &Config, ws: &dyn WeightSource) -> anyhow::Result<Self> {
         let h = cfg.hidden_size;
-        let word_embeddings = ws.get("model.word_embeddings.weight", &[cfg.vocab_size, h])?;
+        // Tied: the table is also the lm_head weight, so it takes the compute dtype.
+        let word_embeddings = if cfg.tie_word_embeddings {
+            ws.get("model.word_embeddings.weight", &[cfg.vocab_size, h])?
+        } else {
+            ws.get_table("model.word_embeddings.weight", &[cfg.vocab_size, h])?
+        };
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
             let p = format!("model.layers.{i}");
@@ -635,8 +658,8 @@ impl Llada2 {
         if positions.len() != n {
             candle_core::bail!("{} position ids for {n} tokens", positions.len());
         }
-        let mut x =
-            self.word_embeddings.embedding(&ids.flatten_all()?)?.reshape((b, n, self.cfg.hidden_size))?;
+        let rows = self.word_embeddings.embedding(&ids.flatten_all()?)?;
+        let mut x = super::linear::to_dtype(rows, self.dtype)?.reshape((b, n, self.cfg.hidden_size))?;
         let rope = Rope::new(&self.cfg, positions, self.dtype, &self.device)?;
         let mut hidden_states = Vec::new();
         let mut router = Vec::new();

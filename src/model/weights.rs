@@ -23,6 +23,11 @@ pub trait WeightSource {
     fn get_linear(&self, name: &str, out: usize, inp: usize) -> Result<super::linear::Linear> {
         Ok(super::linear::Linear::new(self.get(&format!("{name}.weight"), &[out, inp])?, None))
     }
+    /// A lookup table (the word embeddings): rows are gathered, then widened to the compute
+    /// dtype, so a source may hand it out in a narrower stored dtype. Default: [`Self::get`].
+    fn get_table(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.get(name, shape)
+    }
     /// Bytes tensor `name` will hold in memory once loaded (for the pre-load estimate).
     fn resident_bytes(&self, _name: &str, shape: &[usize]) -> u64 {
         shape.iter().product::<usize>() as u64 * self.dtype().size_in_bytes() as u64
@@ -106,7 +111,12 @@ impl WeightSource for SafetensorsWeights {
             .st
             .load(name, &self.device)
             .map_err(|e| anyhow::anyhow!("{}: tensor `{name}` cannot be read ({e})", self.label))?;
-        Ok(t.to_dtype(self.dtype)?)
+        let t = t.to_dtype(self.dtype)?;
+        // candle's `load` copies the tensor out of the mapping (a candle CPU tensor cannot
+        // borrow it); drop the pages just read from this process's resident set, so a load
+        // does not hold every weight twice (mapped + copied) until the mapping is dropped.
+        release_pages(view.data());
+        Ok(t)
     }
 
     fn device(&self) -> &Device {
@@ -115,6 +125,25 @@ impl WeightSource for SafetensorsWeights {
 
     fn dtype(&self) -> DType {
         self.dtype
+    }
+}
+
+/// Tells the kernel this process no longer needs the whole pages inside `bytes`, a range of
+/// a read-only file mapping: they leave the resident set (the page cache keeps them; a later
+/// read faults them back in from it).
+fn release_pages(bytes: &[u8]) {
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as usize;
+        let start = (bytes.as_ptr() as usize).div_ceil(page) * page;
+        let end = (bytes.as_ptr() as usize + bytes.len()) / page * page;
+        if end > start {
+            // SAFETY: whole pages inside a live read-only private file mapping; MADV_DONTNEED
+            // only drops this process's page-table entries for them (file-backed, so their
+            // contents are unchanged on the next read).
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+        }
     }
 }
 
