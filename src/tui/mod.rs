@@ -112,7 +112,7 @@ pub enum Event {
     Opened(PathBuf, std::result::Result<Box<Doc>, String>),
     Saved(PathBuf, std::result::Result<(), String>),
     /// Run directories and results stores, re-read by the poller thread.
-    Poll(runs::PollEvent),
+    Poll(crate::train::snapshot::PollEvent),
 }
 
 /// Loads a trace file as a document labelled by its file name.
