@@ -1,18 +1,8 @@
-//! What the workbench adds to run directories and bench jobs: the poller thread that re-reads
-//! them every [`POLL_MS`] so the UI never blocks on the disk, and how their numbers and log
-//! lines are written on screen. Reading a run directory is `train::snapshot`'s work; launching
-//! and interrupting processes is `session::run_dir`'s.
-
-use std::path::PathBuf;
-use std::time::Duration;
-
-use anyhow::{Context, Result};
+//! How the workbench writes runs and bench jobs on screen: durations and the trainer's log
+//! lines. Reading a run directory is `train::snapshot`'s work, polling it a job's
+//! (`jobs.rs`), launching and interrupting processes `session::run_dir`'s.
 
 use crate::train::run::Metrics;
-use crate::train::snapshot::{PollEvent, Scanner};
-
-/// How often the poller re-reads run directories and the results file.
-pub const POLL_MS: u64 = 500;
 
 /// `1h02m`, `3m12s`, `45s`.
 pub fn fmt_duration(secs: f64) -> String {
@@ -23,41 +13,6 @@ pub fn fmt_duration(secs: f64) -> String {
         format!("{}m{:02}s", s / 60, s % 60)
     } else {
         format!("{s}s")
-    }
-}
-
-/// The background thread that polls; dropping the handle does not stop it, a closed channel
-/// (`send` returning false) does.
-pub struct Poller;
-
-impl Poller {
-    /// Polls `data_dir` (runs and results) and each of `extra_results` (read-only stores such
-    /// as the demo set) every [`POLL_MS`].
-    pub fn spawn(
-        data_dir: PathBuf,
-        extra_results: Vec<PathBuf>,
-        send: impl Fn(PollEvent) -> bool + Send + 'static,
-    ) -> Result<()> {
-        std::thread::Builder::new()
-            .name("draftscope-runs".into())
-            .spawn(move || {
-                let mut sc = Scanner::new(&data_dir);
-                loop {
-                    if !send(PollEvent::Runs(sc.runs())) {
-                        return;
-                    }
-                    for root in std::iter::once(&data_dir).chain(extra_results.iter()) {
-                        if let Some(loaded) = sc.results_if_changed(root)
-                            && !send(PollEvent::Results { root: root.clone(), loaded: Box::new(loaded) })
-                        {
-                            return;
-                        }
-                    }
-                    std::thread::sleep(Duration::from_millis(POLL_MS));
-                }
-            })
-            .context("cannot start the runs poller")?;
-        Ok(())
     }
 }
 
