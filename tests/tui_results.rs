@@ -8,10 +8,10 @@ use draftscope::bench::record::{RESULTS_VERSION, RunRecord, rfc3339};
 use draftscope::bench::results::ResultsStore;
 use draftscope::bench::{Format, ItemOutcome, SuiteMetrics};
 use draftscope::decode::{AttentionMode, DecodeParams, Mode};
+use draftscope::train::snapshot::{PollEvent, Scanner};
 use draftscope::tui::app::{Action, App, Effect};
 use draftscope::tui::panels::results::{BASE_COLOR, render_main};
 use draftscope::tui::results::{ResFocus, ResultsState};
-use draftscope::tui::runs::{PollEvent, Scanner};
 use draftscope::tui::screens::{PaneKey, ProcessOp, Screen};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -400,7 +400,7 @@ fn b_starts_a_bench_of_the_selected_adapter_writing_to_the_data_dir() {
     assert_eq!(launch.args[..5], want[..]);
     assert_eq!(launch.args.last().map(String::as_str), Some(SELF));
     assert!(launch.log.starts_with(tmp.path().join("bench-logs")));
-    assert_eq!(launch.kind, draftscope::tui::runs::LaunchKind::Bench);
+    assert_eq!(launch.kind, draftscope::session::run_dir::LaunchKind::Bench);
 }
 
 #[test]

@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use draftscope::model::lora::{AdapterConfig, DEFAULT_TARGETS};
+use draftscope::session::RunDir;
+use draftscope::session::run_dir::{LaunchRecord, runs_dir};
 use draftscope::train::run::{Metrics, RunFile};
+use draftscope::train::snapshot::{self, PollEvent, RunState, Scanner};
 use draftscope::train::{Objective, RunKind, Status, testutil};
 use draftscope::tui::app::{Action, App, Effect};
 use draftscope::tui::panels::training::{render_detail, render_main};
 use draftscope::tui::results::ResultsState;
-use draftscope::tui::runs::{self, RunState, Scanner};
 use draftscope::tui::screens::{PaneKey, Screen};
 use draftscope::tui::training::{FORM_ROWS, FormRow, TrainFocus, TrainingState};
 use ratatui::buffer::Buffer;
@@ -87,7 +89,7 @@ fn write_run(dir: &Path, status: Status, pid: u32, steps: usize, done: usize, ch
         std::fs::write(ck.join("state.json"), format!("{{\"step\": {c}}}")).unwrap();
     }
     std::fs::write(
-        dir.join(runs::LOG_FILE),
+        dir.join(RunDir::LOG_FILE),
         format!(
             "{}\neval step 5 arith: accuracy 0.450 (n=40)\n",
             serde_json::to_string(&metrics(10, 21.0)).unwrap()
@@ -101,9 +103,9 @@ const DEAD_PID: u32 = 2_000_000_000;
 
 fn running_fixture() -> (tempfile::TempDir, TrainingState) {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = runs::runs_dir(tmp.path()).join("self-demo");
+    let dir = runs_dir(tmp.path()).join("self-demo");
     write_run(&dir, Status::Running, DEAD_PID, 100, 10, &[5]);
-    let mut snap = runs::read_run(&dir);
+    let mut snap = snapshot::read_run(&dir);
     // As the poller reports a live trainer.
     snap.state = RunState::Running { pid: 4242 };
     let mut ts = TrainingState::new(tmp.path().to_path_buf());
@@ -236,7 +238,7 @@ fn a_running_status_with_a_dead_pid_reads_as_stopped_at_the_last_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("r");
     write_run(&dir, Status::Running, DEAD_PID, 1000, 320, &[250, 300]);
-    let s = runs::read_run(&dir);
+    let s = snapshot::read_run(&dir);
     assert_eq!(s.state, RunState::Stopped { step: 320, checkpoint: Some(300) });
     assert!(s.state.can_resume());
     assert_eq!(
@@ -257,7 +259,7 @@ fn a_run_without_checkpoints_says_resume_starts_over() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("r");
     write_run(&dir, Status::Cancelled, DEAD_PID, 100, 3, &[]);
-    let s = runs::read_run(&dir);
+    let s = snapshot::read_run(&dir);
     assert_eq!(s.state, RunState::Cancelled { step: 3, checkpoint: None });
     assert_eq!(s.state.sentence(), "cancelled at step 3 — no checkpoint, resume starts over (R)");
 }
@@ -272,7 +274,7 @@ fn a_truncated_metrics_line_is_skipped_counted_and_shown() {
     // A torn line in the middle (crash, then a resume appended) and a partial last line.
     let text = format!("{}\n{}\n{}\n{}\n{}", lines[0], &lines[1][..20], lines[2], lines[3], &lines[3][..15]);
     std::fs::write(dir.join("metrics.jsonl"), text).unwrap();
-    let s = runs::read_run(&dir);
+    let s = snapshot::read_run(&dir);
     assert_eq!(s.metrics.iter().map(|m| m.step).collect::<Vec<_>>(), vec![1, 3, 4]);
     assert_eq!(s.bad_metric_lines, 1);
     assert_eq!(
@@ -293,14 +295,14 @@ fn a_truncated_metrics_line_is_skipped_counted_and_shown() {
 #[test]
 fn an_unreadable_run_json_and_a_launch_that_died_are_reported_not_fatal() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = runs::runs_dir(tmp.path());
+    let root = runs_dir(tmp.path());
     let bad = root.join("bad");
     std::fs::create_dir_all(&bad).unwrap();
     std::fs::write(bad.join("run.json"), "{\"config\": ").unwrap();
     let died = root.join("died");
     std::fs::create_dir_all(&died).unwrap();
-    let rec = runs::LaunchRecord { pid: DEAD_PID, args: vec![], unix_time: 0, start_step: 0, resume: false };
-    std::fs::write(died.join(runs::LAUNCH_FILE), serde_json::to_string(&rec).unwrap()).unwrap();
+    let rec = LaunchRecord { pid: DEAD_PID, args: vec![], unix_time: 0, start_step: 0, resume: false };
+    std::fs::write(died.join(RunDir::LAUNCH_FILE), serde_json::to_string(&rec).unwrap()).unwrap();
     let mut sc = Scanner::new(tmp.path());
     let snaps = sc.runs();
     let by = |n: &str| snaps.iter().find(|s| s.name == n).unwrap();
@@ -380,7 +382,7 @@ fn the_form_becomes_a_run_config_file_and_train_config_with_an_explicit_out_dir(
     ts.form.eval_every = 100;
     ts.form.extra = "--seq-len 64".into();
     let l = ts.launch_for_form().unwrap();
-    let out = runs::runs_dir(tmp.path()).join("x");
+    let out = runs_dir(tmp.path()).join("x");
     let file = out.join("launch-config.json");
     assert_eq!(l.args[..4], ["train", "--config", &file.display().to_string(), "--json"]);
     let rc = draftscope::train::cli::read_run_config(&file).unwrap();
@@ -465,10 +467,10 @@ fn poll_until(app: &mut App, sc: &mut Scanner, secs: u64, done: impl Fn(&App) ->
     let t0 = Instant::now();
     let mut seen: Vec<String> = Vec::new();
     loop {
-        app.on_poll(runs::PollEvent::Runs(sc.runs()));
+        app.on_poll(PollEvent::Runs(sc.runs()));
         let data = app.training.data_dir.clone();
         if let Some(l) = sc.results_if_changed(&data) {
-            app.on_poll(runs::PollEvent::Results { root: data, loaded: Box::new(l) });
+            app.on_poll(PollEvent::Results { root: data, loaded: Box::new(l) });
         }
         if let Some(r) = app.training.selected_run() {
             let w = format!("{} {}", r.state.word(), r.step());
@@ -575,7 +577,7 @@ fn sid(pid: u32) -> Option<i64> {
 #[test]
 fn polling_a_3000_step_run_rereads_only_what_was_appended() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = runs::runs_dir(tmp.path()).join("long");
+    let dir = runs_dir(tmp.path()).join("long");
     write_run(&dir, Status::Running, DEAD_PID, 3000, 3000, &[3000]);
     let mut sc = Scanner::new(tmp.path());
     let t0 = Instant::now();

@@ -141,6 +141,18 @@ impl LoadedModel {
     }
 }
 
+/// Whether `--device cuda` can work here; `Some(reason)` when not.
+pub fn cuda_unavailable() -> Option<String> {
+    if !cfg!(feature = "cuda") {
+        return Some("not built with --features cuda".into());
+    }
+    let found = Path::new("/dev/nvidiactl").exists()
+        || Path::new("/proc/driver/nvidia/version").exists()
+        || std::fs::read_dir("/dev")
+            .is_ok_and(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().starts_with("nvidia")));
+    (!found).then(|| "no NVIDIA GPU found (no /dev/nvidia*)".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::DeviceKind;

@@ -326,6 +326,45 @@ pub fn quote_arg(a: &str) -> String {
     format!("'{}'", a.replace('\'', r"'\''"))
 }
 
+/// A process for the workbench to start: the binary, its arguments, where its output goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Launch {
+    /// The draftscope binary.
+    pub exe: PathBuf,
+    pub args: Vec<String>,
+    /// Session data directory (`DRAFTSCOPE_SESSIONS` of the child: evals land in its results).
+    pub data_dir: PathBuf,
+    /// Where stdout and stderr go (appended).
+    pub log: PathBuf,
+    pub kind: LaunchKind,
+}
+
+/// What a launch is: a training run (owning a run directory) or a bench job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LaunchKind {
+    /// `train` / `pretrain`: the run directory gets `launch.json`; the step it starts from.
+    Train { run: RunDir, start_step: usize, resume: bool },
+    /// `bench`: tracked by pid until it exits; its results land in the results store.
+    Bench,
+}
+
+/// Starts the process detached (it outlives the workbench) and, for a training run, records
+/// the launch in its run directory. Returns the pid.
+pub fn spawn(l: &Launch) -> Result<u32> {
+    let pid = spawn_detached(&l.exe, &l.args, &l.data_dir, &l.log)?;
+    if let LaunchKind::Train { run, start_step, resume } = &l.kind {
+        let rec = LaunchRecord {
+            pid,
+            args: l.args.clone(),
+            unix_time: unix_now(),
+            start_step: *start_step,
+            resume: *resume,
+        };
+        run.write_launch(&rec)?;
+    }
+    Ok(pid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,5 +398,15 @@ mod tests {
         );
         assert_eq!(split_args("  a  ''  b ").unwrap(), ["a", "", "b"]);
         assert_eq!(split_args("--x 'open").unwrap_err().to_string(), "the flags have an unclosed '");
+    }
+
+    #[test]
+    fn pid_zero_and_a_dead_child_are_not_alive() {
+        assert!(!pid_alive(0));
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        assert!(!pid_alive(pid) || !pid_runs(pid, &["train"]));
+        assert!(pid_alive(std::process::id()));
     }
 }

@@ -9,6 +9,7 @@ pub mod eval;
 pub mod objective;
 pub mod optim;
 pub mod run;
+pub mod snapshot;
 #[doc(hidden)]
 #[cfg(any(test, feature = "testutil"))]
 pub mod testutil;

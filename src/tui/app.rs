@@ -13,12 +13,13 @@ pub use super::doc::Doc;
 pub use super::effect::{Effect, ProcessOp};
 pub use super::focus::{FOCUS_ORDER, Focus, Input, InputKind, Overlay};
 pub use super::line_edit::{Edit, LineEdit};
-use super::runs::{self, PollEvent};
 use super::screens::{Ctx, Outcome, PaneKey, Screen};
 use super::settings::{ROWS, Settings};
 use super::view::{self, StepRef, TraceIndex};
 use super::worker::{ModelInfo, RunRequest, WorkerEvent};
 use crate::decode::Trace;
+use crate::session::run_dir;
+use crate::train::snapshot::PollEvent;
 
 /// Playback speeds, steps per second.
 pub const SPEEDS: [u32; 7] = [1, 2, 4, 8, 16, 32, 64];
@@ -605,7 +606,7 @@ impl App {
         match s {
             Screen::Training => {
                 let n = self.training.runs.len();
-                let dir = runs::runs_dir(&self.training.data_dir);
+                let dir = run_dir::runs_dir(&self.training.data_dir);
                 self.info(format!("training: {n} run(s) in {} — n: new run, L: launch", dir.display()));
             }
             Screen::Results => {
@@ -619,9 +620,9 @@ impl App {
     /// Starts or signals a process, reporting the outcome in the status line.
     pub fn execute(&mut self, op: ProcessOp) {
         match op {
-            ProcessOp::Spawn { launch, what } => match runs::spawn(&launch) {
+            ProcessOp::Spawn { launch, what } => match run_dir::spawn(&launch) {
                 Ok(pid) => {
-                    if launch.kind == runs::LaunchKind::Bench {
+                    if launch.kind == run_dir::LaunchKind::Bench {
                         self.results.jobs.push(super::results::BenchJob {
                             pid,
                             log: launch.log.clone(),
@@ -633,7 +634,7 @@ impl App {
                 }
                 Err(e) => self.error(format!("{what}: {e:#}")),
             },
-            ProcessOp::Interrupt { pid, what } => match runs::interrupt(pid) {
+            ProcessOp::Interrupt { pid, what } => match run_dir::interrupt(pid) {
                 Ok(()) => self.info(format!("cancelling {what}: it checkpoints and stops")),
                 Err(e) => self.error(format!("cannot cancel {what}: {e:#}")),
             },

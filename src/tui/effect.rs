@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use super::runs::Launch;
 use super::worker::RunRequest;
+use crate::session::run_dir::Launch;
 
 /// Work the event loop carries out for the app.
 #[derive(Debug, Clone, PartialEq)]

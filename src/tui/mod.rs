@@ -13,6 +13,7 @@ pub mod demo;
 pub mod doc;
 pub mod effect;
 pub mod focus;
+pub mod jobs;
 pub mod line_edit;
 pub mod panels;
 pub mod results;
@@ -30,7 +31,7 @@ pub mod worker;
 
 use std::io::{IsTerminal, Stdout, stdout};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -43,7 +44,8 @@ use ratatui::backend::CrosstermBackend;
 use crate::decode::session::ModelArgs;
 use crate::decode::{DecodeSpec, Trace};
 use app::{Action, App, Doc, Effect, ModelState};
-use worker::{Worker, WorkerEvent};
+use jobs::{JobEvent, Jobs};
+use worker::Worker;
 
 #[derive(Debug, Clone, Args)]
 pub struct TuiArgs {
@@ -108,11 +110,8 @@ pub fn run_tour(a: TourArgs) -> Result<()> {
 /// Everything the loop waits on.
 pub enum Event {
     Term(crossterm::event::Event),
-    Worker(WorkerEvent),
-    Opened(PathBuf, std::result::Result<Box<Doc>, String>),
-    Saved(PathBuf, std::result::Result<(), String>),
-    /// Run directories and results stores, re-read by the poller thread.
-    Poll(runs::PollEvent),
+    /// What a background job reports (the model thread, the poller, open, save).
+    Job(JobEvent),
 }
 
 /// Loads a trace file as a document labelled by its file name.
@@ -172,22 +171,13 @@ pub fn run(args: TuiArgs) -> Result<()> {
         }
     }
     let (tx, rx) = channel::<Event>();
-    let worker = if args.no_model {
-        None
-    } else {
+    let jobs = {
         let t = tx.clone();
-        Some(Worker::spawn(args.model.clone(), move |e| {
-            t.send(Event::Worker(e)).ok();
-        }))
+        Jobs::new(move |e| t.send(Event::Job(e)).is_ok())
     };
+    let worker = if args.no_model { None } else { Some(jobs.decode(args.model.clone())) };
     let mut term = TermGuard::enter()?;
-    {
-        let t = tx.clone();
-        let demo = app.results.demo_dir.clone();
-        runs::Poller::spawn(app.training.data_dir.clone(), vec![demo], move |e| {
-            t.send(Event::Poll(e)).is_ok()
-        })?;
-    }
+    jobs.poll(app.training.data_dir.clone(), vec![app.results.demo_dir.clone()])?;
     {
         let t = tx.clone();
         std::thread::Builder::new()
@@ -241,7 +231,7 @@ pub fn run(args: TuiArgs) -> Result<()> {
             app.update(Action::Run);
         }
         for eff in std::mem::take(&mut app.effects) {
-            execute(&mut app, eff, worker.as_ref(), &tx);
+            execute(&mut app, eff, worker.as_ref(), &jobs);
         }
         if app.quit {
             break;
@@ -272,28 +262,11 @@ fn handle_event(app: &mut App, ev: Event) {
             }
         }
         Event::Term(_) => {} // resize and focus: the next draw adapts
-        Event::Worker(w) => app.on_worker(w),
-        Event::Opened(path, Ok(doc)) => {
-            let _ = path;
-            app.open_doc(*doc);
-        }
-        // The error names the file already.
-        Event::Opened(_, Err(e)) => app.error(e),
-        Event::Saved(path, Ok(())) => {
-            if let Some(d) = &mut app.doc {
-                d.path = Some(path.clone());
-            }
-            app.info(format!("saved {}", path.display()));
-        }
-        Event::Saved(path, Err(e)) => app.error(format!("cannot save {}: {e}", path.display())),
-        Event::Poll(p) => {
-            app.on_poll(p);
-            app.results.refresh_jobs();
-        }
+        Event::Job(j) => jobs::apply(app, j),
     }
 }
 
-fn execute(app: &mut App, eff: Effect, worker: Option<&Worker>, tx: &Sender<Event>) {
+fn execute(app: &mut App, eff: Effect, worker: Option<&Worker>, jobs: &Jobs) {
     match eff {
         Effect::Run(req) => match worker {
             Some(w) => w.run(*req),
@@ -307,25 +280,14 @@ fn execute(app: &mut App, eff: Effect, worker: Option<&Worker>, tx: &Sender<Even
                 w.cancel();
             }
         }
-        Effect::Open(path) => {
-            let t = tx.clone();
-            std::thread::spawn(move || {
-                let r = open_doc(&path).map(Box::new).map_err(|e| format!("{e:#}"));
-                t.send(Event::Opened(path, r)).ok();
-            });
-        }
+        Effect::Open(path) => jobs.open(path),
         Effect::Save(path) => {
             let Some(d) = &app.doc else { return };
             if d.live.is_some() {
                 app.error("the decode is still running: save when it is done (or Esc to cancel)");
                 return;
             }
-            let trace = d.trace.clone();
-            let t = tx.clone();
-            std::thread::spawn(move || {
-                let r = trace.save(&path).map_err(|e| format!("{e:#}"));
-                t.send(Event::Saved(path, r)).ok();
-            });
+            jobs.save(d.trace.clone(), path);
         }
         Effect::Quit => {}
         Effect::TourSeen(dir) => {

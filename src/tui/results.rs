@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use super::effect::{Effect, ProcessOp};
 use super::line_edit::LineEdit;
-use super::runs::{self, Launch, LaunchKind};
 use super::screens::{Ctx, Outcome, PaneKey, Screen};
 use crate::bench::results::{self, ComparisonRow, FailingItem, Loaded, ResultsStore};
-use crate::session::run_dir::{quote_arg, split_args};
+use crate::session::run_dir::{Launch, LaunchKind, pid_runs, quote_arg, split_args};
+use crate::train::snapshot::tail_lines;
 
 /// Where the demo results set lives (relative to the working directory, like `sessions/`).
 pub const DEMO_DIR: &str = "sessions/results";
@@ -253,10 +253,10 @@ impl ResultsState {
     pub fn refresh_jobs(&mut self) {
         let mut notes = Vec::new();
         self.jobs.retain(|j| {
-            if runs::pid_runs(j.pid, &["bench"]) {
+            if pid_runs(j.pid, &["bench"]) {
                 return true;
             }
-            let tail = runs::tail_lines(&j.log, 3);
+            let tail = tail_lines(&j.log, 3);
             notes.push(format!("{} finished: {}", j.what, tail.last().cloned().unwrap_or_default()));
             false
         });

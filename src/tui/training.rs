@@ -6,12 +6,14 @@ use std::path::PathBuf;
 
 use super::effect::{Effect, ProcessOp};
 use super::line_edit::LineEdit;
-use super::runs::{self, Launch, LaunchKind, RunSnapshot};
 use super::screens::{Outcome, PaneKey};
 use crate::model::DeviceKind;
 use crate::model::lora::DEFAULT_TARGETS;
+use crate::session::RunDir;
+use crate::session::run_dir::{Launch, LaunchKind, runs_dir};
 use crate::train::Objective;
 use crate::train::run::KindDefaults;
+use crate::train::snapshot::{self, RunSnapshot, RunState};
 
 /// The form's rows, top to bottom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -362,7 +364,7 @@ impl TrainingState {
             form: TrainForm::default(),
             row: 0,
             editing: None,
-            cuda: runs::cuda_unavailable(),
+            cuda: crate::model::cuda_unavailable(),
             scanned: false,
         }
     }
@@ -400,7 +402,7 @@ impl TrainingState {
 
     /// The launch for the form's run (or why not).
     pub fn launch_for_form(&self) -> Result<Launch, String> {
-        let dir = runs::runs_dir(&self.data_dir).join(&self.form.name);
+        let dir = runs_dir(&self.data_dir).join(&self.form.name);
         if crate::session::RunDir::new(&dir).is_taken() {
             return Err(format!("a run named {} exists: change the run name (n)", self.form.name));
         }
@@ -419,7 +421,7 @@ impl TrainingState {
             exe: self.exe.clone(),
             args: self.form.args(&dir),
             data_dir: self.data_dir.clone(),
-            log: dir.join(runs::LOG_FILE),
+            log: dir.join(RunDir::LOG_FILE),
             kind: LaunchKind::Train { run: crate::session::RunDir::new(dir), start_step: 0, resume: false },
         })
     }
@@ -535,12 +537,12 @@ impl TrainingState {
         if !r.state.can_resume() {
             let why = match &r.state {
                 s if s.is_live() => "it is still running".to_string(),
-                runs::RunState::Finished { .. } => "it has finished".to_string(),
+                RunState::Finished { .. } => "it has finished".to_string(),
                 s => s.sentence(),
             };
             return vec![Outcome::Error(format!("cannot resume {}: {why}", r.name))];
         }
-        let l = runs::resume_launch(&self.exe, &self.data_dir, r);
+        let l = snapshot::resume_launch(&self.exe, &self.data_dir, r);
         let what = format!(
             "resuming {} from {}",
             r.name,

@@ -10,8 +10,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, Gauge, GraphType, Paragraph, Widget};
 
 use super::panel;
+use crate::session::RunDir;
+use crate::train::snapshot::{RunSnapshot, RunState};
 use crate::tui::app::{App, HitMap};
-use crate::tui::runs::{RunSnapshot, RunState, fmt_duration, pretty_log_line};
+use crate::tui::runs::{fmt_duration, pretty_log_line};
 use crate::tui::screens::Screen;
 use crate::tui::theme;
 use crate::tui::training::{FORM_ROWS, FormRow, TrainFocus, TrainForm, TrainingState};
@@ -319,7 +321,7 @@ pub fn render_detail(buf: &mut Buffer, area: Rect, run: Option<&RunSnapshot>) {
     loss_chart(buf, m2t_a, "M2T loss", &m2t, M2T, x_max);
     loss_chart(buf, t2t_a, "T2T loss", &t2t, T2T, x_max);
 
-    let block = panel(format!(" Log ({}) ", crate::tui::runs::LOG_FILE), false);
+    let block = panel(format!(" Log ({}) ", RunDir::LOG_FILE), false);
     let li = block.inner(log_a);
     block.render(log_a, buf);
     let n = li.height as usize;
