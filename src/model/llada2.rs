@@ -9,6 +9,7 @@ use candle_core::{D, DType, Device, IndexOp, Result, Tensor};
 
 use super::config::Config;
 use super::linear::Linear;
+use super::mlp::Mlp;
 use super::weights::{Init, WeightSource};
 
 /// Additive attention bias over a window, relative to block structure.
@@ -171,42 +172,9 @@ fn softmax_last(x: &Tensor, fused: bool) -> Result<Tensor> {
     e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
 }
 
-fn silu(x: &Tensor) -> Result<Tensor> {
-    // Composed form: x · σ(x), differentiable.
-    x.mul(&candle_nn::ops::sigmoid(x)?)
-}
-
-fn linear(ws: &dyn WeightSource, name: &str, out: usize, inp: usize) -> anyhow::Result<Linear> {
+/// A linear layer named `name` from the weight source.
+pub(crate) fn linear(ws: &dyn WeightSource, name: &str, out: usize, inp: usize) -> anyhow::Result<Linear> {
     ws.get_linear(name, out, inp)
-}
-
-#[derive(Debug, Clone)]
-pub struct Mlp {
-    pub gate_proj: Linear,
-    pub up_proj: Linear,
-    pub down_proj: Linear,
-}
-
-impl Mlp {
-    fn new(ws: &dyn WeightSource, name: &str, hidden: usize, inter: usize) -> anyhow::Result<Self> {
-        Ok(Self {
-            gate_proj: linear(ws, &format!("{name}.gate_proj"), inter, hidden)?,
-            up_proj: linear(ws, &format!("{name}.up_proj"), inter, hidden)?,
-            down_proj: linear(ws, &format!("{name}.down_proj"), hidden, inter)?,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let g = silu(&self.gate_proj.forward(x)?)?;
-        self.down_proj.forward(&(g * self.up_proj.forward(x)?)?)
-    }
-
-    fn linears_mut<'a>(&'a mut self, prefix: &str, out: &mut Vec<(String, &'a mut Linear)>) {
-        let Mlp { gate_proj, up_proj, down_proj } = self;
-        out.push((format!("{prefix}.gate_proj"), gate_proj));
-        out.push((format!("{prefix}.up_proj"), up_proj));
-        out.push((format!("{prefix}.down_proj"), down_proj));
-    }
 }
 
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@ pub mod llada2;
 pub mod lora;
 pub mod mapped;
 pub mod memory;
+pub mod mlp;
 pub mod moe_cpu;
 pub mod quant;
 pub mod quantize;

@@ -20,7 +20,7 @@ use candle_core::quantized::k_quants::{BlockQ4K, BlockQ8_0, GgmlType};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Result, Tensor};
 
-use super::llada2::Mlp;
+use super::mlp::Mlp;
 
 /// Raw blocks of a quantized weight `[out, in]`, borrowed from its `QTensor`.
 fn blocks<T: GgmlType>(q: &QTensor) -> Result<&[T]> {
