@@ -12,9 +12,11 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 fn app() -> App {
-    let mut a = App::default();
-    a.save_dir = std::env::temp_dir().join("draftscope-tui-keys");
-    a.sessions_dir = std::env::temp_dir().join("draftscope-tui-keys-none");
+    let mut a = App {
+        save_dir: std::env::temp_dir().join("draftscope-tui-keys"),
+        sessions_dir: std::env::temp_dir().join("draftscope-tui-keys-none"),
+        ..Default::default()
+    };
     a.open_doc(Doc::new(sample::small(), "sample".into(), None));
     a
 }
