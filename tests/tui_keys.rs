@@ -2,7 +2,9 @@
 //! selection, the focus or the queued effects end up. No terminal, no model.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use draftscope::tui::app::{Action, App, Doc, Effect, Focus, InputKind, ModelState, Overlay, key_action};
+use draftscope::tui::app::{
+    Action, App, DecodeAction, Doc, Effect, Focus, InputKind, ModelState, Overlay, key_action,
+};
 use draftscope::tui::sample;
 use draftscope::tui::view::StepRef;
 use draftscope::tui::worker::{ModelInfo, WorkerEvent};
@@ -10,9 +12,11 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 fn app() -> App {
-    let mut a = App::default();
-    a.save_dir = std::env::temp_dir().join("draftscope-tui-keys");
-    a.sessions_dir = std::env::temp_dir().join("draftscope-tui-keys-none");
+    let mut a = App {
+        save_dir: std::env::temp_dir().join("draftscope-tui-keys"),
+        sessions_dir: std::env::temp_dir().join("draftscope-tui-keys-none"),
+        ..Default::default()
+    };
     a.open_doc(Doc::new(sample::small(), "sample".into(), None));
     a
 }
@@ -53,7 +57,7 @@ fn ready(a: &mut App, tokenizer: bool) {
 fn opening_a_trace_starts_at_its_first_step_on_the_first_generated_position() {
     let a = app();
     assert_eq!(at(&a), (0, 0));
-    assert_eq!(a.sel, 3, "block 0 holds the 3 prompt tokens");
+    assert_eq!(a.decode.sel, 3, "block 0 holds the 3 prompt tokens");
 }
 
 #[test]
@@ -93,11 +97,11 @@ fn brackets_jump_to_the_first_step_of_the_next_and_previous_block() {
 fn e_jumps_to_the_next_edit_and_selects_the_edited_position() {
     let mut a = app();
     press(&mut a, KeyCode::Char('e'));
-    assert_eq!((at(&a), a.sel), ((1, 2), 2), "edit 7→1");
+    assert_eq!((at(&a), a.decode.sel), ((1, 2), 2), "edit 7→1");
     press(&mut a, KeyCode::Char('e'));
-    assert_eq!((at(&a), a.sel), ((2, 1), 0), "edit EOS→5");
+    assert_eq!((at(&a), a.decode.sel), ((2, 1), 0), "edit EOS→5");
     press(&mut a, KeyCode::Char('E'));
-    assert_eq!((at(&a), a.sel), ((1, 2), 2));
+    assert_eq!((at(&a), a.decode.sel), ((1, 2), 2));
     assert_eq!(a.status.as_ref().unwrap().text, "edit 1 of 3");
 }
 
@@ -105,7 +109,7 @@ fn e_jumps_to_the_next_edit_and_selects_the_edited_position() {
 fn f_jumps_to_the_next_fallback_commit() {
     let mut a = app();
     press(&mut a, KeyCode::Char('f'));
-    assert_eq!((at(&a), a.sel), ((1, 0), 0));
+    assert_eq!((at(&a), a.decode.sel), ((1, 0), 0));
     press(&mut a, KeyCode::Char('f'));
     assert_eq!(at(&a), (1, 0), "no later fallback: stays");
     assert_eq!(a.status.as_ref().unwrap().text, "no later fallback commit");
@@ -115,72 +119,72 @@ fn f_jumps_to_the_next_fallback_commit() {
 fn up_and_down_select_positions_within_the_block() {
     let mut a = app();
     press(&mut a, KeyCode::Char(']'));
-    a.sel = 0;
+    a.decode.sel = 0;
     press(&mut a, KeyCode::Down);
     press(&mut a, KeyCode::Down);
-    assert_eq!(a.sel, 2);
+    assert_eq!(a.decode.sel, 2);
     for _ in 0..5 {
         press(&mut a, KeyCode::Down);
     }
-    assert_eq!(a.sel, 3, "clamped to the block");
+    assert_eq!(a.decode.sel, 3, "clamped to the block");
     press(&mut a, KeyCode::Up);
-    assert_eq!(a.sel, 2);
+    assert_eq!(a.decode.sel, 2);
 }
 
 #[test]
 fn space_plays_and_each_tick_advances_one_step_until_the_end() {
     let mut a = app();
     press(&mut a, KeyCode::Char(' '));
-    assert!(a.playing);
+    assert!(a.decode.playing);
     a.update(Action::Tick);
     assert_eq!(at(&a), (0, 1));
     for _ in 0..20 {
         a.update(Action::Tick);
     }
     assert_eq!(at(&a), (2, 2));
-    assert!(!a.playing, "stops at the end");
+    assert!(!a.decode.playing, "stops at the end");
 }
 
 #[test]
 fn plus_and_minus_change_the_playback_speed() {
     let mut a = app();
-    let s = a.speed;
+    let s = a.decode.speed;
     press(&mut a, KeyCode::Char('+'));
-    assert_eq!(a.speed, s + 1);
+    assert_eq!(a.decode.speed, s + 1);
     press(&mut a, KeyCode::Char('-'));
     press(&mut a, KeyCode::Char('-'));
-    assert_eq!(a.speed, s - 1);
+    assert_eq!(a.decode.speed, s - 1);
 }
 
 #[test]
 fn tab_cycles_the_panels() {
     let mut a = app();
-    assert_eq!(a.focus, Focus::Tokens);
+    assert_eq!(a.decode.focus, Focus::Tokens);
     press(&mut a, KeyCode::Tab);
-    assert_eq!(a.focus, Focus::Inspector);
+    assert_eq!(a.decode.focus, Focus::Inspector);
     press(&mut a, KeyCode::Tab);
-    assert_eq!(a.focus, Focus::Prompt);
+    assert_eq!(a.decode.focus, Focus::Prompt);
     press(&mut a, KeyCode::Tab);
-    assert_eq!(a.focus, Focus::Settings);
+    assert_eq!(a.decode.focus, Focus::Settings);
 }
 
 #[test]
 fn keys_type_into_the_prompt_box_when_it_has_focus() {
     let mut a = app();
-    a.focus = Focus::Prompt;
+    a.decode.focus = Focus::Prompt;
     typ(&mut a, "1,2lq");
     press(&mut a, KeyCode::Backspace);
-    assert_eq!(a.prompt.text, "1,2l");
+    assert_eq!(a.decode.prompt.text, "1,2l");
     assert_eq!(at(&a), (0, 0), "l typed, not a step");
     assert!(!a.quit, "q typed, not quit");
     press(&mut a, KeyCode::Esc);
-    assert_eq!(a.focus, Focus::Tokens);
+    assert_eq!(a.decode.focus, Focus::Tokens);
 }
 
 #[test]
 fn ctrl_c_quits_even_while_typing() {
     let mut a = app();
-    a.focus = Focus::Prompt;
+    a.decode.focus = Focus::Prompt;
     press_mod(&mut a, KeyCode::Char('c'), KeyModifiers::CONTROL);
     assert!(a.quit);
 }
@@ -208,12 +212,12 @@ fn enter_without_a_model_says_so_and_runs_nothing() {
 fn enter_queues_a_run_with_the_prompt_and_settings() {
     let mut a = app();
     ready(&mut a, false);
-    assert_eq!(a.prompt.text, "409,191,80,91,337", "the sample prompt is ready");
+    assert_eq!(a.decode.prompt.text, "409,191,80,91,337", "the sample prompt is ready");
     press(&mut a, KeyCode::Enter);
     match &a.effects[..] {
         [Effect::Run(r)] => {
             assert_eq!(r.prompt, "409,191,80,91,337");
-            assert_eq!(r.settings, a.settings);
+            assert_eq!(r.settings, a.decode.settings);
         }
         e => panic!("{e:?}"),
     }
@@ -251,7 +255,7 @@ fn streamed_steps_build_a_live_trace_the_cursor_follows() {
     skel.output.clear();
     skel.final_canvas = vec![10, 11, 12, 99, 99, 99, 99, 99, 99, 99, 99, 99];
     a.on_worker(WorkerEvent::Started { run_id: 1, trace: Box::new(skel) });
-    assert_eq!(a.other.as_ref().unwrap().label, "sample", "the previous trace is kept for diffs");
+    assert_eq!(a.decode.other.as_ref().unwrap().label, "sample", "the previous trace is kept for diffs");
     for (i, b) in full.blocks[..2].iter().enumerate() {
         for s in &b.steps {
             a.on_worker(WorkerEvent::Step {
@@ -267,15 +271,15 @@ fn streamed_steps_build_a_live_trace_the_cursor_follows() {
             a.on_worker(WorkerEvent::BlockEnd { run_id: 1, block, block_start, ended_by });
         }
     }
-    let d = a.doc.as_ref().unwrap();
+    let d = a.decode.doc.as_ref().unwrap();
     assert_eq!(d.live, Some(1));
     assert_eq!(d.index.len(), 6);
     assert_eq!(d.trace.blocks[0].ended_by, full.blocks[0].ended_by, "block 0 ended as the decoder reported");
     assert_eq!(at(&a), (1, 3), "following the newest step");
     press(&mut a, KeyCode::Left);
-    assert!(!a.follow, "stepping back freezes the view");
+    assert!(!a.decode.follow, "stepping back freezes the view");
     a.on_worker(WorkerEvent::Done { run_id: 1, trace: Box::new(full.clone()) });
-    let d = a.doc.as_ref().unwrap();
+    let d = a.decode.doc.as_ref().unwrap();
     assert_eq!(d.live, None);
     assert_eq!(d.trace, full);
     assert_eq!(at(&a), (1, 2), "the cursor stays where the user left it");
@@ -287,20 +291,20 @@ fn d_toggles_the_diff_view_once_there_are_two_traces() {
     let mut a = App::default();
     a.open_doc(Doc::new(sample::small(), "one".into(), None));
     press(&mut a, KeyCode::Char('d'));
-    assert!(!a.diff);
+    assert!(!a.decode.diff);
     assert!(a.status.as_ref().unwrap().error);
     let mut b = sample::small();
     b.blocks[1].steps[2].after[2] = 7;
     b.final_canvas[6] = 7;
     a.open_doc(Doc::new(b, "two".into(), None));
     press(&mut a, KeyCode::Char('d'));
-    assert!(a.diff);
+    assert!(a.decode.diff);
     assert_eq!(
         a.status.as_ref().unwrap().text,
         "diff vs one: 1 final positions differ; first difference at block 1 step 2"
     );
     press(&mut a, KeyCode::Char('x'));
-    assert_eq!(a.doc.as_ref().unwrap().label, "one");
+    assert_eq!(a.decode.doc.as_ref().unwrap().label, "one");
 }
 
 #[test]
@@ -310,9 +314,9 @@ fn slash_searches_for_a_token_and_n_finds_the_next() {
     assert!(matches!(&a.overlay, Overlay::Input(i) if i.kind == InputKind::Search));
     typ(&mut a, "eos");
     press(&mut a, KeyCode::Enter);
-    assert_eq!((at(&a), a.sel), ((1, 2), 3), "EOS first committed at block 1 step 2");
+    assert_eq!((at(&a), a.decode.sel), ((1, 2), 3), "EOS first committed at block 1 step 2");
     press(&mut a, KeyCode::Char('n'));
-    assert_eq!((at(&a), a.sel), ((2, 0), 0));
+    assert_eq!((at(&a), a.decode.sel), ((2, 0), 0));
 }
 
 #[test]
@@ -358,16 +362,16 @@ fn question_mark_opens_help_and_esc_closes_it() {
 #[test]
 fn settings_arrows_change_values_and_a_threshold_change_makes_mode_custom() {
     let mut a = app();
-    a.settings.set_mode(draftscope::decode::Mode::Q);
-    a.focus = Focus::Settings;
+    a.decode.settings.set_mode(draftscope::decode::Mode::Q);
+    a.decode.focus = Focus::Settings;
     press(&mut a, KeyCode::Right);
-    assert_eq!(a.settings.mode_label(), "S");
-    let (t, e, _) = a.settings.spec.thresholds();
+    assert_eq!(a.decode.settings.mode_label(), "S");
+    let (t, e, _) = a.decode.settings.spec.thresholds();
     assert_eq!((t, e), (0.5, 0.0));
     press(&mut a, KeyCode::Down);
     press(&mut a, KeyCode::Char('+'));
-    assert_eq!(a.settings.spec.thresholds().0, 0.55);
-    assert_eq!(a.settings.mode_label(), "custom");
+    assert_eq!(a.decode.settings.spec.thresholds().0, 0.55);
+    assert_eq!(a.decode.settings.mode_label(), "custom");
     assert_eq!(at(&a), (0, 0), "arrows did not step");
 }
 
@@ -378,12 +382,12 @@ fn opening_a_trace_adopts_its_settings_so_enter_reruns_it() {
     t.prompt = None;
     t.attention = draftscope::decode::AttentionMode::Hf;
     a.open_doc(Doc::new(t, "s".into(), None));
-    let s = &a.settings;
+    let s = &a.decode.settings;
     assert_eq!(s.spec.thresholds(), (0.7, 0.5, 2));
     assert_eq!(s.mode_label(), "custom", "max_post_steps 2 is no preset");
     assert_eq!((s.spec.block_length, s.spec.gen_length), (4, 8));
     assert_eq!(s.spec.attention, draftscope::decode::AttentionMode::Hf);
-    assert_eq!(a.prompt.text, "10,11,12");
+    assert_eq!(a.decode.prompt.text, "10,11,12");
 }
 
 #[test]
@@ -393,13 +397,13 @@ fn a_click_on_a_token_selects_it_and_on_a_step_jumps_there() {
     let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
     term.draw(|f| a.hits = draftscope::tui::panels::draw(f, &a)).unwrap();
     let (rect, off) = a.hits.tokens[2];
-    a.update(Action::Click { x: rect.x, y: rect.y });
-    assert_eq!(a.sel, off);
+    a.update(Action::Decode(DecodeAction::Click { x: rect.x, y: rect.y }));
+    assert_eq!(a.decode.sel, off);
     assert_eq!(off, 2);
     let (rect, r) = *a.hits.steps.iter().find(|(_, r)| *r == StepRef { block: 2, step: 1 }).unwrap();
-    a.update(Action::Click { x: rect.x, y: rect.y });
+    a.update(Action::Decode(DecodeAction::Click { x: rect.x, y: rect.y }));
     assert_eq!(at(&a), (r.block, r.step));
-    assert_eq!(a.focus, Focus::Timeline);
+    assert_eq!(a.decode.focus, Focus::Timeline);
 }
 
 #[test]
@@ -417,8 +421,8 @@ fn a_saved_trace_opens_back_identically() {
 #[test]
 fn the_whole_screen_renders_at_tiny_and_huge_sizes() {
     let mut a = app();
-    a.diff = true;
-    a.other = Some(Doc::new(sample::small(), "b".into(), None));
+    a.decode.diff = true;
+    a.decode.other = Some(Doc::new(sample::small(), "b".into(), None));
     a.overlay = Overlay::Help;
     for (w, h) in [(1, 1), (20, 5), (80, 24), (300, 100)] {
         let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
@@ -490,11 +494,11 @@ fn tui_decode_flags_are_shown_in_the_settings_and_used_by_the_run() {
     .a;
     let mut a = draftscope::tui::initial_app(&args).unwrap();
     use draftscope::tui::settings::{Row, Settings};
-    assert_eq!(a.settings.value(Row::Temperature), "0.80 top-k 7 top-p 0.90");
-    assert_eq!(a.settings.value(Row::Seed), "3");
-    assert_eq!(a.settings.value(Row::Policy), "t2m low_prob");
+    assert_eq!(a.decode.settings.value(Row::Temperature), "0.80 top-k 7 top-p 0.90");
+    assert_eq!(a.decode.settings.value(Row::Seed), "3");
+    assert_eq!(a.decode.settings.value(Row::Policy), "t2m low_prob");
     assert_eq!(Settings::label(Row::EosStop), "eos stop");
-    assert_eq!(a.settings.value(Row::EosStop), "off");
+    assert_eq!(a.decode.settings.value(Row::EosStop), "off");
     ready(&mut a, false);
     press(&mut a, KeyCode::Enter);
     let [Effect::Run(r)] = &a.effects[..] else { panic!("{:?}", a.effects) };
@@ -508,5 +512,5 @@ fn tui_decode_flags_are_shown_in_the_settings_and_used_by_the_run() {
 #[test]
 fn the_workbench_stops_at_eos_by_default() {
     let a = draftscope::tui::initial_app(&draftscope::tui::TuiArgs::default()).unwrap();
-    assert!(a.settings.params(1, 2).eos_early_stop);
+    assert!(a.decode.settings.params(1, 2).eos_early_stop);
 }

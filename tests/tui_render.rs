@@ -1,7 +1,7 @@
 //! Styled-buffer tests: the token canvas, the block timeline and the inspector draw the exact
 //! symbols and colours for a hand-built trace (`tui::sample::small`, numbers in its docs).
 
-use draftscope::tui::app::{App, Doc};
+use draftscope::tui::app::{App, DecodeAction, Doc};
 use draftscope::tui::panels::{canvas, inspector, timeline};
 use draftscope::tui::sample;
 use draftscope::tui::view::StepRef;
@@ -174,8 +174,8 @@ fn timeline_in_diff_mode_marks_steps_that_differ() {
 fn inspector_at(r: StepRef, sel: usize) -> Buffer {
     let mut app = App::default();
     app.open_doc(doc());
-    app.update(draftscope::tui::app::Action::Goto(r));
-    app.sel = sel;
+    app.update(draftscope::tui::app::Action::Decode(DecodeAction::Goto(r)));
+    app.decode.sel = sel;
     let mut buf = Buffer::empty(Rect::new(0, 0, 60, 16));
     let area = buf.area;
     inspector::render(&mut buf, area, &app);
@@ -305,8 +305,8 @@ fn timeline_distinguishes_fill_edit_and_remask() {
 fn inspector_heads_a_remask_with_its_colour_numbers_and_why() {
     let mut app = App::default();
     app.open_doc(t2m_doc());
-    app.update(draftscope::tui::app::Action::Goto(StepRef { block: 1, step: 2 }));
-    app.sel = 2;
+    app.update(draftscope::tui::app::Action::Decode(DecodeAction::Goto(StepRef { block: 1, step: 2 })));
+    app.decode.sel = 2;
     let mut buf = Buffer::empty(Rect::new(0, 0, 60, 16));
     let area = buf.area;
     inspector::render(&mut buf, area, &app);

@@ -270,8 +270,7 @@ fn charts_plot_each_run_across_checkpoints_against_the_base_reference_line() {
 fn selecting_a_row_lists_its_failing_items_and_enter_opens_a_trace_in_the_decode_view() {
     let tmp = tempfile::tempdir().unwrap();
     fixed_store(tmp.path());
-    let mut app = App::default();
-    app.results = state(tmp.path());
+    let mut app = App { results: state(tmp.path()), ..Default::default() };
     app.update(Action::Show(Screen::Results));
     assert_eq!(app.screen, Screen::Results);
     let key = |app: &mut App, k| app.update(Action::Pane(k));
@@ -311,8 +310,7 @@ fn selecting_a_row_lists_its_failing_items_and_enter_opens_a_trace_in_the_decode
 fn results_landing_in_the_store_show_up_on_the_next_poll_keeping_the_selection() {
     let tmp = tempfile::tempdir().unwrap();
     let store = fixed_store(tmp.path());
-    let mut app = App::default();
-    app.results = ResultsState::new(tmp.path().to_path_buf());
+    let mut app = App { results: ResultsState::new(tmp.path().to_path_buf()), ..Default::default() };
     app.results.demo_dir = tmp.path().join("no-demo");
     let mut sc = Scanner::new(tmp.path());
     let poll = |app: &mut App, sc: &mut Scanner| {
@@ -350,8 +348,7 @@ fn with_no_results_of_its_own_the_pane_shows_the_demo_set_and_d_switches() {
     let demo = tmp.path().join("demo");
     fixed_store(&demo);
     let data = tmp.path().join("data");
-    let mut app = App::default();
-    app.results = ResultsState::new(data.clone());
+    let mut app = App { results: ResultsState::new(data.clone()), ..Default::default() };
     app.results.demo_dir = demo.clone();
     let mut sc = Scanner::new(&data);
     for root in [&data, &demo] {
@@ -374,8 +371,7 @@ fn with_no_results_of_its_own_the_pane_shows_the_demo_set_and_d_switches() {
 fn b_starts_a_bench_of_the_selected_adapter_writing_to_the_data_dir() {
     let tmp = tempfile::tempdir().unwrap();
     fixed_store(tmp.path());
-    let mut app = App::default();
-    app.results = state(tmp.path());
+    let mut app = App { results: state(tmp.path()), ..Default::default() };
     app.training.exe = "/bin/draftscope".into();
     app.update(Action::Show(Screen::Results));
     app.results.sel = 2;

@@ -40,7 +40,7 @@ fn press(a: &mut App, code: KeyCode) {
 
 fn at(a: &App) -> (usize, usize, usize) {
     let r = a.cur().unwrap();
-    (r.block, r.step, a.sel)
+    (r.block, r.step, a.decode.sel)
 }
 
 fn stop(a: &App) -> usize {
@@ -104,7 +104,7 @@ fn flags_or_no_tour_never_start_the_tour() {
 fn stop_1_selects_the_wrong_final_digit_at_the_edit_that_left_it_there() {
     let dir = tempfile::tempdir().unwrap();
     let a = toured(dir.path());
-    let d = a.doc.as_ref().unwrap();
+    let d = a.decode.doc.as_ref().unwrap();
     assert_eq!(d.label, "final-digit");
     // The trace: block 1's last step edits position 50 from EOS to `3` (p=0.587), after step
     // 16 had edited it back to EOS (p=0.999); the answer reads 23, the gold is 2.
@@ -145,7 +145,7 @@ fn enter_goes_to_the_over_corrected_answer_at_the_edit_that_broke_it() {
     let mut a = toured(dir.path());
     press(&mut a, KeyCode::Enter);
     assert_eq!(stop(&a), 1);
-    let d = a.doc.as_ref().unwrap();
+    let d = a.decode.doc.as_ref().unwrap();
     assert_eq!(d.label, "over-correction");
     assert_eq!(at(&a), (0, 1, 13));
     let e = &d.trace.blocks[0].steps[1].edits[0];
@@ -167,9 +167,9 @@ fn stop_3_diffs_s_against_q_step_aligned_at_the_edit_where_they_part() {
     let mut a = toured(dir.path());
     press(&mut a, KeyCode::Enter);
     press(&mut a, KeyCode::Enter);
-    assert!(a.diff);
-    assert_eq!(a.doc.as_ref().unwrap().label, "q-vs-s-s");
-    assert_eq!(a.other.as_ref().unwrap().label, "q-vs-s-q");
+    assert!(a.decode.diff);
+    assert_eq!(a.decode.doc.as_ref().unwrap().label, "q-vs-s-s");
+    assert_eq!(a.decode.other.as_ref().unwrap().label, "q-vs-s-q");
     assert_eq!(at(&a), (1, 1, 7));
     assert_eq!(texts(&a)[1], "They part at block 1 step 1: S rewrote 5 → 4 at p=1.00 (selected).");
     let buf = draw(&a);
@@ -248,7 +248,7 @@ fn esc_leaves_the_tour_where_it_is_and_queues_the_seen_flag() {
     press(&mut a, KeyCode::Esc);
     assert!(a.tour.is_none());
     assert_eq!(a.effects, vec![Effect::TourSeen(dir.path().to_path_buf())]);
-    assert_eq!(a.doc.as_ref().unwrap().label, "over-correction", "the view stays");
+    assert_eq!(a.decode.doc.as_ref().unwrap().label, "over-correction", "the view stays");
     assert!(a.status.as_ref().unwrap().text.starts_with("tour left — `draftscope tour` shows it again"));
     assert!(!draw_has(&a, "Tour 2/4"));
     // Now Enter is the workbench's again (run the prompt).
@@ -281,12 +281,12 @@ fn enter_on_the_last_stop_finishes_and_q_quits_both_remembering_the_tour() {
 fn keys_typed_into_the_prompt_box_are_text_not_tour_keys() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = toured(dir.path());
-    a.focus = Focus::Prompt;
+    a.decode.focus = Focus::Prompt;
     press(&mut a, KeyCode::Char('q'));
     assert!(!a.quit);
     assert!(a.tour.is_some());
     press(&mut a, KeyCode::Esc);
-    assert_eq!(a.focus, Focus::Tokens, "Esc leaves the prompt box first");
+    assert_eq!(a.decode.focus, Focus::Tokens, "Esc leaves the prompt box first");
     assert!(a.tour.is_some());
 }
 

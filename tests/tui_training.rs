@@ -329,8 +329,7 @@ fn an_unreadable_run_json_and_a_launch_that_died_are_reported_not_fatal() {
 #[test]
 fn keys_open_the_panel_change_the_form_and_refuse_cuda_with_the_reason() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut app = App::default();
-    app.training = TrainingState::new(tmp.path().to_path_buf());
+    let mut app = App { training: TrainingState::new(tmp.path().to_path_buf()), ..Default::default() };
     app.update(Action::Show(Screen::Training));
     assert_eq!(app.screen, Screen::Training);
     let key = |app: &mut App, k| app.update(Action::Pane(k));
@@ -430,10 +429,12 @@ impl Fx {
     /// An app whose panels use this fixture's data dir and the built binary.
     fn app(&self, steps: usize, eval_every: usize) -> App {
         let data = self.p("sessions");
-        let mut app = App::default();
-        app.training = TrainingState::new(data.clone());
+        let mut app = App {
+            training: TrainingState::new(data.clone()),
+            results: ResultsState::new(data),
+            ..Default::default()
+        };
         app.training.exe = PathBuf::from(env!("CARGO_BIN_EXE_draftscope"));
-        app.results = ResultsState::new(data);
         app.results.demo_dir = self.p("no-demo");
         let f = &mut app.training.form;
         f.base = self.p("base").display().to_string();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use draftscope::decode::DecodeSpec;
 use draftscope::decode::session::ModelArgs;
 use draftscope::model::{DeviceKind, DtypeKind};
-use draftscope::tui::app::{Action, App, ModelState};
+use draftscope::tui::app::{Action, App, DecodeAction, ModelState};
 use draftscope::tui::settings::Settings;
 use draftscope::tui::worker::{RunRequest, Worker, WorkerEvent};
 
@@ -45,8 +45,8 @@ fn a_run_streams_every_step_and_the_app_rebuilds_the_final_trace() {
         }
     }
     assert!(matches!(app.model, ModelState::Ready(_)));
-    assert_eq!(app.prompt.text, "409,191,80,91,337", "no tokenizer: the sample prompt is ids");
-    app.update(Action::Run);
+    assert_eq!(app.decode.prompt.text, "409,191,80,91,337", "no tokenizer: the sample prompt is ids");
+    app.update(Action::Decode(DecodeAction::Run));
     let Some(draftscope::tui::app::Effect::Run(req)) = app.effects.pop() else { panic!("no run queued") };
     w.run(*req);
     let mut steps = 0;
@@ -57,7 +57,7 @@ fn a_run_streams_every_step_and_the_app_rebuilds_the_final_trace() {
             WorkerEvent::Done { trace, .. } => {
                 let t = (**trace).clone();
                 // Before the final trace lands, the streamed one matches it step for step.
-                let live = &app.doc.as_ref().unwrap().trace;
+                let live = &app.decode.doc.as_ref().unwrap().trace;
                 assert_eq!(live.blocks.len(), t.blocks.len());
                 for (a, b) in live.blocks.iter().zip(&t.blocks) {
                     assert_eq!(a.steps, b.steps);

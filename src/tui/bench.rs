@@ -10,7 +10,7 @@ use clap::Args;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use super::app::{Action, App, Focus};
+use super::app::{Action, App, DecodeAction, Focus};
 use super::view::StepRef;
 
 #[derive(Debug, Args)]
@@ -78,15 +78,15 @@ pub fn run(args: BenchTuiArgs) -> Result<()> {
     let n_steps = doc.index.len();
     let mut app = App::default();
     app.open_doc(doc.clone());
-    app.focus = Focus::Tokens;
+    app.decode.focus = Focus::Tokens;
     let mut term = Terminal::new(TestBackend::new(args.width, args.height))?;
     let mut frame_ms = Vec::new();
     for i in 0..args.frames {
         // Wander over the trace: far jumps and single steps, selection moving.
         let f = (i * 7919) % n_steps.max(1);
-        let r = app.doc.as_ref().map(|d| d.index.steps[f]).unwrap_or(StepRef::default());
-        app.update(Action::Goto(r));
-        app.update(Action::Select(i % 32));
+        let r = app.decode.doc.as_ref().map(|d| d.index.steps[f]).unwrap_or(StepRef::default());
+        app.update(Action::Decode(DecodeAction::Goto(r)));
+        app.update(Action::Decode(DecodeAction::Select(i % 32)));
         let t0 = Instant::now();
         term.draw(|fr| {
             super::panels::draw(fr, &app);
@@ -99,13 +99,13 @@ pub fn run(args: BenchTuiArgs) -> Result<()> {
         args.width, args.height, args.frames, mean, p50, p99
     );
     // Diff view: the same trace against itself (every visible step compared).
-    app.other = Some(doc);
-    app.diff = true;
+    app.decode.other = Some(doc);
+    app.decode.diff = true;
     let mut diff_ms = Vec::new();
     for i in 0..args.frames {
         let f = (i * 104729) % n_steps.max(1);
-        let r = app.doc.as_ref().map(|d| d.index.steps[f]).unwrap_or(StepRef::default());
-        app.update(Action::Goto(r));
+        let r = app.decode.doc.as_ref().map(|d| d.index.steps[f]).unwrap_or(StepRef::default());
+        app.update(Action::Decode(DecodeAction::Goto(r)));
         let t0 = Instant::now();
         term.draw(|fr| {
             super::panels::draw(fr, &app);

@@ -144,7 +144,7 @@ pub fn apply(app: &mut App, ev: JobEvent) {
 }
 
 fn saved(app: &mut App, path: &Path) {
-    if let Some(d) = &mut app.doc {
+    if let Some(d) = &mut app.decode.doc {
         d.path = Some(path.to_path_buf());
     }
     app.info(format!("saved {}", path.display()));

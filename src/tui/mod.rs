@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod decode_screen;
 pub mod demo;
 pub mod doc;
 pub mod effect;
@@ -43,7 +44,7 @@ use ratatui::backend::CrosstermBackend;
 
 use crate::decode::session::ModelArgs;
 use crate::decode::{DecodeSpec, Trace};
-use app::{Action, App, Doc, Effect, ModelState};
+use app::{Action, App, DecodeAction, Doc, Effect, ModelState};
 use jobs::{JobEvent, Jobs};
 use worker::Worker;
 
@@ -148,7 +149,7 @@ pub fn initial_app(args: &TuiArgs) -> Result<App> {
     }
     if let Some(p) = &args.open {
         app.open_doc(open_doc(p)?);
-        app.diff = app.other.is_some();
+        app.decode.diff = app.decode.other.is_some();
     }
     if args.no_model {
         app.model = ModelState::Missing("started with --no-model".into());
@@ -202,8 +203,8 @@ pub fn run(args: TuiArgs) -> Result<()> {
             // For tests/tui_smoke.sh: the panic hook must leave a clean terminal.
             panic!("test panic (DRAFTSCOPE_TUI_TEST_PANIC is set)");
         }
-        let interval = Duration::from_secs_f64(1.0 / app::SPEEDS[app.speed] as f64);
-        let timeout = if app.playing {
+        let interval = Duration::from_secs_f64(1.0 / app::SPEEDS[app.decode.speed] as f64);
+        let timeout = if app.decode.playing {
             next_tick.saturating_duration_since(Instant::now())
         } else {
             Duration::from_millis(500)
@@ -217,7 +218,7 @@ pub fn run(args: TuiArgs) -> Result<()> {
         for ev in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
             handle_event(&mut app, ev);
         }
-        if app.playing {
+        if app.decode.playing {
             let now = Instant::now();
             if now >= next_tick {
                 app.update(Action::Tick);
@@ -228,7 +229,7 @@ pub fn run(args: TuiArgs) -> Result<()> {
         }
         if auto_run && matches!(app.model, ModelState::Ready(_)) {
             auto_run = false;
-            app.update(Action::Run);
+            app.update(Action::Decode(DecodeAction::Run));
         }
         for eff in std::mem::take(&mut app.effects) {
             execute(&mut app, eff, worker.as_ref(), &jobs);
@@ -271,7 +272,7 @@ fn execute(app: &mut App, eff: Effect, worker: Option<&Worker>, jobs: &Jobs) {
         Effect::Run(req) => match worker {
             Some(w) => w.run(*req),
             None => {
-                app.pending_run = None;
+                app.decode.pending_run = None;
                 app.error("no model: started with --no-model");
             }
         },
@@ -282,7 +283,7 @@ fn execute(app: &mut App, eff: Effect, worker: Option<&Worker>, jobs: &Jobs) {
         }
         Effect::Open(path) => jobs.open(path),
         Effect::Save(path) => {
-            let Some(d) = &app.doc else { return };
+            let Some(d) = &app.decode.doc else { return };
             if d.live.is_some() {
                 app.error("the decode is still running: save when it is done (or Esc to cancel)");
                 return;

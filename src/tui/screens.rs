@@ -12,6 +12,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::doc::Doc;
 use super::effect::Effect;
 pub use super::effect::ProcessOp;
+use super::focus::InputKind;
 use super::line_edit::Edit;
 use super::view::StepRef;
 
@@ -76,6 +77,8 @@ pub enum Outcome {
     SetAdapter(PathBuf),
     /// Close the help overlay or the input line.
     CloseOverlay,
+    /// Open the input line (open, save, search, adapter) with this text.
+    StartInput(InputKind, String),
     /// Show these traces (`other` to diff against) on the decode view at a step, a block
     /// offset selected.
     Present {

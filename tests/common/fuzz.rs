@@ -107,7 +107,7 @@ fn adapter_seed() -> Vec<u8> {
 // ---- What each loader's callers do with a file that loads ----
 
 fn trace(bytes: &[u8], _: &Path) -> bool {
-    use draftscope::tui::app::{Action, App, Doc};
+    use draftscope::tui::app::{Action, App, DecodeAction, Doc};
     let Ok(t) = draftscope::decode::Trace::from_slice(bytes) else { return false };
     let _ = t.summary();
     for (bi, b) in t.blocks.iter().enumerate() {
@@ -125,12 +125,17 @@ fn trace(bytes: &[u8], _: &Path) -> bool {
     app.open_doc(Doc::new(original, "seed".into(), None));
     app.open_doc(Doc::new(t, "mutated".into(), None));
     let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).unwrap();
-    for (i, a) in
-        [Action::NextStep, Action::NextBlock, Action::NextEdit, Action::SelectNext, Action::PrevStep]
-            .into_iter()
-            .enumerate()
+    for (i, a) in [
+        Action::Decode(DecodeAction::NextStep),
+        Action::Decode(DecodeAction::NextBlock),
+        Action::Decode(DecodeAction::NextEdit),
+        Action::Decode(DecodeAction::SelectNext),
+        Action::Decode(DecodeAction::PrevStep),
+    ]
+    .into_iter()
+    .enumerate()
     {
-        app.diff = i % 2 == 1;
+        app.decode.diff = i % 2 == 1;
         app.update(a);
         term.draw(|f| {
             draftscope::tui::panels::draw(f, &app);

@@ -17,24 +17,24 @@ use crate::tui::theme;
 use crate::tui::view::{self, CellKind, StepRef, TokenCell};
 
 pub fn render(buf: &mut Buffer, area: Rect, app: &App, hits: &mut Vec<(Rect, usize)>) {
-    let focused = app.focus == Focus::Tokens;
-    let (Some(doc), Some(r)) = (&app.doc, app.cur()) else {
+    let focused = app.decode.focus == Focus::Tokens;
+    let (Some(doc), Some(r)) = (&app.decode.doc, app.cur()) else {
         let block = panel(" Tokens ", focused);
         let inner = block.inner(area);
         block.render(area, buf);
-        let msg = if app.doc.is_some() { "waiting for the first step…" } else { "no trace yet" };
+        let msg = if app.decode.doc.is_some() { "waiting for the first step…" } else { "no trace yet" };
         buf.set_string(inner.x, inner.y, msg, Style::new().fg(theme::MUTED));
         return;
     };
-    match (app.diff, &app.other) {
+    match (app.decode.diff, &app.decode.other) {
         (true, Some(other)) => {
             let [l, rr] =
                 Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
             let mask = view::diff_offsets(&doc.trace, &other.trace, r);
-            render_doc(buf, l, doc, r, "A", app.sel, Some(&mask), focused, Some(hits));
-            render_doc(buf, rr, other, r, "B", app.sel, Some(&mask), false, None);
+            render_doc(buf, l, doc, r, "A", app.decode.sel, Some(&mask), focused, Some(hits));
+            render_doc(buf, rr, other, r, "B", app.decode.sel, Some(&mask), false, None);
         }
-        _ => render_doc(buf, area, doc, r, "", app.sel, None, focused, Some(hits)),
+        _ => render_doc(buf, area, doc, r, "", app.decode.sel, None, focused, Some(hits)),
     }
 }
 

@@ -36,8 +36,8 @@ pub fn decision_label(d: Decision) -> (&'static str, ratatui::style::Color) {
 }
 
 pub fn render(buf: &mut Buffer, area: Rect, app: &App) {
-    let focused = app.focus == Focus::Inspector;
-    let (Some(doc), Some(r)) = (&app.doc, app.cur()) else {
+    let focused = app.decode.focus == Focus::Inspector;
+    let (Some(doc), Some(r)) = (&app.decode.doc, app.cur()) else {
         Paragraph::new("select a position in the token canvas (↑↓ or click)")
             .style(Style::new().fg(theme::MUTED))
             .wrap(Wrap { trim: true })
@@ -46,8 +46,9 @@ pub fn render(buf: &mut Buffer, area: Rect, app: &App) {
         return;
     };
     let b = &doc.trace.blocks[r.block];
-    let title = format!(" Inspector · pos {} (block {} +{}) ", b.start + app.sel, b.block, app.sel);
-    let lines = lines(&doc.trace, r, app.sel);
+    let title =
+        format!(" Inspector · pos {} (block {} +{}) ", b.start + app.decode.sel, b.block, app.decode.sel);
+    let lines = lines(&doc.trace, r, app.decode.sel);
     Paragraph::new(lines).wrap(Wrap { trim: false }).block(panel(title, focused)).render(area, buf);
 }
 

@@ -45,7 +45,8 @@ pub fn layout(area: Rect, app: &App) -> Areas {
     let [prompt, timeline, tokens] =
         Layout::vertical([Constraint::Length(3), Constraint::Percentage(38), Constraint::Fill(1)])
             .areas(left);
-    let settings_h = if app.focus == Focus::Settings { super::settings::ROWS.len() as u16 + 2 } else { 5 };
+    let settings_h =
+        if app.decode.focus == Focus::Settings { super::settings::ROWS.len() as u16 + 2 } else { 5 };
     let [settings, inspector] =
         Layout::vertical([Constraint::Length(settings_h), Constraint::Fill(1)]).areas(right);
     Areas { prompt, settings, timeline, tokens, inspector, status, message, footer }

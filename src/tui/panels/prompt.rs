@@ -11,10 +11,12 @@ use crate::tui::app::{App, Focus, ModelState};
 use crate::tui::theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
-    let focused = app.focus == Focus::Prompt;
+    let focused = app.decode.focus == Focus::Prompt;
     let kind = match &app.model {
         ModelState::Ready(i) if !i.has_tokenizer => " (token ids) ".to_string(),
-        ModelState::Ready(i) => format!(" ({}{}) ", i.id, if app.settings.chat { ", chat" } else { "" }),
+        ModelState::Ready(i) => {
+            format!(" ({}{}) ", i.id, if app.decode.settings.chat { ", chat" } else { "" })
+        }
         ModelState::Loading(m) => format!(" (loading {m}…) "),
         ModelState::Missing(_) => " (no model) ".to_string(),
     };
@@ -26,9 +28,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if w == 0 || inner.height == 0 {
         return;
     }
-    let chars: Vec<char> = app.prompt.text.chars().collect();
+    let chars: Vec<char> = app.decode.prompt.text.chars().collect();
     // Scroll horizontally so the cursor stays visible.
-    let first = (app.prompt.cursor + 1).saturating_sub(w);
+    let first = (app.decode.prompt.cursor + 1).saturating_sub(w);
     let shown: String = chars.iter().skip(first).take(w).collect();
     let line = if chars.is_empty() && !focused {
         Line::from("(empty: p or Tab to type a prompt)".fg(theme::MUTED))
@@ -37,7 +39,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     };
     frame.render_widget(Paragraph::new(line), inner);
     if focused && app.overlay == crate::tui::app::Overlay::None {
-        let x = inner.x + (app.prompt.cursor - first) as u16;
+        let x = inner.x + (app.decode.prompt.cursor - first) as u16;
         frame.set_cursor_position((x.min(inner.right().saturating_sub(1)), inner.y));
     }
 }

@@ -13,9 +13,9 @@ use crate::tui::settings::{ROWS, Settings};
 use crate::tui::theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
-    let focused = app.focus == Focus::Settings;
+    let focused = app.decode.focus == Focus::Settings;
     let block = panel(" Settings (Tab here to change) ", focused);
-    let s = &app.settings;
+    let s = &app.decode.settings;
     let spec = &s.spec;
     let key = Style::new().fg(theme::MUTED);
     let lines: Vec<Line> = if focused {
@@ -23,7 +23,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             .enumerate()
             .map(|(i, &row)| {
                 let mut st = Style::new();
-                if i == app.setting_row {
+                if i == app.decode.setting_row {
                     st = st.add_modifier(Modifier::REVERSED);
                 }
                 Line::from(vec![

@@ -13,7 +13,7 @@ use crate::tui::theme;
 /// The footer's key hints for the focused panel: (keys, what), the tour's first while it has
 /// the keys.
 pub fn footer_keys(app: &App) -> Vec<(&'static str, &'static str)> {
-    tour_keys(app, panel_keys(app.focus))
+    tour_keys(app, panel_keys(app.decode.focus))
 }
 
 /// Key hints as they are while the tour takes its keys ([`App::tour_takes_keys`]): the tour's
@@ -73,18 +73,18 @@ fn panel_keys(focus: Focus) -> &'static [(&'static str, &'static str)] {
 
 pub fn render(frame: &mut Frame, status: Rect, message: Rect, footer: Rect, app: &App) {
     let mut spans = Vec::new();
-    if let Some(d) = &app.doc {
+    if let Some(d) = &app.decode.doc {
         spans.push(Span::styled(format!(" {} ", d.label), Style::new().add_modifier(Modifier::REVERSED)));
         spans.push(Span::raw(" "));
     }
     spans.push(Span::raw(app.summary()));
-    if app.playing {
+    if app.decode.playing {
         spans.push(Span::styled(
-            format!("  ▶ {}/s", SPEEDS[app.speed]),
+            format!("  ▶ {}/s", SPEEDS[app.decode.speed]),
             Style::new().fg(ratatui::style::Color::Cyan),
         ));
     }
-    if app.diff {
+    if app.decode.diff {
         spans.push(Span::styled("  DIFF", Style::new().fg(theme::DIFF_BG).add_modifier(Modifier::BOLD)));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), status);

@@ -51,14 +51,14 @@ pub fn end_color(end: BlockEnd, live: bool) -> Color {
 
 pub fn render(buf: &mut Buffer, area: Rect, app: &App, hits: &mut Vec<(Rect, StepRef)>) {
     let title = " Blocks  ● fill ▲ fallback ◆ edit ◇ post-edit ⊘ remask · post ";
-    let block = panel(title, app.focus == Focus::Timeline);
+    let block = panel(title, app.decode.focus == Focus::Timeline);
     let inner = block.inner(area);
     block.render(area, buf);
-    let Some(doc) = &app.doc else {
+    let Some(doc) = &app.decode.doc else {
         buf.set_string(inner.x, inner.y, "no trace yet", Style::new().fg(theme::MUTED));
         return;
     };
-    let other = if app.diff { app.other.as_ref() } else { None };
+    let other = if app.decode.diff { app.decode.other.as_ref() } else { None };
     render_rows(buf, inner, doc, other, app.cur(), hits);
 }
 
