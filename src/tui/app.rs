@@ -552,6 +552,17 @@ fn collect_json(dir: &std::path::Path, depth: usize, out: &mut Vec<String>) {
     }
 }
 
+/// The keys the help overlay answers, on every screen.
+fn help_key(code: KeyCode) -> Option<Action> {
+    Some(match code {
+        KeyCode::Char('?') => Action::ToggleHelp,
+        KeyCode::Char('q') => Action::Quit,
+        KeyCode::Esc => Action::Escape,
+        KeyCode::Enter => Action::Submit,
+        _ => return None,
+    })
+}
+
 /// Maps a key to an action, given where the focus is and what is open.
 pub fn key_action(app: &App, key: KeyEvent) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
@@ -569,13 +580,7 @@ pub fn key_action(app: &App, key: KeyEvent) -> Option<Action> {
     }
     if app.screen != Screen::Decode {
         if app.overlay == Overlay::Help {
-            return Some(match key.code {
-                KeyCode::Char('?') => Action::ToggleHelp,
-                KeyCode::Char('q') => Action::Quit,
-                KeyCode::Esc => Action::Escape,
-                KeyCode::Enter => Action::Submit,
-                _ => return None,
-            });
+            return help_key(key.code);
         }
         return super::screens::pane_key(key).map(Action::Pane);
     }
@@ -600,13 +605,7 @@ pub fn key_action(app: &App, key: KeyEvent) -> Option<Action> {
         });
     }
     if app.overlay == Overlay::Help {
-        return Some(match key.code {
-            KeyCode::Char('?') => Action::ToggleHelp,
-            KeyCode::Char('q') => Action::Quit,
-            KeyCode::Esc => Action::Escape,
-            KeyCode::Enter => Action::Submit,
-            _ => return None,
-        });
+        return help_key(key.code);
     }
     if let Some(d) = super::decode_screen::key(&key, app.decode.focus) {
         return Some(Action::Decode(d));
