@@ -2,6 +2,10 @@
 //! results store, failing items and opening their traces, live updates when results land,
 //! the demo-set fallback, and starting a bench from the pane.
 
+mod common;
+
+use common::screen::{find, row, screen};
+
 use std::path::Path;
 
 use draftscope::bench::record::{RESULTS_VERSION, RunRecord, rfc3339};
@@ -16,25 +20,6 @@ use draftscope::tui::screens::{PaneKey, ProcessOp, Screen};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier};
-
-fn row(buf: &Buffer, y: u16) -> String {
-    (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect()
-}
-
-fn screen(buf: &Buffer) -> String {
-    (0..buf.area.height).map(|y| row(buf, y)).collect::<Vec<_>>().join("\n")
-}
-
-fn find(buf: &Buffer, needle: &str) -> (u16, u16) {
-    let n: Vec<String> = needle.chars().map(|c| c.to_string()).collect();
-    for y in 0..buf.area.height {
-        let cells: Vec<String> = (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect();
-        if let Some(x) = (0..cells.len()).find(|&i| cells[i..].starts_with(&n)) {
-            return (x as u16, y);
-        }
-    }
-    panic!("{needle:?} not on screen:\n{}", screen(buf));
-}
 
 fn is_braille(s: &str) -> bool {
     s.chars().next().is_some_and(|c| ('\u{2801}'..='\u{28ff}').contains(&c))

@@ -3,6 +3,10 @@
 //! the `tour-seen` flag that keeps later plain starts in the workbench, and the overlay draws
 //! its tokens in the colours they mean (right green, wrong red). No terminal, no model.
 
+mod common;
+
+use common::screen::find;
+
 use std::path::Path;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -58,20 +62,6 @@ fn draw(a: &App) -> Buffer {
     })
     .unwrap();
     term.backend().buffer().clone()
-}
-
-/// Cell of the first occurrence of `needle` on screen (cells, not bytes).
-fn find(buf: &Buffer, needle: &str) -> (u16, u16) {
-    let n: Vec<String> = needle.chars().map(|c| c.to_string()).collect();
-    for y in 0..buf.area.height {
-        let cells: Vec<String> = (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect();
-        if let Some(x) = (0..cells.len()).find(|&i| cells[i..].starts_with(&n)) {
-            return (x as u16, y);
-        }
-    }
-    let screen: Vec<String> =
-        (0..buf.area.height).map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect()).collect();
-    panic!("{needle:?} not on screen:\n{}", screen.join("\n"))
 }
 
 /// Foreground and boldness of the cell `dx` cells after the start of `needle`.

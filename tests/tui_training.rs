@@ -2,6 +2,10 @@
 //! honest states for broken runs (dead pid, truncated metrics, missing checkpoint, unreadable
 //! run.json), keys, and real runs launched, cancelled and resumed through the panel's actions.
 
+mod common;
+
+use common::screen::{find, row, screen};
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -19,26 +23,6 @@ use draftscope::tui::training::{FORM_ROWS, FormRow, TrainFocus, TrainingState};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier};
-
-fn row(buf: &Buffer, y: u16) -> String {
-    (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect()
-}
-
-fn screen(buf: &Buffer) -> String {
-    (0..buf.area.height).map(|y| row(buf, y)).collect::<Vec<_>>().join("\n")
-}
-
-/// (x, y) of the first cell of `needle` on screen.
-fn find(buf: &Buffer, needle: &str) -> (u16, u16) {
-    let n: Vec<String> = needle.chars().map(|c| c.to_string()).collect();
-    for y in 0..buf.area.height {
-        let cells: Vec<String> = (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect();
-        if let Some(x) = (0..cells.len()).find(|&i| cells[i..].starts_with(&n)) {
-            return (x as u16, y);
-        }
-    }
-    panic!("{needle:?} not on screen:\n{}", screen(buf));
-}
 
 fn is_braille(s: &str) -> bool {
     s.chars().next().is_some_and(|c| ('\u{2801}'..='\u{28ff}').contains(&c))

@@ -1,6 +1,8 @@
 //! Shared helpers for integration tests: the reference fixture model and its data.
 #![allow(dead_code)]
 
+pub mod screen;
+
 use std::path::{Path, PathBuf};
 
 use draftscope::model::{DeviceKind, DtypeKind, LoadedModel};
