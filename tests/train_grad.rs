@@ -56,8 +56,12 @@ fn pretraining_loss_falls_and_the_model_loads() {
     let vocab = testutil::write_tokenizer(&tmp.path().join("tok")).unwrap();
     let corpus = tmp.path().join("corpus.jsonl");
     testutil::write_corpus(&corpus, 200).unwrap();
-    let run =
-        RunKind::Pretrain { model: testutil::tiny_config(vocab), init_std: 0.05, bias_update_rate: 1e-3 };
+    let run = RunKind::Pretrain {
+        model: testutil::tiny_config(vocab),
+        init_std: 0.05,
+        bias_update_rate: 1e-3,
+        init_from: None,
+    };
     let rc =
         testutil::run_config(run, Objective::Random, &corpus, &tmp.path().join("tok/tokenizer.json"), 60);
     let dir = tmp.path().join("run");
@@ -91,8 +95,12 @@ fn tiny_pretrain_run(steps: usize) -> (tempfile::TempDir, draftscope::train::Run
     let corpus = tmp.path().join("corpus.jsonl");
     testutil::write_corpus(&corpus, 50).unwrap();
     let tok = tmp.path().join("tok/tokenizer.json");
-    let run =
-        RunKind::Pretrain { model: testutil::tiny_config(vocab), init_std: 0.05, bias_update_rate: 1e-3 };
+    let run = RunKind::Pretrain {
+        model: testutil::tiny_config(vocab),
+        init_std: 0.05,
+        bias_update_rate: 1e-3,
+        init_from: None,
+    };
     let rc = testutil::run_config(run, Objective::Random, &corpus, &tok, steps);
     (tmp, rc)
 }

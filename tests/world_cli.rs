@@ -13,13 +13,16 @@ fn regenerate(dir: &Path, corpus: bool) {
         docs: 500,
         fact_every: 1,
         testbed_per_kind: 0,
+        long_testbed: true,
+        long_arith: false,
         no_tokenizer: false,
     })
     .unwrap();
 }
 
-const FILES: [&str; 4] = [
+const FILES: [&str; 5] = [
     "benchmarks/arith.jsonl",
+    "benchmarks/arith-long-testbed.jsonl",
     "benchmarks/facts.jsonl",
     "model/tokenizer.json",
     "model/tokenizer_config.json",

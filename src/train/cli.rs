@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use candle_core::Tensor;
 use clap::Args;
 
@@ -173,6 +173,13 @@ pub struct PretrainArgs {
     /// Continue the run in DIR from its last checkpoint (--steps sets a new total).
     #[arg(long, conflicts_with = "out")]
     pub resume: Option<PathBuf>,
+    /// Continued pretraining: start from the weights of this model directory (its
+    /// `config.json` and `model.safetensors`, e.g. `assets/model`) instead of a random
+    /// initialisation; the model shape comes from it, so the size flags are refused.
+    #[arg(long, conflicts_with_all = ["hidden", "layers", "heads", "kv_heads", "head_dim", "intermediate",
+        "moe_intermediate", "experts", "experts_per_tok", "n_group", "topk_group", "shared_experts",
+        "first_dense", "routed_scaling", "partial_rotary", "rope_theta"])]
+    pub init: Option<PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
     /// Probability that a visible position is replaced by a random token (T2T).
@@ -472,6 +479,24 @@ pub fn pretrain_model_config(a: &PretrainArgs, tokenizer: &Path) -> Result<Confi
     Ok(cfg)
 }
 
+/// The config of `--init DIR` (its `config.json`), checked against the tokenizer's vocabulary.
+fn init_model_config(dir: &Path, tokenizer: &Path) -> Result<Config> {
+    let file = dir.join("config.json");
+    let cfg = Config::from_file(&file).with_context(|| format!("--init {}", dir.display()))?;
+    let tok = super::data::load_tokenizer(tokenizer)?;
+    let sp = super::data::find_specials(&tok, tokenizer)?;
+    if sp.vocab_size != cfg.vocab_size {
+        bail!(
+            "--init {}: its vocabulary is {} but --tokenizer {} has {}; pass the tokenizer it was trained with",
+            dir.display(),
+            cfg.vocab_size,
+            tokenizer.display(),
+            sp.vocab_size
+        );
+    }
+    Ok(cfg)
+}
+
 pub fn pretrain(a: PretrainArgs) -> Result<()> {
     set_threads(a.common.threads);
     if let Some(dir) = &a.resume {
@@ -481,10 +506,18 @@ pub fn pretrain(a: PretrainArgs) -> Result<()> {
     let out = a.out.clone().context("--out DIR is required")?;
     let tokenizer =
         a.common.tokenizer.clone().unwrap_or_else(|| source::embedded_model_dir().join("tokenizer.json"));
-    let cfg = pretrain_model_config(&a, &tokenizer)?;
+    let cfg = match &a.init {
+        Some(dir) => init_model_config(dir, &tokenizer)?,
+        None => pretrain_model_config(&a, &tokenizer)?,
+    };
     let mut nz = noise(&a.common, Objective::Random);
     nz.random_frac = a.random_frac;
-    let run = RunKind::Pretrain { model: cfg, init_std: a.init_std, bias_update_rate: a.bias_update_rate };
+    let run = RunKind::Pretrain {
+        model: cfg,
+        init_std: a.init_std,
+        bias_update_rate: a.bias_update_rate,
+        init_from: a.init.clone(),
+    };
     let rc = run_config(&a.common, run, nz, KindDefaults::PRETRAIN, tokenizer);
     drive(Trainer::create(&out, rc)?, a.common.json, a.common.workers)
 }
@@ -759,7 +792,7 @@ pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
         let cfg = pretrain_model_config(&pa, &tokenizer)?;
         cases.push((
             "pretrain (full)".into(),
-            RunKind::Pretrain { model: cfg, init_std: 0.02, bias_update_rate: 1e-3 },
+            RunKind::Pretrain { model: cfg, init_std: 0.02, bias_update_rate: 1e-3, init_from: None },
             Objective::Random,
         ));
     }

@@ -48,8 +48,15 @@ pub struct DataSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum RunKind {
-    /// Full-parameter pretraining from scratch of a model with this config.
-    Pretrain { model: Config, init_std: f64, bias_update_rate: f64 },
+    /// Full-parameter pretraining of a model with this config: from scratch, or (continued
+    /// pretraining) from the weights of `init_from`, a model directory with this config.
+    Pretrain {
+        model: Config,
+        init_std: f64,
+        bias_update_rate: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        init_from: Option<PathBuf>,
+    },
     /// LoRA on a frozen base.
     Lora { base: Option<String>, adapter: AdapterConfig },
 }
@@ -346,7 +353,7 @@ type Built = (Llada2, BTreeMap<String, Var>, BTreeMap<String, Var>);
 fn build_model(rc: &RunConfig) -> Result<Built> {
     let dev = rc.device.device()?;
     match &rc.run {
-        RunKind::Pretrain { model: cfg, init_std, .. } => {
+        RunKind::Pretrain { model: cfg, init_std, init_from, .. } => {
             let iw = InitWeights::new(rc.seed, *init_std, &dev);
             let mut model = Llada2::new(cfg, &iw)?;
             for (_, lin) in model.linears_mut() {
@@ -354,6 +361,9 @@ fn build_model(rc: &RunConfig) -> Result<Built> {
             }
             model.fused = false;
             let all = iw.into_vars();
+            if let Some(dir) = init_from {
+                load_init_weights(dir, &all, &dev)?;
+            }
             let trainable: BTreeMap<String, Var> = all
                 .iter()
                 .filter(|(k, _)| !k.ends_with("expert_bias"))
@@ -372,6 +382,38 @@ fn build_model(rc: &RunConfig) -> Result<Built> {
             Ok((model, vars.clone(), vars))
         }
     }
+}
+
+/// Sets every variable from `dir/model.safetensors` (continued pretraining): each must be
+/// there with its shape, and the file may hold nothing else, so a model of another shape is
+/// refused by name rather than half-loaded.
+fn load_init_weights(dir: &Path, vars: &BTreeMap<String, Var>, dev: &candle_core::Device) -> Result<()> {
+    let file = dir.join("model.safetensors");
+    let tensors = candle_core::safetensors::load(&file, dev)
+        .with_context(|| format!("--init {}: cannot read {}", dir.display(), file.display()))?;
+    for (name, var) in vars {
+        let t = tensors.get(name).with_context(|| {
+            format!(
+                "--init {}: {} has no tensor {name}; is it a model of this config?",
+                dir.display(),
+                file.display()
+            )
+        })?;
+        if t.dims() != var.dims() {
+            bail!(
+                "--init {}: tensor {name} in {} has shape {:?}, the config needs {:?}",
+                dir.display(),
+                file.display(),
+                t.dims(),
+                var.dims()
+            );
+        }
+        var.set(&t.to_dtype(var.dtype())?)?;
+    }
+    if let Some(extra) = tensors.keys().find(|k| !vars.contains_key(*k)) {
+        bail!("--init {}: {} holds {extra}, which this config does not have", dir.display(), file.display());
+    }
+    Ok(())
 }
 
 fn versions() -> BTreeMap<String, String> {

@@ -87,7 +87,12 @@ pub fn write_base(dir: &Path, seed: u64) -> Result<Config> {
     let cfg = tiny_config(vocab);
     let corpus = work.path().join("corpus.jsonl");
     write_corpus(&corpus, 60)?;
-    let run = super::RunKind::Pretrain { model: cfg.clone(), init_std: 0.1, bias_update_rate: 1e-3 };
+    let run = super::RunKind::Pretrain {
+        model: cfg.clone(),
+        init_std: 0.1,
+        bias_update_rate: 1e-3,
+        init_from: None,
+    };
     let mut rc =
         run_config(run, super::Objective::Random, &corpus, &work.path().join("tok/tokenizer.json"), 20);
     rc.seed = seed;

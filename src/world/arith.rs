@@ -42,9 +42,13 @@ impl Op {
     }
 }
 
-/// Problem families: operation and operand sizes. Two-digit operands only: every family
-/// still carries or borrows, and at this size the 2-core pretraining budget can learn them
-/// (the first shipped world also had 3-digit families; the model learned none of it).
+/// Problem families: operation and operand sizes. The base families ([`Kind::ALL`]) have
+/// two-digit operands: every family still carries or borrows, and at this size the 2-core
+/// pretraining budget learns them from scratch (the first shipped world also had 3-digit
+/// families; a model trained from scratch learned none of it). The long families
+/// ([`Kind::LONG`]) are the editing testbed's: the same worked format with 3–4 columns, so the
+/// worked value and the answer line are 3–5 digits drafted in one block; a model learns them by
+/// continued pretraining once it knows the base families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     /// 2-digit + 2-digit.
@@ -53,16 +57,31 @@ pub enum Kind {
     Sub2,
     /// 2-digit × 1-digit.
     Mul2,
+    /// 3-digit + 3-digit.
+    Add3,
+    /// 3-digit − 3-digit (positive result).
+    Sub3,
+    /// 3-digit × 1-digit.
+    Mul3,
+    /// 4-digit + 4-digit.
+    Add4,
 }
 
 impl Kind {
+    /// The base families: the `arith` suite, the 2-digit testbed and the base corpus.
     pub const ALL: [Kind; 3] = [Kind::Add2, Kind::Sub2, Kind::Mul2];
+    /// The long families: the long testbed and the continued-pretraining corpus.
+    pub const LONG: [Kind; 4] = [Kind::Add3, Kind::Sub3, Kind::Mul3, Kind::Add4];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Add2 => "add2",
             Kind::Sub2 => "sub2",
             Kind::Mul2 => "mul2",
+            Kind::Add3 => "add3",
+            Kind::Sub3 => "sub3",
+            Kind::Mul3 => "mul3",
+            Kind::Add4 => "add4",
         }
     }
 
@@ -75,6 +94,13 @@ impl Kind {
                 (Op::Sub, a, rng.random_range(10..a))
             }
             Kind::Mul2 => (Op::Mul, rng.random_range(10..100), rng.random_range(2..10)),
+            Kind::Add3 => (Op::Add, rng.random_range(100..1000), rng.random_range(100..1000)),
+            Kind::Sub3 => {
+                let a = rng.random_range(200..1000);
+                (Op::Sub, a, rng.random_range(100..a))
+            }
+            Kind::Mul3 => (Op::Mul, rng.random_range(100..1000), rng.random_range(2..10)),
+            Kind::Add4 => (Op::Add, rng.random_range(1000..10000), rng.random_range(1000..10000)),
         };
         Problem { op, a, b }
     }
@@ -272,7 +298,7 @@ mod tests {
         use rand::SeedableRng;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         for _ in 0..2000 {
-            for k in Kind::ALL {
+            for k in Kind::ALL.into_iter().chain(Kind::LONG) {
                 let p = k.sample(&mut rng);
                 let (w, f) = split_answer(&p.solution());
                 assert_eq!(w, Some(p.value().to_string()));

@@ -138,6 +138,58 @@ pub fn arith_testbed(world: &World, per_kind: usize) -> Vec<BenchItem> {
     out
 }
 
+/// Stream of the long testbed's problems (see [`TESTBED_STREAM`] for what it is disjoint from).
+const LONG_TESTBED_STREAM: u64 = 901;
+/// Problems per long family in the long testbed: 4 × 250 = 1000 items.
+pub const LONG_TESTBED_PER_KIND: usize = 250;
+
+/// The long-arithmetic testbed (`arith-long-testbed`): [`LONG_TESTBED_PER_KIND`] problems of
+/// each long family ([`Kind::LONG`]), from their own stream, each in a word-problem wording.
+/// Held out by operands: [`long_testbed_problems`] are excluded from the long corpus.
+pub fn arith_long_testbed(world: &World) -> Vec<BenchItem> {
+    let mut rng = stream(world.seed, LONG_TESTBED_STREAM);
+    let mut counters = std::collections::HashMap::new();
+    let problems = long_testbed_problems(&mut rng);
+    problems
+        .into_iter()
+        .map(|(kind, p)| {
+            let n = counters.entry(kind).or_insert(0usize);
+            *n += 1;
+            BenchItem {
+                id: format!("arith-long-{}-{:04}", kind.name(), n),
+                task: "arith".into(),
+                prompt: p.prompt(&mut rng, false),
+                answer: p.value().to_string(),
+                aliases: Vec::new(),
+            }
+        })
+        .collect()
+}
+
+/// The long testbed's problems, drawn first from `rng` (the testbed stream), distinct up to
+/// operand order.
+fn long_testbed_problems(rng: &mut impl Rng) -> Vec<(Kind, Problem)> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for kind in Kind::LONG {
+        let mut k = 0;
+        while k < LONG_TESTBED_PER_KIND {
+            let p = kind.sample(rng);
+            if seen.insert(p.unordered_key()) {
+                out.push((kind, p));
+                k += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Operand keys of the long testbed, which no corpus may contain.
+pub(super) fn long_testbed_keys(world: &World) -> HashSet<(super::arith::Op, u32, u32)> {
+    let mut rng = stream(world.seed, LONG_TESTBED_STREAM);
+    long_testbed_problems(&mut rng).iter().map(|(_, p)| p.unordered_key()).collect()
+}
+
 /// Items as JSONL text: one compact JSON object per line, fields in the order
 /// `id, task, prompt, answer, aliases`, with a final newline.
 pub fn to_jsonl(items: &[BenchItem]) -> String {

@@ -33,6 +33,14 @@ pub struct WorldArgs {
     /// problems per family (0 = none).
     #[arg(long, default_value_t = 0)]
     pub testbed_per_kind: usize,
+    /// Also write the long-arithmetic testbed (`benchmarks/arith-long-testbed.jsonl`: 250
+    /// problems each of add3, sub3, mul3 and add4, held out of every corpus by operands).
+    #[arg(long)]
+    pub long_testbed: bool,
+    /// Write the long corpus instead of the base one: half of its arithmetic documents are the
+    /// long families (3–4 digit operands). What the embedded model's continued pretraining reads.
+    #[arg(long, requires = "corpus_out")]
+    pub long_arith: bool,
     /// Skip the tokenizer (only benchmarks and corpus).
     #[arg(long)]
     pub no_tokenizer: bool,
@@ -50,6 +58,12 @@ pub fn run(args: WorldArgs) -> Result<()> {
     if args.testbed_per_kind > 0 {
         let items = bench::arith_testbed(&world, args.testbed_per_kind);
         let path = assets.join("benchmarks").join("arith-testbed.jsonl");
+        write(&path, &bench::to_jsonl(&items))?;
+        println!("{}: {} items", path.display(), items.len());
+    }
+    if args.long_testbed {
+        let items = bench::arith_long_testbed(&world);
+        let path = assets.join("benchmarks").join("arith-long-testbed.jsonl");
         write(&path, &bench::to_jsonl(&items))?;
         println!("{}: {} items", path.display(), items.len());
     }
@@ -71,8 +85,12 @@ pub fn run(args: WorldArgs) -> Result<()> {
         );
     }
     if let Some(path) = &args.corpus_out {
-        let docs =
-            super::corpus::arithmetic_heavy(world.training_docs(args.docs, 0), args.fact_every as usize);
+        let docs = if args.long_arith {
+            world.long_training_docs(args.docs, 0)
+        } else {
+            world.training_docs(args.docs, 0)
+        };
+        let docs = super::corpus::arithmetic_heavy(docs, args.fact_every as usize);
         let mut s = String::new();
         for d in &docs {
             let line = CorpusLine { text: d.text(), prompt: &d.prompt, answer: &d.answer };

@@ -56,31 +56,94 @@ pub fn arithmetic_heavy(docs: Vec<Doc>, fact_every: usize) -> Vec<Doc> {
 
 /// Stream ids below 1000 are reserved for the world itself.
 const EPOCH_STREAM_BASE: u64 = 1000;
+/// Epoch streams of the long corpus (disjoint from the base corpus' epochs).
+const LONG_EPOCH_STREAM_BASE: u64 = 1_000_000;
 
 pub(super) fn docs(world: &World, n: usize, epoch: u64) -> Vec<Doc> {
-    let mut rng = stream(world.seed, EPOCH_STREAM_BASE + epoch);
     let held_out: HashSet<_> = world.bench_problems.iter().map(|(_, p)| p.unordered_key()).collect();
+    mixture(world, n, &mut stream(world.seed, EPOCH_STREAM_BASE + epoch), &arith::Kind::ALL, &held_out)
+}
+
+/// The long corpus: the base mixture with the arithmetic half drawn evenly from the base and
+/// the long families ([`arith::Kind::LONG`]), never a benchmark or long-testbed problem. What
+/// the embedded model's continued pretraining reads (`draftscope world --long-arith`).
+pub(super) fn long_docs(world: &World, n: usize, epoch: u64) -> Vec<Doc> {
+    let mut held_out: HashSet<_> = world.bench_problems.iter().map(|(_, p)| p.unordered_key()).collect();
+    held_out.extend(super::bench::long_testbed_keys(world));
+    let kinds: Vec<arith::Kind> = arith::Kind::ALL.into_iter().chain(arith::Kind::LONG).collect();
+    mixture(world, n, &mut stream(world.seed, LONG_EPOCH_STREAM_BASE + epoch), &kinds, &held_out)
+}
+
+fn mixture(
+    world: &World,
+    n: usize,
+    rng: &mut rand_chacha::ChaCha8Rng,
+    kinds: &[arith::Kind],
+    held_out: &HashSet<(arith::Op, u32, u32)>,
+) -> Vec<Doc> {
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
         let r: f64 = rng.random();
         let doc = if r < 0.5 {
-            let kind = arith::Kind::ALL[rng.random_range(0..arith::Kind::ALL.len())];
-            let p = kind.sample(&mut rng);
+            let kind = kinds[rng.random_range(0..kinds.len())];
+            let p = kind.sample(rng);
             if held_out.contains(&p.unordered_key()) {
                 continue;
             }
             let bare = rng.random_bool(0.25);
-            Doc { prompt: p.prompt(&mut rng, bare), answer: p.solution() }
+            Doc { prompt: p.prompt(rng, bare), answer: p.solution() }
         } else if r < 0.65 {
             let c = &world.countries[rng.random_range(0..world.countries.len())];
-            let (prompt, answer) = super::kb::profile(c, &mut rng);
+            let (prompt, answer) = super::kb::profile(c, rng);
             Doc { prompt, answer }
         } else {
             let c = &world.countries[rng.random_range(0..world.countries.len())];
             let attr = Attr::ALL[rng.random_range(0..Attr::ALL.len())];
-            Doc { prompt: c.train_question(attr, &mut rng), answer: c.value(attr) }
+            Doc { prompt: c.train_question(attr, rng), answer: c.value(attr) }
         };
         out.push(doc);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The operand key of a worked answer's equation (`712-490: …` → (Sub, 490, 712)).
+    fn key(answer: &str) -> (arith::Op, u32, u32) {
+        let eq = answer.split(':').next().unwrap();
+        let i = eq.find(['+', '-', '*']).unwrap();
+        let op = match &eq[i..=i] {
+            "+" => arith::Op::Add,
+            "-" => arith::Op::Sub,
+            _ => arith::Op::Mul,
+        };
+        let (a, b): (u32, u32) = (eq[..i].parse().unwrap(), eq[i + 1..].parse().unwrap());
+        (op, a.min(b), a.max(b))
+    }
+
+    /// The long corpus teaches the long families but never a long-testbed or benchmark problem.
+    #[test]
+    fn long_corpus_holds_out_the_long_testbed() {
+        let world = World::default();
+        let mut held = super::super::bench::long_testbed_keys(&world);
+        held.extend(world.bench_problems.iter().map(|(_, p)| p.unordered_key()));
+        let docs = long_docs(&world, 20_000, 0);
+        let mut long = 0;
+        for d in docs.iter().filter(|d| d.is_arithmetic()) {
+            let k = key(&d.answer);
+            assert!(!held.contains(&k), "{} is held out", d.answer);
+            long += usize::from(k.2 >= 100);
+        }
+        assert!(long > 4_000, "only {long} long problems in 20000 documents");
+    }
+
+    #[test]
+    fn base_corpus_draws_only_base_families() {
+        let docs = World::default().training_docs(5_000, 0);
+        for d in docs.iter().filter(|d| d.is_arithmetic()) {
+            assert!(key(&d.answer).2 < 100, "{}", d.answer);
+        }
+    }
 }

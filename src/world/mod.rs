@@ -91,6 +91,12 @@ impl World {
     pub fn training_docs(&self, n: usize, epoch: u64) -> Vec<Doc> {
         corpus::docs(self, n, epoch)
     }
+
+    /// `n` documents of the long corpus (base and long arithmetic families, the same facts),
+    /// from its own random stream `epoch`; see [`corpus`].
+    pub fn long_training_docs(&self, n: usize, epoch: u64) -> Vec<Doc> {
+        corpus::long_docs(self, n, epoch)
+    }
 }
 
 impl Default for World {
