@@ -28,6 +28,10 @@ pub struct CommonArgs {
     /// Seed of the world corpus (when no --data).
     #[arg(long, default_value_t = crate::world::DEFAULT_SEED)]
     pub world_seed: u64,
+    /// Which world corpus (when no --data): base (two-digit arithmetic and the facts) or long
+    /// (half the arithmetic from the 3–4 digit families of the long testbed).
+    #[arg(long, value_enum, default_value_t = crate::world::WorldCorpus::Base, conflicts_with = "data")]
+    pub world_corpus: crate::world::WorldCorpus,
     /// Use only the first N documents.
     #[arg(long)]
     pub max_docs: Option<usize>,
@@ -399,7 +403,13 @@ fn run_config(
         eval_suites: d.eval_suites.iter().map(|s| s.to_string()).collect(),
         eval_limit: Some(d.eval_limit),
         device: c.device,
-        data: DataSpec { file: c.data.clone(), world_seed: c.world_seed, tokenizer, max_docs: c.max_docs },
+        data: DataSpec {
+            file: c.data.clone(),
+            world_seed: c.world_seed,
+            world_corpus: c.world_corpus,
+            tokenizer,
+            max_docs: c.max_docs,
+        },
     }
 }
 
@@ -647,6 +657,7 @@ pub fn apply_flags(rc: &mut RunConfig, a: &TrainArgs, given: &[String]) -> Resul
             "data" => rc.data.file = c.data.clone(),
             "tokenizer" => rc.data.tokenizer = c.tokenizer.clone().context("--tokenizer")?,
             "world_seed" => rc.data.world_seed = c.world_seed,
+            "world_corpus" => rc.data.world_corpus = c.world_corpus,
             "max_docs" => rc.data.max_docs = c.max_docs,
             "steps" => rc.steps = c.steps.context("--steps")?,
             "lr" => rc.lr = c.lr.context("--lr")?,
@@ -745,6 +756,7 @@ pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
         data: a.data.clone(),
         tokenizer: Some(tokenizer.clone()),
         world_seed: crate::world::DEFAULT_SEED,
+        world_corpus: Default::default(),
         max_docs: Some(2000),
         steps: Some(a.steps + 1),
         lr: Some(1e-3),

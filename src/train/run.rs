@@ -40,6 +40,9 @@ pub struct DataSpec {
     pub file: Option<PathBuf>,
     /// World seed when `file` is `None`.
     pub world_seed: u64,
+    /// Which world corpus when `file` is `None`.
+    #[serde(default, skip_serializing_if = "crate::world::WorldCorpus::is_base")]
+    pub world_corpus: crate::world::WorldCorpus,
     pub tokenizer: PathBuf,
     /// Use only the first N documents.
     pub max_docs: Option<usize>,
@@ -238,7 +241,7 @@ fn load_docs(
         // A resumed run reads the file its run.json names (`config.data.file`): say so, since
         // the file may be a generated corpus that no longer exists on this machine.
         Some(f) => data::load_texts(f).context("the training corpus (run.json: config.data.file)")?,
-        None => crate::world::training_texts(spec.world_seed),
+        None => spec.world_corpus.texts(spec.world_seed),
     };
     if let Some(m) = spec.max_docs {
         texts.truncate(m);

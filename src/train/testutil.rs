@@ -160,6 +160,7 @@ pub fn run_config(
         data: super::run::DataSpec {
             file: Some(corpus.to_path_buf()),
             world_seed: 0,
+            world_corpus: Default::default(),
             tokenizer: tokenizer.to_path_buf(),
             max_docs: None,
         },

@@ -111,6 +111,39 @@ pub fn training_texts(seed: u64) -> Vec<String> {
     World::new(seed).training_docs(DEFAULT_TRAIN_DOCS, 0).iter().map(Doc::text).collect()
 }
 
+/// The long training corpus of the world of `seed` ([`World::long_training_docs`]): the
+/// default corpus with half its arithmetic from the long families, rendered like
+/// [`training_texts`].
+pub fn long_training_texts(seed: u64) -> Vec<String> {
+    World::new(seed).long_training_docs(DEFAULT_TRAIN_DOCS, 0).iter().map(Doc::text).collect()
+}
+
+/// Which of the world's corpora a run trains on when it names no file.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum WorldCorpus {
+    /// Two-digit arithmetic and the facts ([`training_texts`]).
+    #[default]
+    Base,
+    /// The base corpus with half its arithmetic from the long families ([`long_training_texts`]).
+    Long,
+}
+
+impl WorldCorpus {
+    pub fn texts(self, seed: u64) -> Vec<String> {
+        match self {
+            WorldCorpus::Base => training_texts(seed),
+            WorldCorpus::Long => long_training_texts(seed),
+        }
+    }
+
+    pub fn is_base(&self) -> bool {
+        *self == WorldCorpus::Base
+    }
+}
+
 /// Benchmark items of `suite` in the shipped world ([`DEFAULT_SEED`]).
 pub fn benchmark_items(suite: &str) -> Vec<BenchItem> {
     World::default().benchmark_items(suite)
