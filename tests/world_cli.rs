@@ -22,7 +22,7 @@ fn regenerate(dir: &Path, corpus: bool) {
 
 const FILES: [&str; 5] = [
     "benchmarks/arith.jsonl",
-    "benchmarks/arith-long-testbed.jsonl",
+    "benchmarks/arith-add4-testbed.jsonl",
     "benchmarks/facts.jsonl",
     "model/tokenizer.json",
     "model/tokenizer_config.json",

@@ -75,7 +75,13 @@ fn write_via(
     fill: impl FnOnce(&Path, &mut File) -> Result<()>,
 ) -> Result<()> {
     let tmp_path = tmp.path().to_path_buf();
+    let mode = tmp.as_file().metadata().map(|m| m.permissions()).ok();
     fill(&tmp_path, tmp.as_file_mut()).with_context(|| format!("cannot write {}", path.display()))?;
+    // A writer given the path (safetensors) may replace the file with one of its own, mode
+    // 0600; give the result the ordinary mode the temp file was made with.
+    if let Some(mode) = mode {
+        std::fs::set_permissions(&tmp_path, mode).ok();
+    }
     tmp.as_file().sync_all().ok();
     tmp.persist(path).map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error))?;
     Ok(())

@@ -165,6 +165,22 @@ pub fn save_tensors_atomic(path: &Path, map: &HashMap<String, Tensor>) -> Result
 mod tests {
     use super::*;
 
+    /// safetensors replaces the temp file with one of mode 0600; the saved file must get the
+    /// mode any file the user creates there gets.
+    #[cfg(unix)]
+    #[test]
+    fn saved_tensors_have_the_ordinary_file_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let plain = d.path().join("plain");
+        std::fs::write(&plain, b"x").unwrap();
+        let t = Tensor::zeros(3, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+        let path = d.path().join("t.safetensors");
+        save_tensors_atomic(&path, &HashMap::from([("t".to_string(), t)])).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), mode(&plain));
+    }
+
     #[test]
     fn schedule_warms_up_then_decays_to_floor() {
         let s = Schedule { peak: 1.0, warmup: 10, total: 110, min_ratio: 0.1 };

@@ -138,56 +138,55 @@ pub fn arith_testbed(world: &World, per_kind: usize) -> Vec<BenchItem> {
     out
 }
 
-/// Stream of the long testbed's problems (see [`TESTBED_STREAM`] for what it is disjoint from).
-const LONG_TESTBED_STREAM: u64 = 901;
-/// Problems per long family in the long testbed: 4 × 250 = 1000 items.
-pub const LONG_TESTBED_PER_KIND: usize = 250;
+/// Stream of the problems withheld from the long corpus (see [`TESTBED_STREAM`]).
+const LONG_WITHHELD_STREAM: u64 = 901;
+/// Problems per long family withheld from the long corpus.
+const LONG_WITHHELD_PER_KIND: usize = 250;
+/// Stream of the add4 testbed's problems.
+const ADD4_TESTBED_STREAM: u64 = 902;
+/// Items in the add4 testbed.
+pub const ADD4_TESTBED_ITEMS: usize = 1000;
 
-/// The long-arithmetic testbed (`arith-long-testbed`): [`LONG_TESTBED_PER_KIND`] problems of
-/// each long family ([`Kind::LONG`]), from their own stream, each in a word-problem wording.
-/// Held out by operands: [`long_testbed_problems`] are excluded from the long corpus.
-pub fn arith_long_testbed(world: &World) -> Vec<BenchItem> {
-    let mut rng = stream(world.seed, LONG_TESTBED_STREAM);
-    let mut counters = std::collections::HashMap::new();
-    let problems = long_testbed_problems(&mut rng);
-    problems
-        .into_iter()
-        .map(|(kind, p)| {
-            let n = counters.entry(kind).or_insert(0usize);
-            *n += 1;
-            BenchItem {
-                id: format!("arith-long-{}-{:04}", kind.name(), n),
-                task: "arith".into(),
-                prompt: p.prompt(&mut rng, false),
-                answer: p.value().to_string(),
-                aliases: Vec::new(),
-            }
-        })
-        .collect()
-}
-
-/// The long testbed's problems, drawn first from `rng` (the testbed stream), distinct up to
-/// operand order.
-fn long_testbed_problems(rng: &mut impl Rng) -> Vec<(Kind, Problem)> {
-    let mut seen = HashSet::new();
+/// The editing testbed (`arith-add4-testbed`): [`ADD4_TESTBED_ITEMS`] four-digit additions
+/// from their own stream, none a benchmark problem or one withheld from the long corpus, each
+/// in a word-problem wording. Four-digit addition is the long family whose worked value and
+/// answer line (5 digits each, drafted in one block) the embedded model gets right about half
+/// the time while committing them inconsistently: see README, "The editing testbed".
+pub fn arith_add4_testbed(world: &World) -> Vec<BenchItem> {
+    let mut rng = stream(world.seed, ADD4_TESTBED_STREAM);
+    let mut seen = long_withheld_keys(world);
+    seen.extend(world.bench_problems.iter().map(|(_, p)| p.unordered_key()));
     let mut out = Vec::new();
-    for kind in Kind::LONG {
-        let mut k = 0;
-        while k < LONG_TESTBED_PER_KIND {
-            let p = kind.sample(rng);
-            if seen.insert(p.unordered_key()) {
-                out.push((kind, p));
-                k += 1;
-            }
+    while out.len() < ADD4_TESTBED_ITEMS {
+        let p = Kind::Add4.sample(&mut rng);
+        if !seen.insert(p.unordered_key()) {
+            continue;
         }
+        out.push(BenchItem {
+            id: format!("arith-tb-add4-{:04}", out.len() + 1),
+            task: "arith".into(),
+            prompt: p.prompt(&mut rng, false),
+            answer: p.value().to_string(),
+            aliases: Vec::new(),
+        });
     }
     out
 }
 
-/// Operand keys of the long testbed, which no corpus may contain.
-pub(super) fn long_testbed_keys(world: &World) -> HashSet<(super::arith::Op, u32, u32)> {
-    let mut rng = stream(world.seed, LONG_TESTBED_STREAM);
-    long_testbed_problems(&mut rng).iter().map(|(_, p)| p.unordered_key()).collect()
+/// Operand keys withheld from the long corpus: the first [`LONG_WITHHELD_PER_KIND`] problems
+/// of each long family drawn from their own stream, distinct up to operand order.
+pub(super) fn long_withheld_keys(world: &World) -> HashSet<(super::arith::Op, u32, u32)> {
+    let mut rng = stream(world.seed, LONG_WITHHELD_STREAM);
+    let mut seen = HashSet::new();
+    for kind in Kind::LONG {
+        let mut k = 0;
+        while k < LONG_WITHHELD_PER_KIND {
+            if seen.insert(kind.sample(&mut rng).unordered_key()) {
+                k += 1;
+            }
+        }
+    }
+    seen
 }
 
 /// Items as JSONL text: one compact JSON object per line, fields in the order

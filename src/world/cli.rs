@@ -33,8 +33,8 @@ pub struct WorldArgs {
     /// problems per family (0 = none).
     #[arg(long, default_value_t = 0)]
     pub testbed_per_kind: usize,
-    /// Also write the long-arithmetic testbed (`benchmarks/arith-long-testbed.jsonl`: 250
-    /// problems each of add3, sub3, mul3 and add4, held out of every corpus by operands).
+    /// Also write the editing testbed (`benchmarks/arith-add4-testbed.jsonl`: 1000 four-digit
+    /// additions, none in the embedded model's long corpus).
     #[arg(long)]
     pub long_testbed: bool,
     /// Write the long corpus instead of the base one: half of its arithmetic documents are the
@@ -62,8 +62,8 @@ pub fn run(args: WorldArgs) -> Result<()> {
         println!("{}: {} items", path.display(), items.len());
     }
     if args.long_testbed {
-        let items = bench::arith_long_testbed(&world);
-        let path = assets.join("benchmarks").join("arith-long-testbed.jsonl");
+        let items = bench::arith_add4_testbed(&world);
+        let path = assets.join("benchmarks").join("arith-add4-testbed.jsonl");
         write(&path, &bench::to_jsonl(&items))?;
         println!("{}: {} items", path.display(), items.len());
     }

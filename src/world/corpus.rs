@@ -65,11 +65,11 @@ pub(super) fn docs(world: &World, n: usize, epoch: u64) -> Vec<Doc> {
 }
 
 /// The long corpus: the base mixture with the arithmetic half drawn evenly from the base and
-/// the long families ([`arith::Kind::LONG`]), never a benchmark or long-testbed problem. What
+/// the long families ([`arith::Kind::LONG`]), never a benchmark problem or one of the withheld long problems. What
 /// the embedded model's continued pretraining reads (`draftscope world --long-arith`).
 pub(super) fn long_docs(world: &World, n: usize, epoch: u64) -> Vec<Doc> {
     let mut held_out: HashSet<_> = world.bench_problems.iter().map(|(_, p)| p.unordered_key()).collect();
-    held_out.extend(super::bench::long_testbed_keys(world));
+    held_out.extend(super::bench::long_withheld_keys(world));
     let kinds: Vec<arith::Kind> = arith::Kind::ALL.into_iter().chain(arith::Kind::LONG).collect();
     mixture(world, n, &mut stream(world.seed, LONG_EPOCH_STREAM_BASE + epoch), &kinds, &held_out)
 }
@@ -123,11 +123,11 @@ mod tests {
         (op, a.min(b), a.max(b))
     }
 
-    /// The long corpus teaches the long families but never a long-testbed or benchmark problem.
+    /// The long corpus teaches the long families but never a withheld or benchmark problem.
     #[test]
-    fn long_corpus_holds_out_the_long_testbed() {
+    fn long_corpus_holds_out_the_withheld_problems() {
         let world = World::default();
-        let mut held = super::super::bench::long_testbed_keys(&world);
+        let mut held = super::super::bench::long_withheld_keys(&world);
         held.extend(world.bench_problems.iter().map(|(_, p)| p.unordered_key()));
         let docs = long_docs(&world, 20_000, 0);
         let mut long = 0;
@@ -145,5 +145,30 @@ mod tests {
         for d in docs.iter().filter(|d| d.is_arithmetic()) {
             assert!(key(&d.answer).2 < 100, "{}", d.answer);
         }
+    }
+
+    /// The add4 testbed is held out of the corpus the embedded model was trained on (the long
+    /// corpus of 300000 documents, `world --long-arith --docs 300000`), by operands.
+    #[test]
+    fn add4_testbed_is_not_in_the_shipped_long_corpus() {
+        let world = World::default();
+        let testbed: HashSet<String> = super::super::bench::arith_add4_testbed(&world)
+            .iter()
+            .map(|it| {
+                let nums: Vec<u32> =
+                    it.prompt.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
+                format!("{}+{}", nums[0].min(nums[1]), nums[0].max(nums[1]))
+            })
+            .collect();
+        assert_eq!(testbed.len(), super::super::bench::ADD4_TESTBED_ITEMS);
+        let mut add4 = 0;
+        for d in long_docs(&world, 300_000, 0).iter().filter(|d| d.is_arithmetic()) {
+            let (op, a, b) = key(&d.answer);
+            if op == arith::Op::Add && a >= 1000 {
+                add4 += 1;
+                assert!(!testbed.contains(&format!("{a}+{b}")), "{} is in the corpus", d.answer);
+            }
+        }
+        assert!(add4 > 10_000, "{add4}");
     }
 }
