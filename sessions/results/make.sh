@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Regenerates the results set the results pane (`r`) shows on a fresh clone: the shipped
-# experiment (experiments/self-vs-random.json: the embedded base model vs 5 seeds of a
-# `self --gate 0.7` LoRA adapter vs 5 seeds of a `random` one, 300 steps each, all 150 + 150
-# items of arith and facts, Q-Mode and S-Mode), packed small.
+# experiment (experiments/testbed.json: the embedded base model vs 5 seeds of a
+# `self --gate 0.7` LoRA adapter vs 5 seeds of a `random` one, 300 steps each on the long world
+# corpus, all items of arith-add4-testbed, arith and facts, Q-Mode), packed small.
 #
 #   sessions/results/make.sh                    # runs (or resumes) the experiment in EXP, then packs
 #   EXP=/path/to/finished/experiment sessions/results/make.sh   # pack an experiment you already ran
+#   SPEC=experiments/self-vs-random.json EXP=... sessions/results/make.sh   # another grid
 #
 # Writes sessions/results/results.jsonl (every record, adapters pointed at the copies below),
 # the traces of the first KEEP_TRACES failing items of each row under sessions/results/bench/
@@ -15,7 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${DRAFTSCOPE_BIN:-target/release/draftscope}
-EXP=${EXP:-exp/self-vs-random}  # the experiment directory (hours of CPU on 2 cores when run from scratch)
+SPEC=${SPEC:-experiments/testbed.json}
+EXP=${EXP:-exp/testbed}  # the experiment directory (hours of CPU on 2 cores when run from scratch)
 KEEP_TRACES=${KEEP_TRACES:-3}   # failing-item traces kept per row
 OUT=sessions/results
 
@@ -24,7 +26,7 @@ command -v python3 >/dev/null || { echo "make.sh: python3 is needed to pack the 
 if [ -f "$EXP/experiment.json" ]; then
   "$BIN" experiment --resume "$EXP"
 else
-  "$BIN" experiment --spec experiments/self-vs-random.json --out "$EXP"
+  "$BIN" experiment --spec "$SPEC" --out "$EXP"
 fi
 
 rm -rf "$OUT/results.jsonl" "$OUT/results.lock" "$OUT/bench" "$OUT/runs"

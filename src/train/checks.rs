@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn shipped_run_files_validate() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut dirs = vec![root.join("assets/pretrain-run")];
+        let mut dirs = vec![root.join("assets/pretrain-run"), root.join("assets/pretrain-long-run")];
         if let Ok(rd) = std::fs::read_dir(root.join("sessions/results/runs")) {
             dirs.extend(rd.flatten().map(|e| e.path()));
         }

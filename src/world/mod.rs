@@ -5,7 +5,10 @@
 //! It exists so the shipped model, small enough to train in under an hour on a laptop CPU, still
 //! shows the two failure modes users study: a final answer line whose digit differs from the
 //! worked-step value, and short factual answers the T2T editor over-corrects. Everything is small
-//! on purpose (30 countries × 5 facts, 1–3 digit numbers, documents ≲ 60 tokens).
+//! on purpose (30 countries × 5 facts, 1–5 digit numbers, documents ≲ 100 tokens). Two corpora:
+//! the base one (two-digit arithmetic, what the model learns from scratch) and the long one (half
+//! its arithmetic from 3–4 digit families, for continued pretraining), whose four-digit additions
+//! make the editing testbed (`arith-add4-testbed`).
 //!
 //! # Text format
 //!
