@@ -689,3 +689,24 @@ fn train_config_file_of_a_pretraining_run_is_refused() {
     let e = config_fails(r#"{"run": {"kind": "pretrain"}}"#);
     assert!(e.contains("field `run"), "{e}");
 }
+
+#[test]
+fn pretrain_init_from_a_missing_model_names_the_flag_and_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("run");
+    let e = fails(&["pretrain", "--init", p(&d.path().join("nowhere")), "--out", p(&out), "--steps", "2"]);
+    assert!(e.contains("--init") && e.contains("config.json"), "{e}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn pretrain_init_with_the_fixture_tokenizer_mismatch_names_both() {
+    // The fixture model has no tokenizer of this vocabulary: the embedded tokenizer (833) is
+    // refused for it by name, before any run directory is made.
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("run");
+    let fixture = common::fixture_dir();
+    let e = fails(&["pretrain", "--init", p(&fixture), "--out", p(&out), "--steps", "2"]);
+    assert!(e.contains("--init") && e.contains("vocabulary"), "{e}");
+    assert!(!out.exists());
+}
