@@ -181,16 +181,16 @@ check_clean_exit
 FRESH=$SMOKE_HOME/fresh
 start "DRAFTSCOPE_NO_TOUR= DRAFTSCOPE_SESSIONS=$FRESH DRAFTSCOPE_ASSETS=/nonexistent $BIN"
 wait_for "Tour 1/4 · a final digit committed wrong"
-wait_for "the answer reads 23"
-wait_for "Tokens · block 1 · step 17/18"
+wait_for "the answer reads 4085"
+wait_for "Tokens · block 2 · step 3/5"
 wait_for "Enter next stop · Esc leave the tour"
 keys Enter
 wait_for "Tour 2/4 · an over-corrected short answer"
-wait_for "rewrote wolf → eagle"
+wait_for "rewrote Max → 4"
 keys Enter
 wait_for "Tour 3/4 · Q vs S on the same item"
 wait_for "DIFF"
-wait_for "S rewrote 5 → 4"
+wait_for "S rewrote 8 → 7"
 keys Enter
 wait_for "Tour 4/4 · base vs adapters"
 wait_for "(demo set)"

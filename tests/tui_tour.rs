@@ -96,18 +96,19 @@ fn stop_1_selects_the_wrong_final_digit_at_the_edit_that_left_it_there() {
     let a = toured(dir.path());
     let d = a.decode.doc.as_ref().unwrap();
     assert_eq!(d.label, "final-digit");
-    // The trace: block 1's last step edits position 50 from EOS to `3` (p=0.587), after step
-    // 16 had edited it back to EOS (p=0.999); the answer reads 23, the gold is 2.
-    assert_eq!(at(&a), (1, 17, 18));
-    let s = &d.trace.blocks[1].steps[17];
-    assert_eq!((s.edits[0].pos, d.trace.text_of(s.edits[0].to).as_str()), (32 + 18, "3"));
-    assert_eq!(s.step + 1, d.trace.blocks[1].steps.len());
+    // The trace: the answer line is drafted as 4185, then block 2 step 3 edits its second
+    // digit (block position 15) from `1` to `0` at p=0.604; the worked value stays 4185.
+    assert_eq!(at(&a), (2, 3, 15));
+    let s = &d.trace.blocks[2].steps[3];
+    let e = &s.edits[0];
+    assert_eq!((e.pos - d.trace.blocks[2].start, d.trace.text_of(e.from).as_str()), (15, "1"));
+    assert_eq!(d.trace.text_of(e.to), "0");
     assert_eq!(
         texts(&a),
         [
-            "The worked steps reach 2 but the answer reads 23: an extra digit (arith-sub2-008).",
-            "Block 1 step 17 (selected): the editor rewrote EOS → 3 at p=0.59 > 0.50 editing threshold; the block ended on it.",
-            "The fix did not hold: step 16 rewrote 3 → EOS at p=1.00, the next step undid it; 17 edits there in all (← → step, e walks them).",
+            "The worked steps reach 4185 but the answer reads 4085: a substituted digit (arith-tb-add4-0313).",
+            "Block 2 step 3 (selected): the editor rewrote 1 → 0 at p=0.60 > 0.50 editing threshold.",
+            "No edit fixed it; 1 edit there in all (← → step, e walks them).",
         ]
     );
 }
@@ -118,14 +119,14 @@ fn the_overlay_draws_the_right_answer_green_and_the_wrong_digit_red_with_the_key
     let a = toured(dir.path());
     let buf = draw(&a);
     find(&buf, " Tour 1/4 · a final digit committed wrong ");
-    assert_eq!(style_at(&buf, "reach 2 ", 6), (Color::Green, true));
-    assert_eq!(style_at(&buf, "reads 23", 6), (Color::Red, true));
-    assert_eq!(style_at(&buf, "EOS → 3 at", 6), (Color::Red, true));
-    assert_eq!(style_at(&buf, "3 → EOS at", 4), (Color::Green, true));
+    assert_eq!(style_at(&buf, "reach 4185 ", 6), (Color::Green, true));
+    assert_eq!(style_at(&buf, "reads 4085", 6), (Color::Red, true));
+    assert_eq!(style_at(&buf, "rewrote 1 → 0 at", 8), (Color::Green, true));
+    assert_eq!(style_at(&buf, "rewrote 1 → 0 at", 12), (Color::Red, true));
     assert_eq!(style_at(&buf, "Enter next stop", 0), (Color::Cyan, true));
     find(&buf, "Esc leave the tour");
     // The canvas still shows the selected edit and the inspector explains it.
-    find(&buf, "Tokens · block 1 · step 17/18");
+    find(&buf, "Tokens · block 2 · step 3/5");
     find(&buf, "why: edit");
 }
 
@@ -137,17 +138,17 @@ fn enter_goes_to_the_over_corrected_answer_at_the_edit_that_broke_it() {
     assert_eq!(stop(&a), 1);
     let d = a.decode.doc.as_ref().unwrap();
     assert_eq!(d.label, "over-correction");
-    assert_eq!(at(&a), (0, 1, 13));
+    assert_eq!(at(&a), (0, 1, 9));
     let e = &d.trace.blocks[0].steps[1].edits[0];
-    assert_eq!((d.trace.text_of(e.from), d.trace.text_of(e.to)), ("wolf".into(), "eagle".into()));
+    assert_eq!((d.trace.text_of(e.from), d.trace.text_of(e.to)), ("Max".into(), "4".into()));
     assert_eq!(
         texts(&a)[1],
-        "Block 0 step 1 (selected): the editor rewrote wolf → eagle at p=0.54 > 0.50 editing threshold."
+        "Block 0 step 1 (selected): the editor rewrote Max → 4 at p=0.60 > 0.50 editing threshold."
     );
     let buf = draw(&a);
     find(&buf, " Tour 2/4 · an over-corrected short answer ");
-    assert_eq!(style_at(&buf, "rewrote wolf", 8), (Color::Green, true));
-    assert_eq!(style_at(&buf, "→ eagle at", 2), (Color::Red, true));
+    assert_eq!(style_at(&buf, "rewrote Max", 8), (Color::Green, true));
+    assert_eq!(style_at(&buf, "→ 4 at", 2), (Color::Red, true));
     find(&buf, "Backspace back");
 }
 
@@ -160,12 +161,12 @@ fn stop_3_diffs_s_against_q_step_aligned_at_the_edit_where_they_part() {
     assert!(a.decode.diff);
     assert_eq!(a.decode.doc.as_ref().unwrap().label, "q-vs-s-s");
     assert_eq!(a.decode.other.as_ref().unwrap().label, "q-vs-s-q");
-    assert_eq!(at(&a), (1, 1, 7));
-    assert_eq!(texts(&a)[1], "They part at block 1 step 1: S rewrote 5 → 4 at p=1.00 (selected).");
+    assert_eq!(at(&a), (1, 3, 8));
+    assert_eq!(texts(&a)[1], "They part at block 1 step 3: S rewrote 8 → 7 at p=1.00 (selected).");
     let buf = draw(&a);
     find(&buf, " Tour 3/4 · Q vs S on the same item ");
-    assert_eq!(style_at(&buf, "Q answers 520", 10), (Color::Green, true));
-    assert_eq!(style_at(&buf, "S answers 420", 10), (Color::Red, true));
+    assert_eq!(style_at(&buf, "Q answers 192", 10), (Color::Green, true));
+    assert_eq!(style_at(&buf, "S answers 172", 10), (Color::Red, true));
     find(&buf, "DIFF");
 }
 
@@ -220,11 +221,11 @@ fn backspace_goes_back_a_stop_and_other_keys_still_explore_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = toured(dir.path());
     press(&mut a, KeyCode::Left);
-    assert_eq!(at(&a).0..=at(&a).1, 1..=16, "← steps back to the fix");
+    assert_eq!(at(&a), (2, 2, 15), "← steps back to the draft the edit broke");
     assert_eq!(stop(&a), 0);
     press(&mut a, KeyCode::Enter);
     press(&mut a, KeyCode::Backspace);
-    assert_eq!((stop(&a), at(&a)), (0, (1, 17, 18)));
+    assert_eq!((stop(&a), at(&a)), (0, (2, 3, 15)));
     press(&mut a, KeyCode::Backspace);
     assert_eq!(stop(&a), 0, "nothing before the first stop");
 }
@@ -286,7 +287,7 @@ fn the_stops_are_views_of_the_embedded_sessions() {
     let a = toured(dir.path());
     let t = a.tour.as_ref().unwrap();
     assert_eq!(t.stops.len(), 4);
-    assert!(matches!(t.stops[2].view, View::Trace { other: Some(_), at: StepRef { block: 1, step: 1 }, .. }));
+    assert!(matches!(t.stops[2].view, View::Trace { other: Some(_), at: StepRef { block: 1, step: 3 }, .. }));
     assert_eq!(t.stops[3].view, View::Results);
 }
 
@@ -296,13 +297,14 @@ fn the_manifest_items_are_the_benchmark_items_their_prompts_come_from() {
     let m = draftscope::tui::demo::load_manifest(&root.join("sessions/manifest.json")).unwrap();
     for s in &m.sessions {
         let item = s.item.as_ref().unwrap_or_else(|| panic!("{} names no item", s.name));
-        let suite =
-            std::fs::read_to_string(root.join(format!("assets/benchmarks/{}.jsonl", item.task))).unwrap();
-        let line: serde_json::Value = suite
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        // The item is in one of the shipped suites of its task (`arith-tb-…` in a testbed).
+        let suites = std::fs::read_dir(root.join("assets/benchmarks")).unwrap().flatten().map(|e| e.path());
+        let line: serde_json::Value = suites
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(item.task.as_str()))
+            .flat_map(|p| std::fs::read_to_string(p).unwrap().lines().map(str::to_string).collect::<Vec<_>>())
+            .map(|l| serde_json::from_str::<serde_json::Value>(&l).unwrap())
             .find(|v| v["id"] == item.id.as_str())
-            .unwrap_or_else(|| panic!("{} not in {}", item.id, item.task));
+            .unwrap_or_else(|| panic!("{} not in a {} suite", item.id, item.task));
         assert_eq!(line["answer"], item.answer.as_str(), "{}", s.name);
         assert_eq!(line["aliases"], serde_json::json!(item.aliases), "{}", s.name);
         assert_eq!(line["prompt"], s.prompt.as_deref().unwrap(), "{}", s.name);
@@ -363,3 +365,4 @@ fn on_the_results_stop_the_footer_gives_enter_and_esc_to_the_tour() {
     assert!(!draw_has(&a, "Enter/Tab"));
     assert!(!draw_has(&a, "Esc decode view"));
 }
+

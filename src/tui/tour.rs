@@ -393,7 +393,8 @@ fn final_digit_stop(t: &Trace, doc: usize, item: &DemoItem) -> Stop {
         lines.push(
             TextLine::default()
                 .p(format!("Block {} step {} (selected): the editor rewrote ", e.block, e.step))
-                .tok(tok(t, e.from))
+                // A harmful edit: what it replaced was right.
+                .right(tok(t, e.from))
                 .p(" → ")
                 .wrong(tok(t, e.to))
                 .p(format!(
@@ -423,7 +424,10 @@ fn final_digit_stop(t: &Trace, doc: usize, item: &DemoItem) -> Stop {
                     ))
             }
             None => TextLine::default()
-                .p(format!("No edit fixed it; {flips} edits there in all (← → step, e walks them).")),
+                .p(format!(
+                    "No edit fixed it; {flips} {} there in all (← → step, e walks them).",
+                    if flips == 1 { "edit" } else { "edits" }
+                )),
         });
         trace_view(t, doc, at, e.pos)
     } else {
