@@ -405,7 +405,16 @@ impl WeightSource for GgufWeights {
     fn resident_bytes(&self, name: &str, shape: &[usize]) -> u64 {
         let elems = shape.iter().product::<usize>() as u64;
         match self.content.tensor_infos.get(name) {
-            Some(i) if !is_float(i.ggml_dtype) => stored_bytes(i.ggml_dtype, elems as usize),
+            Some(i) if !is_float(i.ggml_dtype) => {
+                // Linears other than the routed experts also hold candle's repacked copy.
+                let repacked = match shape {
+                    [out, inp] if self.device.is_cpu() && !name.contains(".mlp.experts.") => {
+                        super::memory::repacked_bytes(i.ggml_dtype, *out, *inp)
+                    }
+                    _ => 0,
+                };
+                stored_bytes(i.ggml_dtype, elems as usize) + repacked
+            }
             Some(i) if name == TABLE && i.ggml_dtype == GgmlDType::F16 => elems * 2,
             _ => elems * self.dtype.size_in_bytes() as u64,
         }
