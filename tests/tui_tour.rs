@@ -365,4 +365,3 @@ fn on_the_results_stop_the_footer_gives_enter_and_esc_to_the_tour() {
     assert!(!draw_has(&a, "Enter/Tab"));
     assert!(!draw_has(&a, "Esc decode view"));
 }
-

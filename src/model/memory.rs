@@ -82,7 +82,9 @@ fn x86_repack_level() -> Option<bool> {
         if !force_avx2 && is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni") {
             return Some(true);
         }
-        if !force_avx2 && (force_vnni || is_x86_feature_detected!("avxvnni")) && is_x86_feature_detected!("avx2")
+        if !force_avx2
+            && (force_vnni || is_x86_feature_detected!("avxvnni"))
+            && is_x86_feature_detected!("avx2")
         {
             return Some(true);
         }

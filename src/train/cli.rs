@@ -29,9 +29,10 @@ pub struct CommonArgs {
     #[arg(long, default_value_t = crate::world::DEFAULT_SEED)]
     pub world_seed: u64,
     /// Which world corpus (when no --data): base (two-digit arithmetic and the facts) or long
-    /// (half the arithmetic from the 3–4 digit families of the long testbed).
-    #[arg(long, value_enum, default_value_t = crate::world::WorldCorpus::Base, conflicts_with = "data")]
-    pub world_corpus: crate::world::WorldCorpus,
+    /// (half the arithmetic from the 3–4 digit families; the embedded model's stage-2 corpus).
+    /// Default: long for train, base for pretrain.
+    #[arg(long, value_enum, conflicts_with = "data")]
+    pub world_corpus: Option<crate::world::WorldCorpus>,
     /// Use only the first N documents.
     #[arg(long)]
     pub max_docs: Option<usize>,
@@ -277,8 +278,9 @@ pub struct TrainArgs {
     /// self: share of masked positions filled with a draft (the rest stay masked, M2T).
     #[arg(long, default_value_t = 0.5)]
     pub draft_frac: f64,
-    /// self: draft only where p(argmax) > GATE (0 = draft always).
-    #[arg(long, default_value_t = 0.0)]
+    /// self: draft only where p(argmax) > GATE (0 = draft always). The default is Q-Mode's
+    /// threshold, chosen by measurement (README, "Self-generated T2T on the editing testbed").
+    #[arg(long, default_value_t = 0.7)]
     pub gate: f64,
     /// self: how pass 1 drafts — `argmax` (one forward; --draft-frac of the masks, gated by
     /// --gate) or `decode` (--draft-steps steps of the decoder's M2T rule at
@@ -406,7 +408,7 @@ fn run_config(
         data: DataSpec {
             file: c.data.clone(),
             world_seed: c.world_seed,
-            world_corpus: c.world_corpus,
+            world_corpus: c.world_corpus.unwrap_or(d.world_corpus),
             tokenizer,
             max_docs: c.max_docs,
         },
@@ -657,7 +659,7 @@ pub fn apply_flags(rc: &mut RunConfig, a: &TrainArgs, given: &[String]) -> Resul
             "data" => rc.data.file = c.data.clone(),
             "tokenizer" => rc.data.tokenizer = c.tokenizer.clone().context("--tokenizer")?,
             "world_seed" => rc.data.world_seed = c.world_seed,
-            "world_corpus" => rc.data.world_corpus = c.world_corpus,
+            "world_corpus" => rc.data.world_corpus = c.world_corpus.context("--world-corpus")?,
             "max_docs" => rc.data.max_docs = c.max_docs,
             "steps" => rc.steps = c.steps.context("--steps")?,
             "lr" => rc.lr = c.lr.context("--lr")?,
@@ -756,7 +758,7 @@ pub fn bench_train(a: BenchTrainArgs) -> Result<()> {
         data: a.data.clone(),
         tokenizer: Some(tokenizer.clone()),
         world_seed: crate::world::DEFAULT_SEED,
-        world_corpus: Default::default(),
+        world_corpus: None,
         max_docs: Some(2000),
         steps: Some(a.steps + 1),
         lr: Some(1e-3),

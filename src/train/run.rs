@@ -111,6 +111,8 @@ pub struct KindDefaults {
     pub eval_suites: &'static [&'static str],
     /// Items per suite for each evaluation.
     pub eval_limit: usize,
+    /// The world corpus when no file is given.
+    pub world_corpus: crate::world::WorldCorpus,
 }
 
 impl KindDefaults {
@@ -123,8 +125,10 @@ impl KindDefaults {
         eval_every: 0,
         eval_suites: &["arith", "facts"],
         eval_limit: 40,
+        world_corpus: crate::world::WorldCorpus::Base,
     };
-    /// LoRA continued pretraining on a frozen base.
+    /// LoRA continued pretraining on a frozen base. The long corpus: the embedded model's own
+    /// (stage 2) corpus; measured in README, "Self-generated T2T on the editing testbed".
     pub const LORA: Self = Self {
         steps: 300,
         lr: 1e-3,
@@ -133,6 +137,7 @@ impl KindDefaults {
         eval_every: 0,
         eval_suites: &["arith", "facts"],
         eval_limit: 40,
+        world_corpus: crate::world::WorldCorpus::Long,
     };
 }
 

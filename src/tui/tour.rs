@@ -423,11 +423,10 @@ fn final_digit_stop(t: &Trace, doc: usize, item: &DemoItem) -> Stop {
                         }
                     ))
             }
-            None => TextLine::default()
-                .p(format!(
-                    "No edit fixed it; {flips} {} there in all (← → step, e walks them).",
-                    if flips == 1 { "edit" } else { "edits" }
-                )),
+            None => TextLine::default().p(format!(
+                "No edit fixed it; {flips} {} there in all (← → step, e walks them).",
+                if flips == 1 { "edit" } else { "edits" }
+            )),
         });
         trace_view(t, doc, at, e.pos)
     } else {
