@@ -409,7 +409,7 @@ impl WeightSource for GgufWeights {
                 // Linears other than the routed experts also hold candle's repacked copy.
                 let repacked = match shape {
                     [out, inp] if self.device.is_cpu() && !name.contains(".mlp.experts.") => {
-                        super::memory::repacked_bytes(i.ggml_dtype, *out, *inp)
+                        super::quant::repacked_bytes(i.ggml_dtype, *out, *inp)
                     }
                     _ => 0,
                 };
