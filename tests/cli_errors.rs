@@ -505,7 +505,8 @@ fn a_run_killed_before_its_first_checkpoint_resumes_and_its_litter_is_removed() 
 fn a_diverging_run_stops_as_failed() {
     let d = tempfile::tempdir().unwrap();
     let run = d.path().join("run");
-    let mut args = train_args(p(&run), &["--lr", "1e30", "--warmup", "0", "--gate", "0"]);
+    let mut args =
+        train_args(p(&run), &["--lr", "1e30", "--warmup", "0", "--gate", "0", "--world-corpus", "base"]);
     args[6] = "6";
     let e = fails(&args);
     assert!(e.contains("diverged") && e.contains("--resume"), "{e}");
