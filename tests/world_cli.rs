@@ -20,9 +20,10 @@ fn regenerate(dir: &Path, corpus: bool) {
     .unwrap();
 }
 
-const FILES: [&str; 5] = [
+const FILES: [&str; 6] = [
     "benchmarks/arith.jsonl",
     "benchmarks/arith-add4-testbed.jsonl",
+    "dev/arith-add4-dev.jsonl",
     "benchmarks/facts.jsonl",
     "model/tokenizer.json",
     "model/tokenizer_config.json",

@@ -41,12 +41,22 @@ pub struct Arm {
     /// compute table; absent: 0 for `random`, `--draft-steps` (default 1) for `self`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub draft_forwards: Option<usize>,
+    /// Optimizer steps of this arm in place of the grid's `steps` (a recipe sweep's steps
+    /// axis); only in an equal-steps grid, where each arm's budget is its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<usize>,
 }
 
 impl Arm {
     /// An arm named after its objective, with no extra flags.
     pub fn plain(objective: Objective) -> Self {
-        Self { name: objective_label(objective).into(), objective, flags: Vec::new(), draft_forwards: None }
+        Self {
+            name: objective_label(objective).into(),
+            objective,
+            flags: Vec::new(),
+            draft_forwards: None,
+            steps: None,
+        }
     }
 
     fn drafts_per_step(&self) -> usize {
@@ -173,6 +183,25 @@ impl Spec {
         if let Some(bad) = self.arms.iter().find(|a| !safe_name(&a.name)) {
             bail!("experiment: arm name {:?} may use only letters, digits, `-` and `_`", bad.name);
         }
+        let grid_owned = ["--steps", "--seed", "--objective", "--out", "--workers", "--json", "--base"];
+        for arm in &self.arms {
+            if let Some(f) =
+                arm.flags.iter().chain(&self.train_flags).find(|f| grid_owned.contains(&f.as_str()))
+            {
+                bail!(
+                    "experiment: arm {:?}: {f} is set by the grid (use the arm's \"steps\" field for its steps)",
+                    arm.name
+                );
+            }
+            match arm.steps {
+                Some(0) => bail!("experiment: arm {:?}: \"steps\" must be at least 1", arm.name),
+                Some(_) if self.compute != Compute::Steps => bail!(
+                    "experiment: arm {:?}: per-arm \"steps\" needs \"compute\": \"steps\" (equal-FLOPs grids derive every arm's steps)",
+                    arm.name
+                ),
+                _ => {}
+            }
+        }
         if self.limit == Some(0) {
             bail!("--limit must be at least 1");
         }
@@ -190,7 +219,7 @@ impl Spec {
     /// Optimizer steps of an arm (equal steps, or equal forward FLOPs).
     pub fn steps_of(&self, arm: &Arm) -> usize {
         match self.compute {
-            Compute::Steps => self.steps,
+            Compute::Steps => arm.steps.unwrap_or(self.steps),
             Compute::Flops => {
                 let dearest = self.arms.iter().map(cost_per_step).max().unwrap_or(3);
                 (self.steps * dearest).div_ceil(cost_per_step(arm))
@@ -659,6 +688,29 @@ mod tests {
         s.compute = Compute::Flops;
         assert_eq!(s.steps_of(&s.arms[0]), 300);
         assert_eq!(s.steps_of(&s.arms[1]), 400);
+    }
+
+    /// A recipe sweep's steps axis: an arm's own steps replace the grid's, in its command too.
+    #[test]
+    fn an_arm_may_train_its_own_steps() {
+        let mut s = spec();
+        s.arms[1].steps = Some(600);
+        s.validate().unwrap();
+        assert_eq!(s.steps_of(&s.arms[0]), 300);
+        assert_eq!(s.steps_of(&s.arms[1]), 600);
+        let jobs = plan_text(&plan(&s, &Layout { root: PathBuf::from("/x") }), "draftscope");
+        assert!(
+            jobs.lines().any(|l| l.contains("--objective random") && l.contains("--steps 600")),
+            "{jobs}"
+        );
+        s.compute = Compute::Flops;
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("per-arm \"steps\" needs"), "{e}");
+        s.compute = Compute::Steps;
+        s.arms[1].steps = None;
+        s.arms[0].flags = vec!["--steps".into(), "5".into()];
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("--steps is set by the grid"), "{e}");
     }
 
     #[test]

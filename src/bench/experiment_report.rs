@@ -338,12 +338,25 @@ fn arm_summary(s: &Section, arm: &str) -> Option<String> {
     ))
 }
 
+/// An arm as the report's header names it: `name` (objective, its flags, its own steps).
+fn arm_label(a: &super::experiment::Arm) -> String {
+    let mut extra = String::new();
+    if !a.flags.is_empty() {
+        extra.push(' ');
+        extra.push_str(&a.flags.join(" "));
+    }
+    if let Some(n) = a.steps {
+        extra.push_str(&format!(", {n} steps"));
+    }
+    format!("`{}` ({}{extra})", a.name, super::experiment::objective_label(a.objective))
+}
+
 /// The Markdown report.
 pub fn markdown(r: &Report, command: &str) -> String {
     let mut s = String::from("# Experiment report\n\n");
     s.push_str(&format!(
         "Reproduce: `{command}`\n\nArms: {}; seeds {:?}; {} steps ({}); suites {}; modes {}; attention {}.\n\n",
-        r.spec.arms.iter().map(|a| format!("`{}` ({}{})", a.name, super::experiment::objective_label(a.objective), if a.flags.is_empty() { String::new() } else { format!(" {}", a.flags.join(" ")) })).collect::<Vec<_>>().join(", "),
+        r.spec.arms.iter().map(arm_label).collect::<Vec<_>>().join(", "),
         r.spec.seeds,
         r.spec.steps,
         match r.spec.compute { super::experiment::Compute::Steps => "equal optimizer steps", super::experiment::Compute::Flops => "equal forward FLOPs" },

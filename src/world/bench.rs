@@ -153,24 +153,63 @@ pub const ADD4_TESTBED_ITEMS: usize = 1000;
 /// answer line (5 digits each, drafted in one block) the embedded model gets right about half
 /// the time while committing them inconsistently: see README, "The editing testbed".
 pub fn arith_add4_testbed(world: &World) -> Vec<BenchItem> {
-    let mut rng = stream(world.seed, ADD4_TESTBED_STREAM);
     let mut seen = long_withheld_keys(world);
     seen.extend(world.bench_problems.iter().map(|(_, p)| p.unordered_key()));
-    let mut out = Vec::new();
-    while out.len() < ADD4_TESTBED_ITEMS {
-        let p = Kind::Add4.sample(&mut rng);
+    draw_add4(&mut stream(world.seed, ADD4_TESTBED_STREAM), &mut seen, ADD4_TESTBED_ITEMS, "arith-tb-add4")
+}
+
+/// Stream of the add4 development split's problems.
+const ADD4_DEV_STREAM: u64 = 903;
+/// Items in the add4 development split.
+pub const ADD4_DEV_ITEMS: usize = 500;
+
+/// The development split for choosing a training recipe (`arith-add4-dev`, shipped in
+/// `assets/dev/`, outside the benchmark folder so that a bare `bench` never scores it): four-digit
+/// additions like the testbed's, from a third stream, none a testbed, withheld or benchmark
+/// problem. Recipes are compared here so that the testbed stays unseen until the final run.
+pub fn arith_add4_dev(world: &World) -> Vec<BenchItem> {
+    let mut seen = long_withheld_keys(world);
+    seen.extend(world.bench_problems.iter().map(|(_, p)| p.unordered_key()));
+    seen.extend(add4_keys(&arith_add4_testbed(world)));
+    draw_add4(&mut stream(world.seed, ADD4_DEV_STREAM), &mut seen, ADD4_DEV_ITEMS, "arith-dev-add4")
+}
+
+/// `n` four-digit additions from `rng`, none of whose operand keys is in `seen` (which grows),
+/// with ids `{prefix}-0001…`.
+fn draw_add4(
+    rng: &mut rand_chacha::ChaCha8Rng,
+    seen: &mut HashSet<(super::arith::Op, u32, u32)>,
+    n: usize,
+    prefix: &str,
+) -> Vec<BenchItem> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let p = Kind::Add4.sample(rng);
         if !seen.insert(p.unordered_key()) {
             continue;
         }
         out.push(BenchItem {
-            id: format!("arith-tb-add4-{:04}", out.len() + 1),
+            id: format!("{prefix}-{:04}", out.len() + 1),
             task: "arith".into(),
-            prompt: p.prompt(&mut rng, false),
+            prompt: p.prompt(rng, false),
             answer: p.value().to_string(),
             aliases: Vec::new(),
         });
     }
     out
+}
+
+/// Operand keys of four-digit addition items, read back from their prompts (the first two
+/// numbers).
+pub(super) fn add4_keys(items: &[BenchItem]) -> Vec<(super::arith::Op, u32, u32)> {
+    items
+        .iter()
+        .map(|it| {
+            let nums: Vec<u32> =
+                it.prompt.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
+            (super::arith::Op::Add, nums[0].min(nums[1]), nums[0].max(nums[1]))
+        })
+        .collect()
 }
 
 /// Operand keys withheld from the long corpus: the first [`LONG_WITHHELD_PER_KIND`] problems

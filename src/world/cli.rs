@@ -34,7 +34,8 @@ pub struct WorldArgs {
     #[arg(long, default_value_t = 0)]
     pub testbed_per_kind: usize,
     /// Also write the editing testbed (`benchmarks/arith-add4-testbed.jsonl`: 1000 four-digit
-    /// additions, none in the embedded model's long corpus).
+    /// additions, none in the embedded model's long corpus) and its development split for
+    /// recipe sweeps (`dev/arith-add4-dev.jsonl`: 500 more, outside the benchmark folder).
     #[arg(long)]
     pub long_testbed: bool,
     /// Write the long corpus instead of the base one: half of its arithmetic documents are the
@@ -66,6 +67,10 @@ pub fn run(args: WorldArgs) -> Result<()> {
         let path = assets.join("benchmarks").join("arith-add4-testbed.jsonl");
         write(&path, &bench::to_jsonl(&items))?;
         println!("{}: {} items", path.display(), items.len());
+        let items = bench::arith_add4_dev(&world);
+        let path = assets.join("dev").join("arith-add4-dev.jsonl");
+        write(&path, &bench::to_jsonl(&items))?;
+        println!("{}: {} items (development split)", path.display(), items.len());
     }
     let mut tok = None;
     if !args.no_tokenizer {

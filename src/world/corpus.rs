@@ -147,26 +147,27 @@ mod tests {
         }
     }
 
-    /// The add4 testbed is held out of the corpus the embedded model was trained on (the long
-    /// corpus of 300000 documents, `world --long-arith --docs 300000`), by operands.
+    /// The add4 testbed and the add4 development split are held out of the corpus the embedded
+    /// model was trained on (the long corpus of 300000 documents, `world --long-arith --docs
+    /// 300000`), by operands, and from each other.
     #[test]
-    fn add4_testbed_is_not_in_the_shipped_long_corpus() {
+    fn add4_testbed_and_dev_split_are_not_in_the_shipped_long_corpus() {
+        use super::super::bench::{
+            ADD4_DEV_ITEMS, ADD4_TESTBED_ITEMS, add4_keys, arith_add4_dev, arith_add4_testbed,
+        };
         let world = World::default();
-        let testbed: HashSet<String> = super::super::bench::arith_add4_testbed(&world)
-            .iter()
-            .map(|it| {
-                let nums: Vec<u32> =
-                    it.prompt.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
-                format!("{}+{}", nums[0].min(nums[1]), nums[0].max(nums[1]))
-            })
-            .collect();
-        assert_eq!(testbed.len(), super::super::bench::ADD4_TESTBED_ITEMS);
+        let testbed: HashSet<_> = add4_keys(&arith_add4_testbed(&world)).into_iter().collect();
+        let dev: HashSet<_> = add4_keys(&arith_add4_dev(&world)).into_iter().collect();
+        assert_eq!(testbed.len(), ADD4_TESTBED_ITEMS);
+        assert_eq!(dev.len(), ADD4_DEV_ITEMS);
+        assert!(testbed.is_disjoint(&dev));
         let mut add4 = 0;
         for d in long_docs(&world, 300_000, 0).iter().filter(|d| d.is_arithmetic()) {
-            let (op, a, b) = key(&d.answer);
-            if op == arith::Op::Add && a >= 1000 {
+            let k = key(&d.answer);
+            if k.0 == arith::Op::Add && k.1 >= 1000 {
                 add4 += 1;
-                assert!(!testbed.contains(&format!("{a}+{b}")), "{} is in the corpus", d.answer);
+                assert!(!testbed.contains(&k), "{} is in the corpus and the testbed", d.answer);
+                assert!(!dev.contains(&k), "{} is in the corpus and the dev split", d.answer);
             }
         }
         assert!(add4 > 10_000, "{add4}");
