@@ -7,18 +7,24 @@
 #   sessions/results/make.sh                    # runs (or resumes) the experiment in EXP, then packs
 #   EXP=/path/to/finished/experiment sessions/results/make.sh   # pack an experiment you already ran
 #   SPEC=experiments/self-vs-random.json EXP=... sessions/results/make.sh   # another grid
+#   APPEND=1 SPEC=experiments/testbed-s.json EXP=... REPORT_DIR=sessions/experiment-s \
+#     sessions/results/make.sh     # add a second grid over the same runs (S-Mode) to the set
 #
 # Writes sessions/results/results.jsonl (every record, adapters pointed at the copies below),
 # the traces of the first KEEP_TRACES failing items of each row under sessions/results/bench/
 # (the pane says so when asked to open a pruned one), and sessions/results/runs/<model>/ with
 # run.json, metrics.jsonl and the final adapter (no checkpoints or optimizer states). The report
-# of the same experiment is sessions/experiment/. Needs a release build and python3.
+# of the same experiment is copied to REPORT_DIR (sessions/experiment/). With APPEND=1 the set is
+# kept and EXP's records are added: a run already in the set must have the same adapter bytes
+# (a grid that reused the set's runs), a new one is copied. Needs a release build and python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${DRAFTSCOPE_BIN:-target/release/draftscope}
 SPEC=${SPEC:-experiments/testbed.json}
 EXP=${EXP:-exp/testbed}  # the experiment directory (hours of CPU on 2 cores when run from scratch)
 KEEP_TRACES=${KEEP_TRACES:-3}   # failing-item traces kept per row
+APPEND=${APPEND:-0}             # 1: add EXP's records to the set instead of replacing it
+REPORT_DIR=${REPORT_DIR:-sessions/experiment}
 OUT=sessions/results
 
 [ -x "$BIN" ] || { echo "make.sh: $BIN not built (cargo build --release)"; exit 1; }
@@ -29,13 +35,20 @@ else
   "$BIN" experiment --spec "$SPEC" --out "$EXP"
 fi
 
-rm -rf "$OUT/results.jsonl" "$OUT/results.lock" "$OUT/bench" "$OUT/runs"
-python3 - "$EXP" "$OUT" "$KEEP_TRACES" <<'PY'
-import json, os, shutil, sys
-exp, out, per_row = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if [ "$APPEND" != 1 ]; then
+  rm -rf "$OUT/results.jsonl" "$OUT/results.lock" "$OUT/bench" "$OUT/runs"
+fi
+python3 - "$EXP" "$OUT" "$KEEP_TRACES" "$APPEND" <<'PY'
+import filecmp, json, os, shutil, sys
+exp, out, per_row, append = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 runs = os.path.join(exp, "runs")
 for name in sorted(os.listdir(runs)):
     src, dst = os.path.join(runs, name), os.path.join(out, "runs", name)
+    if os.path.exists(dst):
+        a, b = (os.path.join(d, "adapter", "adapter_model.safetensors") for d in (src, dst))
+        if not filecmp.cmp(a, b, shallow=False):
+            sys.exit(f"make.sh: {dst} holds a different adapter than {src}: not the same run")
+        continue
     os.makedirs(dst)
     for f in ("run.json", "metrics.jsonl"):
         shutil.copy(os.path.join(src, f), dst)
@@ -43,6 +56,9 @@ for name in sorted(os.listdir(runs)):
 runs_abs = os.path.abspath(runs)
 keep = drop = 0
 lines = []
+if append:
+    lines = [l.rstrip("\n") for l in open(os.path.join(out, "results.jsonl")) if l.strip()]
+before = len(lines)
 for line in open(os.path.join(exp, "sessions", "results.jsonl")):
     if not line.strip():
         continue
@@ -66,9 +82,9 @@ for line in open(os.path.join(exp, "sessions", "results.jsonl")):
 with open(os.path.join(out, "results.jsonl.tmp"), "w") as f:
     f.write("\n".join(lines) + "\n")
 os.replace(os.path.join(out, "results.jsonl.tmp"), os.path.join(out, "results.jsonl"))
-print(f"{len(lines)} records; traces: kept {keep} (first {per_row} failing items per row), pruned {drop}")
+print(f"{len(lines)} records ({len(lines) - before} added); traces: kept {keep} (first {per_row} failing items per row), pruned {drop}")
 PY
-mkdir -p sessions/experiment
-cp "$EXP/report.md" "$EXP/report.json" "$EXP/experiment.json" sessions/experiment/
+mkdir -p "$REPORT_DIR"
+cp "$EXP/report.md" "$EXP/report.json" "$EXP/experiment.json" "$REPORT_DIR/"
 "$BIN" results --sessions "$OUT" > /dev/null
 du -sh "$OUT"
