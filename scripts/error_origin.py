@@ -96,7 +96,7 @@ def analyse(path):
             break
         acc += len(s)
     if pos is None:
-        return {"where": where, "writer": "missing", "destroyed": False}
+        return {"where": where, "writer": "nothing (the output ends early)", "destroyed": False}
     # Did a token that agrees with the gold text at this token's place stand there before?
     at = acc - lead
     destroyed = at >= 0 and any(

@@ -30,7 +30,10 @@ fn the_final_digit_trace_starts_wrong_at_an_edit_over_the_right_digit() {
 fn an_empty_folder_counts_nothing_and_a_bad_path_exits_2() {
     let d = tempfile::tempdir().unwrap();
     let Some(out) = script(&[d.path().to_str().unwrap()]) else { return };
-    assert!(String::from_utf8_lossy(&out.stdout).contains("traces: 0; failed (the answer line is not the sum): 0"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("traces: 0; failed (the answer line is not the sum): 0")
+    );
     let bad = d.path().join("bad.json");
     std::fs::write(&bad, "{}").unwrap();
     let out = script(&[bad.to_str().unwrap()]).unwrap();
