@@ -59,10 +59,21 @@ lines = []
 if append:
     lines = [l.rstrip("\n") for l in open(os.path.join(out, "results.jsonl")) if l.strip()]
 before = len(lines)
+# A row the set already has (same model, adapter, suite, mode, attention and decode parameters:
+# the base model benchmarked again by a second grid) is not added twice.
+def identity(r):
+    return json.dumps([r["model"], r["adapter"], r["suite"], r["mode"], r["attention"], r["params"]], sort_keys=True)
+have = {identity(r): r["metrics"]["correct"] for r in map(json.loads, lines)}
+same = 0
 for line in open(os.path.join(exp, "sessions", "results.jsonl")):
     if not line.strip():
         continue
     r = json.loads(line)
+    if append and r["adapter"] is None and identity(r) in have:
+        if have[identity(r)] != r["metrics"]["correct"]:
+            sys.exit(f"make.sh: the base model scored {r['metrics']['correct']} on {r['suite']} ({r['mode']}) in {exp}, {have[identity(r)]} in the set: not the same model")
+        same += 1
+        continue
     if r["adapter"]:
         rel = os.path.relpath(os.path.abspath(r["adapter"]), runs_abs)
         r["adapter"] = os.path.join(out, "runs", rel)
@@ -82,7 +93,7 @@ for line in open(os.path.join(exp, "sessions", "results.jsonl")):
 with open(os.path.join(out, "results.jsonl.tmp"), "w") as f:
     f.write("\n".join(lines) + "\n")
 os.replace(os.path.join(out, "results.jsonl.tmp"), os.path.join(out, "results.jsonl"))
-print(f"{len(lines)} records ({len(lines) - before} added); traces: kept {keep} (first {per_row} failing items per row), pruned {drop}")
+print(f"{len(lines)} records ({len(lines) - before} added, {same} already in the set); traces: kept {keep} (first {per_row} failing items per row), pruned {drop}")
 PY
 mkdir -p "$REPORT_DIR"
 cp "$EXP/report.md" "$EXP/report.json" "$EXP/experiment.json" "$REPORT_DIR/"
