@@ -1,4 +1,4 @@
-//! `scripts/error_origin.py` (README, "Where the testbed's errors start") on the shipped
+//! `scripts/error_origin.py` (README, "Most of the testbed's failures start at an edit") on the shipped
 //! final-digit trace: the first wrong token is the answer digit the editor rewrote (1 → 0), over
 //! the right one. Skips when python3 is not installed.
 
