@@ -170,7 +170,8 @@ pub const ADD4_DEV_ITEMS: usize = 500;
 pub fn arith_add4_dev(world: &World) -> Vec<BenchItem> {
     let mut seen = long_withheld_keys(world);
     seen.extend(world.bench_problems.iter().map(|(_, p)| p.unordered_key()));
-    seen.extend(add4_keys(&arith_add4_testbed(world)));
+    // Drawing the testbed again adds its keys to `seen`, exactly as it was drawn.
+    draw_add4(&mut stream(world.seed, ADD4_TESTBED_STREAM), &mut seen, ADD4_TESTBED_ITEMS, "arith-tb-add4");
     draw_add4(&mut stream(world.seed, ADD4_DEV_STREAM), &mut seen, ADD4_DEV_ITEMS, "arith-dev-add4")
 }
 
@@ -197,19 +198,6 @@ fn draw_add4(
         });
     }
     out
-}
-
-/// Operand keys of four-digit addition items, read back from their prompts (the first two
-/// numbers).
-pub(super) fn add4_keys(items: &[BenchItem]) -> Vec<(super::arith::Op, u32, u32)> {
-    items
-        .iter()
-        .map(|it| {
-            let nums: Vec<u32> =
-                it.prompt.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
-            (super::arith::Op::Add, nums[0].min(nums[1]), nums[0].max(nums[1]))
-        })
-        .collect()
 }
 
 /// Operand keys withheld from the long corpus: the first [`LONG_WITHHELD_PER_KIND`] problems
