@@ -52,6 +52,8 @@ enum Command {
     Bench(draftscope::bench::cli::BenchArgs),
     /// Run a grid (base + training arms × seeds), benchmark it and report paired statistics.
     Experiment(draftscope::bench::experiment_cli::ExperimentArgs),
+    /// Where failed arithmetic answers first go wrong in saved traces, and which edit or commit wrote it.
+    Origin(draftscope::bench::origin_cli::OriginArgs),
     /// Compare stored bench results: base vs adapters by checkpoint.
     Results(draftscope::bench::cli::ResultsArgs),
     /// Training throughput (tokens/s) for LoRA on both objectives.
@@ -87,6 +89,7 @@ fn main() {
         Some(Command::Merge(a)) => draftscope::train::cli::merge(a),
         Some(Command::Bench(a)) => draftscope::bench::cli::run(a),
         Some(Command::Experiment(a)) => draftscope::bench::experiment_cli::run(a),
+        Some(Command::Origin(a)) => draftscope::bench::origin_cli::run(a),
         Some(Command::Results(a)) => draftscope::bench::cli::results(a),
         Some(Command::BenchTrain(a)) => draftscope::train::cli::bench_train(a),
         Some(Command::Tui(mut a)) => {

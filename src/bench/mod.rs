@@ -14,6 +14,8 @@ pub mod experiment;
 pub mod experiment_cli;
 pub mod experiment_report;
 pub mod launchers;
+pub mod origin;
+pub mod origin_cli;
 pub mod record;
 pub mod results;
 pub mod run;

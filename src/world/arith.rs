@@ -185,23 +185,7 @@ impl Problem {
         if bare {
             return format!("What is {}?", self.equation());
         }
-        let templates: &[&str] = match self.op {
-            Op::Add => &[
-                "{p} has {a} {o} and gets {b} more. How many {o} does {p} have now?",
-                "A shop sold {a} {o} in the morning and {b} in the evening. How many {o} did it sell?",
-                "{p} found {a} {o} and {q} found {b} {o}. How many {o} did they find in all?",
-            ],
-            Op::Sub => &[
-                "{p} had {a} {o} and gave {b} to {q}. How many {o} does {p} have left?",
-                "A box holds {a} {o}. {p} takes out {b}. How many {o} are still in the box?",
-                "{p} needs {a} {o} and has {b}. How many more {o} does {p} need?",
-            ],
-            Op::Mul => &[
-                "{p} buys {b} bags with {a} {o} in each bag. How many {o} does {p} buy?",
-                "There are {b} rows of {a} {o}. How many {o} are there?",
-                "Each of {b} friends brings {a} {o}. How many {o} do they bring?",
-            ],
-        };
+        let templates = templates(self.op);
         let p = *PEOPLE.choose(rng).unwrap();
         let q = loop {
             let q = *PEOPLE.choose(rng).unwrap();
@@ -219,6 +203,93 @@ impl Problem {
             .replace("{a}", &self.a.to_string())
             .replace("{b}", &self.b.to_string())
     }
+}
+
+/// The word-problem templates of an operation: `{p}`/`{q}` people, `{o}` objects, `{a}`/`{b}`
+/// the operands (for `Mul`, `{b}` is the one-digit factor).
+fn templates(op: Op) -> &'static [&'static str] {
+    match op {
+        Op::Add => &[
+            "{p} has {a} {o} and gets {b} more. How many {o} does {p} have now?",
+            "A shop sold {a} {o} in the morning and {b} in the evening. How many {o} did it sell?",
+            "{p} found {a} {o} and {q} found {b} {o}. How many {o} did they find in all?",
+        ],
+        Op::Sub => &[
+            "{p} had {a} {o} and gave {b} to {q}. How many {o} does {p} have left?",
+            "A box holds {a} {o}. {p} takes out {b}. How many {o} are still in the box?",
+            "{p} needs {a} {o} and has {b}. How many more {o} does {p} need?",
+        ],
+        Op::Mul => &[
+            "{p} buys {b} bags with {a} {o} in each bag. How many {o} does {p} buy?",
+            "There are {b} rows of {a} {o}. How many {o} are there?",
+            "Each of {b} friends brings {a} {o}. How many {o} do they bring?",
+        ],
+    }
+}
+
+/// The problem a prompt of [`Problem::prompt`] asks (the inverse of it), or `None` for a text
+/// no template writes: what lets a saved trace, which keeps only its prompt, be judged.
+pub fn parse_prompt(text: &str) -> Option<Problem> {
+    if let Some(eq) = text.strip_prefix("What is ").and_then(|t| t.strip_suffix('?')) {
+        return parse_equation(eq).filter(|(_, rest)| rest.is_empty()).map(|(p, _)| p);
+    }
+    [Op::Add, Op::Sub, Op::Mul]
+        .into_iter()
+        .flat_map(|op| templates(op).iter().map(move |t| (op, *t)))
+        .find_map(|(op, t)| match_template(t, text).map(|(a, b)| Problem { op, a, b }))
+}
+
+/// Matches `text` against one template: literal pieces exactly, word placeholders as ASCII
+/// letters, operands as digits. Returns the operands.
+fn match_template(template: &str, text: &str) -> Option<(u32, u32)> {
+    let (mut a, mut b) = (None, None);
+    let (mut t, mut x) = (template, text);
+    while !t.is_empty() {
+        if let Some(rest) = t.strip_prefix('{') {
+            let close = rest.find('}')?;
+            let (name, after) = (&rest[..close], &rest[close + 1..]);
+            let digits = matches!(name, "a" | "b");
+            let n = x
+                .find(|c: char| if digits { !c.is_ascii_digit() } else { !c.is_ascii_alphabetic() })
+                .unwrap_or(x.len());
+            if n == 0 {
+                return None;
+            }
+            let (word, rest_x) = x.split_at(n);
+            match name {
+                "a" => a = Some(word.parse().ok()?),
+                "b" => b = Some(word.parse().ok()?),
+                _ => {}
+            }
+            t = after;
+            x = rest_x;
+        } else {
+            let lit = t.find('{').unwrap_or(t.len());
+            x = x.strip_prefix(&t[..lit])?;
+            t = &t[lit..];
+        }
+    }
+    if !x.is_empty() {
+        return None;
+    }
+    Some((a?, b?))
+}
+
+/// The equation an answer starts with (`47+38` in `47+38: 7+8=15, …`), and the text after it.
+pub fn parse_equation(text: &str) -> Option<(Problem, &str)> {
+    let n = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let a = text[..n].parse().ok()?;
+    let mut rest = text[n..].chars();
+    let op = match rest.next()? {
+        '+' => Op::Add,
+        '-' => Op::Sub,
+        '*' => Op::Mul,
+        _ => return None,
+    };
+    let rest = rest.as_str();
+    let m = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    let b = rest[..m].parse().ok()?;
+    Some((Problem { op, a, b }, &rest[m..]))
 }
 
 fn digits_units_first(mut n: u32) -> Vec<u32> {
@@ -258,6 +329,7 @@ fn first_number(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     #[test]
     fn addition_with_carry_writes_column_steps() {
@@ -291,6 +363,28 @@ mod tests {
         assert_eq!((w.as_deref(), f.as_deref()), (Some("85"), Some("86")));
         let (w, f) = split_answer("7+8=15, 4+3+1=8, so 85.");
         assert_eq!((w.as_deref(), f), (Some("85"), None));
+    }
+
+    #[test]
+    fn every_prompt_parses_back_to_its_problem() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for kind in Kind::ALL.into_iter().chain(Kind::LONG) {
+            for i in 0..200 {
+                let p = kind.sample(&mut rng);
+                let text = p.prompt(&mut rng, i % 10 == 0);
+                assert_eq!(parse_prompt(&text), Some(p), "{text}");
+            }
+        }
+        assert_eq!(parse_prompt("Which city is the capital of Nerana?"), None);
+        assert_eq!(parse_prompt("Mia has 12 apples and gets more. How many apples does Mia have now?"), None);
+    }
+
+    #[test]
+    fn the_written_equation_is_read_with_what_follows() {
+        let (p, rest) = parse_equation("47+38: 7+8=15").unwrap();
+        assert_eq!((p, rest), (Problem { op: Op::Add, a: 47, b: 38 }, ": 7+8=15"));
+        assert_eq!(parse_equation("47x38:"), None);
+        assert_eq!(parse_equation("+38:"), None);
     }
 
     #[test]
