@@ -116,6 +116,26 @@ fn f_jumps_to_the_next_fallback_commit() {
 }
 
 #[test]
+fn w_jumps_to_the_edit_that_first_broke_a_failed_answer() {
+    let mut a = app();
+    press(&mut a, KeyCode::Char('w'));
+    assert!(a.status.as_ref().unwrap().text.starts_with("not a world arithmetic problem"));
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions/final-digit.json");
+    a.open_doc(draftscope::tui::open_doc(&path).unwrap());
+    press(&mut a, KeyCode::Char('w'));
+    let v = draftscope::bench::origin::judge(&a.decode.doc.as_ref().unwrap().trace);
+    let draftscope::bench::origin::Verdict::Failed(o) = v else { panic!("{v:?}") };
+    let (block, step) = o.step.unwrap();
+    assert_eq!(at(&a), (block, step));
+    let start = a.decode.doc.as_ref().unwrap().trace.blocks[block].start;
+    assert_eq!(a.decode.sel + start, o.pos.unwrap(), "the wrong token is selected");
+    assert_eq!(
+        a.status.as_ref().unwrap().text,
+        "first wrong token: answer line, written by T2T edit, over a right token"
+    );
+}
+
+#[test]
 fn up_and_down_select_positions_within_the_block() {
     let mut a = app();
     press(&mut a, KeyCode::Char(']'));

@@ -639,6 +639,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("] / [", "next / previous block"),
     ("e / E", "next / previous edit or remask"),
     ("f", "next fallback commit"),
+    ("w", "where a failed arithmetic answer first went wrong"),
     ("space", "play / pause (speed + / -)"),
     ("↑↓ / click", "select a position"),
     ("Enter", "run the prompt (what-if: change settings, run again)"),

@@ -32,6 +32,8 @@ pub enum DecodeAction {
     NextEdit,
     PrevEdit,
     NextFallback,
+    /// Jump to where a failed arithmetic answer first went wrong (`draftscope origin`).
+    GotoOrigin,
     TogglePlay,
     Faster,
     Slower,
@@ -245,6 +247,35 @@ impl DecodeState {
     }
 
     /// Jumps to the next (or previous) step in `list` and selects the first position it changed.
+    /// Goes to the step that wrote the first wrong token of a failed arithmetic answer, with
+    /// that token selected, and says where it is and what wrote it.
+    fn goto_origin(&mut self) {
+        use crate::bench::origin::{Verdict, judge};
+        let Some(d) = &self.doc else { return };
+        if d.live.is_some() {
+            return self.info("the decode is still running: w reads a finished answer");
+        }
+        let o = match judge(&d.trace) {
+            Verdict::NotArithmetic => {
+                return self.info("not a world arithmetic problem: w reads arithmetic answers");
+            }
+            Verdict::Right => return self.info("the answer is right: nothing went wrong"),
+            Verdict::Failed(o) => o,
+        };
+        let (Some(pos), Some((block, step))) = (o.pos, o.step) else {
+            return self.info(format!("the output ends early, in the {}", o.place.label()));
+        };
+        let found =
+            d.index.steps.iter().position(|r| d.trace.blocks[r.block].block == block && r.step == step);
+        let Some(f) = found else { return };
+        let start = d.trace.blocks[d.index.steps[f].block].start;
+        let over = if o.destroyed { ", over a right token" } else { "" };
+        let text = format!("first wrong token: {}, written by {}{over}", o.place.label(), o.writer.label());
+        self.goto_flat(f);
+        self.sel = pos - start;
+        self.info(text);
+    }
+
     fn jump_list(&mut self, which: JumpList, forward: bool) {
         let Some(d) = &self.doc else { return };
         let list = match which {
@@ -301,6 +332,7 @@ impl DecodeState {
             DecodeAction::NextEdit => self.jump_list(JumpList::Edit, true),
             DecodeAction::PrevEdit => self.jump_list(JumpList::Edit, false),
             DecodeAction::NextFallback => self.jump_list(JumpList::Fallback, true),
+            DecodeAction::GotoOrigin => self.goto_origin(),
             DecodeAction::TogglePlay => {
                 self.playing = !self.playing && self.doc.is_some();
                 if self.playing {
@@ -682,6 +714,7 @@ pub fn key(key: &KeyEvent, focus: Focus) -> Option<DecodeAction> {
         KeyCode::Char('e') => DecodeAction::NextEdit,
         KeyCode::Char('E') => DecodeAction::PrevEdit,
         KeyCode::Char('f') => DecodeAction::NextFallback,
+        KeyCode::Char('w') => DecodeAction::GotoOrigin,
         KeyCode::Char(' ') => DecodeAction::TogglePlay,
         KeyCode::Char('+') | KeyCode::Char('=') => DecodeAction::Faster,
         KeyCode::Char('-') => DecodeAction::Slower,
