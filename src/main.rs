@@ -38,7 +38,7 @@ enum Command {
     World(draftscope::world::cli::WorldArgs),
     /// Write a seeded random-weight checkpoint at a real model's widths (memory and speed checks).
     Synth(cli::synth::SynthArgs),
-    /// Write a GGUF copy of a model with quantized linear layers (q8_0 or q4_k).
+    /// Write a GGUF copy of a model with quantized linear layers (q8_0, q4_k, or q4_k_moe).
     Quantize(cli::quantize::QuantizeArgs),
     /// Throughput benchmarks: forward pass, decoder, trace recording overhead.
     Speed(cli::speed::SpeedArgs),

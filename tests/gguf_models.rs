@@ -201,7 +201,7 @@ fn the_mapped_gguf_gives_the_logits_of_the_heap_copy() {
     use draftscope::model::gguf::GgufWeights;
     use draftscope::model::{Config, Llada2};
     let d = tempfile::tempdir().unwrap();
-    for f in [QuantFormat::Q8_0, QuantFormat::Q4K] {
+    for f in [QuantFormat::Q8_0, QuantFormat::Q4K, QuantFormat::Q4KMoe] {
         let dir = d.path().join(f.name());
         synth::write_dir(&dir, Like::Tiny, Some(2), 3, Output::Gguf(f), &mut |_| {}).unwrap();
         let cfg = Config::from_file(&dir.join("config.json")).unwrap();

@@ -23,6 +23,11 @@ pub enum QuantFormat {
     #[value(name = "q4_k")]
     #[serde(rename = "q4_k")]
     Q4K,
+    /// q4_k for the routed experts (nearly all of an MoE's weights), q8_0 for the other linears
+    /// (attention, dense and shared MLPs), whose error every token meets before routing.
+    #[value(name = "q4_k_moe")]
+    #[serde(rename = "q4_k_moe")]
+    Q4KMoe,
 }
 
 impl QuantFormat {
@@ -30,13 +35,17 @@ impl QuantFormat {
         match self {
             QuantFormat::Q8_0 => "q8_0",
             QuantFormat::Q4K => "q4_k",
+            QuantFormat::Q4KMoe => "q4_k_moe",
         }
     }
 
-    pub fn ggml(self) -> GgmlDType {
+    /// The storage type of the linear weight `name` (before the block-size fallback).
+    fn linear_type(self, name: &str) -> GgmlDType {
         match self {
             QuantFormat::Q8_0 => GgmlDType::Q8_0,
             QuantFormat::Q4K => GgmlDType::Q4K,
+            QuantFormat::Q4KMoe if name.contains(".mlp.experts.") => GgmlDType::Q4K,
+            QuantFormat::Q4KMoe => GgmlDType::Q8_0,
         }
     }
 
@@ -44,6 +53,7 @@ impl QuantFormat {
         match s {
             "q8_0" => Some(QuantFormat::Q8_0),
             "q4_k" => Some(QuantFormat::Q4K),
+            "q4_k_moe" => Some(QuantFormat::Q4KMoe),
             _ => None,
         }
     }
@@ -62,7 +72,7 @@ pub fn storage_type(name: &str, shape: &[usize], format: QuantFormat) -> GgmlDTy
     let wanted = if name == "lm_head.weight" {
         GgmlDType::Q8_0
     } else if is_linear_weight(name) {
-        format.ggml()
+        format.linear_type(name)
     } else if name == "model.word_embeddings.weight" {
         return GgmlDType::F16;
     } else {
@@ -157,5 +167,21 @@ mod tests {
             storage_type("model.word_embeddings.weight", &[512, 2048], QuantFormat::Q8_0),
             GgmlDType::F16
         );
+    }
+
+    #[test]
+    fn q4_k_moe_keeps_q8_0_outside_the_routed_experts() {
+        let f = QuantFormat::Q4KMoe;
+        let shape = [2048, 512];
+        assert_eq!(storage_type("model.layers.1.mlp.experts.3.down_proj.weight", &shape, f), GgmlDType::Q4K);
+        for n in [
+            "model.layers.1.attention.query_key_value.weight",
+            "model.layers.1.attention.dense.weight",
+            "model.layers.1.mlp.shared_experts.up_proj.weight",
+            "model.layers.0.mlp.gate_proj.weight",
+        ] {
+            assert_eq!(storage_type(n, &shape, f), GgmlDType::Q8_0, "{n}");
+        }
+        assert_eq!(QuantFormat::from_name(f.name()), Some(f));
     }
 }
