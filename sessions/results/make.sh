@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Regenerates the results set the results pane (`r`) shows on a fresh clone: the shipped
-# experiment (experiments/testbed.json: the embedded base model vs 5 seeds of a
-# `self --gate 0.7` LoRA adapter vs 5 seeds of a `random` one, 300 steps each on the long world
-# corpus, all items of arith-add4-testbed, arith and facts, Q-Mode), packed small.
+# Regenerates the results set the results pane (`r`) shows on a fresh clone: the final
+# comparison (experiments/testbed-g05.json: the embedded base model vs 5 seeds each of
+# `self --gate 0.5` (the default recipe), `self --gate 0.7` (the earlier one) and `random`,
+# 300 LoRA steps each on the long world corpus, all items of arith-add4-testbed, arith and
+# facts, Q-Mode and S-Mode), packed small.
 #
 #   sessions/results/make.sh                    # runs (or resumes) the experiment in EXP, then packs
 #   EXP=/path/to/finished/experiment sessions/results/make.sh   # pack an experiment you already ran
 #   SPEC=experiments/self-vs-random.json EXP=... sessions/results/make.sh   # another grid
-#   APPEND=1 SPEC=experiments/testbed-s.json EXP=... REPORT_DIR=sessions/experiment-s \
-#     sessions/results/make.sh     # add a second grid over the same runs (S-Mode) to the set
+#   APPEND=1 SPEC=... EXP=... REPORT_DIR=sessions/experiment-x \
+#     sessions/results/make.sh     # add a second grid over the same runs to the set
 #
 # Writes sessions/results/results.jsonl (every record, adapters pointed at the copies below),
 # the traces of the first KEEP_TRACES failing items of each row under sessions/results/bench/
@@ -20,8 +21,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${DRAFTSCOPE_BIN:-target/release/draftscope}
-SPEC=${SPEC:-experiments/testbed.json}
-EXP=${EXP:-exp/testbed}  # the experiment directory (hours of CPU on 2 cores when run from scratch)
+SPEC=${SPEC:-experiments/testbed-g05.json}
+EXP=${EXP:-exp/final}  # the experiment directory (hours of CPU on 2 cores when run from scratch)
 KEEP_TRACES=${KEEP_TRACES:-3}   # failing-item traces kept per row
 APPEND=${APPEND:-0}             # 1: add EXP's records to the set instead of replacing it
 REPORT_DIR=${REPORT_DIR:-sessions/experiment}
