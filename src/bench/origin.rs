@@ -136,16 +136,17 @@ pub fn judge(trace: &Trace) -> Verdict {
         }
         acc += s.len();
     }
-    let Some(pos) = hit else {
-        return Verdict::Failed(Origin {
+    let ends_early = |gold: String| {
+        Verdict::Failed(Origin {
             place,
             writer: Writer::EndsEarly,
             destroyed: false,
             pos: None,
             step: None,
             gold,
-        });
+        })
     };
+    let Some(pos) = hit else { return ends_early(gold) };
     // Replay: who last wrote `pos`, and every token it held.
     let mut last: Option<(Writer, (usize, usize))> = None;
     let mut held: Vec<u32> = Vec::new();
@@ -164,16 +165,7 @@ pub fn judge(trace: &Trace) -> Verdict {
     }
     // A position no step wrote is not in a generated block: the trace is inconsistent with
     // its own canvas, which `Trace::load` rules out; treat it as the output ending there.
-    let Some((writer, step)) = last else {
-        return Verdict::Failed(Origin {
-            place,
-            writer: Writer::EndsEarly,
-            destroyed: false,
-            pos: None,
-            step: None,
-            gold,
-        });
-    };
+    let Some((writer, step)) = last else { return ends_early(gold) };
     let destroyed = acc >= lead && {
         let rest = &gold[(acc - lead).min(gold.len())..];
         held[..held.len() - 1].iter().any(|&t| {
