@@ -408,7 +408,7 @@ impl WeightSource for GgufWeights {
             Some(i) if !is_float(i.ggml_dtype) => {
                 // Linears other than the routed experts also hold candle's repacked copy.
                 let repacked = match shape {
-                    [out, inp] if self.device.is_cpu() && !name.contains(".mlp.experts.") => {
+                    [out, inp] if self.device.is_cpu() && !super::quant::is_routed_expert(name) => {
                         super::quant::repacked_bytes(i.ggml_dtype, *out, *inp)
                     }
                     _ => 0,

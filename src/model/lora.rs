@@ -132,7 +132,7 @@ impl AdapterConfig {
         if path == "lm_head" && !self.target_modules.iter().any(|t| t == "lm_head") {
             return false;
         }
-        if !self.include_experts() && path.contains(".mlp.experts.") {
+        if !self.include_experts() && super::quant::is_routed_expert(path) {
             return false;
         }
         self.target_modules.iter().any(|t| path == t || path.ends_with(&format!(".{t}")))

@@ -39,7 +39,9 @@ pub fn estimate_as(cfg: &Config, dense: DType, quant: Option<QuantFormat>) -> u6
                 match stored {
                     Some(t) if !matches!(t, GgmlDType::F32 | GgmlDType::F16) => {
                         let repacked = match s.shape.as_slice() {
-                            [out, inp] if !s.name.contains(".mlp.experts.") => repacked_bytes(t, *out, *inp),
+                            [out, inp] if !super::quant::is_routed_expert(&s.name) => {
+                                repacked_bytes(t, *out, *inp)
+                            }
                             _ => 0,
                         };
                         stored_bytes(t, elems) + repacked

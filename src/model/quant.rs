@@ -44,7 +44,7 @@ impl QuantFormat {
         match self {
             QuantFormat::Q8_0 => GgmlDType::Q8_0,
             QuantFormat::Q4K => GgmlDType::Q4K,
-            QuantFormat::Q4KMoe if name.contains(".mlp.experts.") => GgmlDType::Q4K,
+            QuantFormat::Q4KMoe if is_routed_expert(name) => GgmlDType::Q4K,
             QuantFormat::Q4KMoe => GgmlDType::Q8_0,
         }
     }
@@ -57,6 +57,12 @@ impl QuantFormat {
             _ => None,
         }
     }
+}
+
+/// True for a tensor of a routed expert (`model.layers.N.mlp.experts.E.…`), which runs on the
+/// expert path rather than through candle's matmul.
+pub fn is_routed_expert(name: &str) -> bool {
+    name.contains(".mlp.experts.")
 }
 
 /// True for the weights of linear layers that run through a (quantized) matmul.

@@ -246,7 +246,6 @@ impl DecodeState {
         self.goto_flat(f);
     }
 
-    /// Jumps to the next (or previous) step in `list` and selects the first position it changed.
     /// Goes to the step that wrote the first wrong token of a failed arithmetic answer, with
     /// that token selected, and says where it is and what wrote it.
     fn goto_origin(&mut self) {
@@ -276,6 +275,7 @@ impl DecodeState {
         self.info(text);
     }
 
+    /// Jumps to the next (or previous) step in `list` and selects the first position it changed.
     fn jump_list(&mut self, which: JumpList, forward: bool) {
         let Some(d) = &self.doc else { return };
         let list = match which {

@@ -111,16 +111,12 @@ mod tests {
     use super::*;
 
     /// The operand key of a worked answer's equation (`712-490: …` → (Sub, 490, 712)).
+    /// The operand key of a worked answer's restated equation.
     fn key(answer: &str) -> (arith::Op, u32, u32) {
-        let eq = answer.split(':').next().unwrap();
-        let i = eq.find(['+', '-', '*']).unwrap();
-        let op = match &eq[i..=i] {
-            "+" => arith::Op::Add,
-            "-" => arith::Op::Sub,
-            _ => arith::Op::Mul,
-        };
-        let (a, b): (u32, u32) = (eq[..i].parse().unwrap(), eq[i + 1..].parse().unwrap());
-        (op, a.min(b), a.max(b))
+        arith::parse_equation(answer)
+            .expect("an arithmetic answer starts with its equation")
+            .0
+            .unordered_key()
     }
 
     /// The long corpus teaches the long families but never a withheld or benchmark problem.
@@ -147,16 +143,12 @@ mod tests {
         }
     }
 
-    /// Operand keys of four-digit addition items, read back from their prompts (the first two
-    /// numbers), so the check does not trust the generator's own bookkeeping.
+    /// Operand keys of benchmark items, read back from their prompts, so the check does not
+    /// trust the generator's own bookkeeping.
     fn add4_keys(items: &[super::super::bench::BenchItem]) -> Vec<(arith::Op, u32, u32)> {
         items
             .iter()
-            .map(|it| {
-                let nums: Vec<u32> =
-                    it.prompt.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
-                (arith::Op::Add, nums[0].min(nums[1]), nums[0].max(nums[1]))
-            })
+            .map(|it| arith::parse_prompt(&it.prompt).expect("a world prompt").unordered_key())
             .collect()
     }
 
