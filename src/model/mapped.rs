@@ -6,7 +6,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use candle_core::quantized::k_quants::{self, GgmlType};
+use candle_core::quantized::k_quants::{self, BlockQ8_0, GgmlType};
 use candle_core::quantized::{GgmlDType, QuantizedType};
 use candle_core::{CpuStorage, Result};
 use half::f16;
@@ -40,6 +40,13 @@ impl<T: GgmlType + Send + Sync> QuantizedType for Mapped<T> {
     }
 
     fn matmul_t(&self, mkn: (usize, usize, usize), lhs: &[f32], dst: &mut [f32]) -> Result<()> {
+        if T::DTYPE == GgmlDType::Q8_0 && std::mem::size_of::<T>() == std::mem::size_of::<BlockQ8_0>() {
+            // SAFETY: T is BlockQ8_0 (its dtype and size say so; GgmlType has one q8_0 block).
+            let w = unsafe { std::slice::from_raw_parts(self.blocks().as_ptr() as *const BlockQ8_0, self.n) };
+            if super::q8_avx2::matmul(mkn, lhs, w, dst).is_some() {
+                return Ok(());
+            }
+        }
         k_quants::matmul(mkn, lhs, self.blocks(), dst)
     }
 

@@ -9,6 +9,7 @@ pub mod mapped;
 pub mod memory;
 pub mod mlp;
 pub mod moe_cpu;
+pub mod q8_avx2;
 pub mod quant;
 pub mod quantize;
 pub mod shards;
