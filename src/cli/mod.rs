@@ -6,6 +6,7 @@ pub mod logits;
 pub mod quantize;
 pub mod speed;
 pub mod speed_model;
+pub mod speed_q8;
 pub mod synth;
 
 pub use crate::decode::session::ModelArgs;

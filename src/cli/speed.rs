@@ -27,6 +27,8 @@ pub enum SpeedWhat {
     Record,
     /// A model directory (`--model`): load time, peak RSS, seconds per 32-token step.
     Model,
+    /// candle's q8_0 matmul against draftscope's AVX2 kernel on LLaDA2.1-mini's lm_head shape.
+    Q8Head,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +105,9 @@ pub fn run(args: SpeedArgs) -> Result<()> {
         let Some(dir) = &args.model else { anyhow::bail!("--what model needs --model DIR") };
         return super::speed_model::run(dir, args.dtype, args.reps, args.full_layers, args.compare_moe);
     }
+    if args.what == SpeedWhat::Q8Head {
+        return super::speed_q8::run(args.reps);
+    }
     let cfg = config(args.config);
     let model = random_model(&cfg)?;
     let reps = args.reps.max(1);
@@ -110,7 +115,7 @@ pub fn run(args: SpeedArgs) -> Result<()> {
         SpeedWhat::Forward => forward(&model, &lengths(&args.lengths, &[64, 128, 256, 512, 1024])?, reps),
         SpeedWhat::Decode => decode(&model, &lengths(&args.lengths, &[256, 1024, 2048])?, reps),
         SpeedWhat::Record => record(&model, &lengths(&args.lengths, &[256])?, reps),
-        SpeedWhat::Model => Ok(()), // handled above, before building the random model
+        SpeedWhat::Model | SpeedWhat::Q8Head => Ok(()), // handled above, before building the random model
     }
 }
 
