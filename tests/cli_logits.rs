@@ -69,3 +69,38 @@ fn sharded_checkpoint_loads_through_its_index() {
     let got = run_logits(dir.path(), "hf", false);
     assert!(max_diff(&got["logits"], &fixture()["logits_generate_mask"]) < 1e-3);
 }
+
+/// The experts of an f32 MoE layer run concurrently on the CPU; the logits must not depend on
+/// how many threads ran them (each expert's product is the same, the sum keeps expert order).
+#[test]
+fn logits_are_bit_identical_across_thread_counts() {
+    let f = fixture();
+    let run = |threads: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.safetensors");
+        let o = Command::new(common::bin())
+            .args(["logits", "--model", common::fixture_dir().to_str().unwrap(), "--ids", &ids_arg(&f)])
+            .args([
+                "--block-length",
+                "8",
+                "--attention",
+                "hf",
+                "--threads",
+                threads,
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .env_remove("RAYON_NUM_THREADS")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let t = candle_core::safetensors::load(&out, &Device::Cpu).unwrap();
+        t["logits"].flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    };
+    let (one, three) = (run("1"), run("3"));
+    assert_eq!(one.len(), three.len());
+    assert!(
+        one.iter().zip(&three).all(|(a, b)| a.to_bits() == b.to_bits()),
+        "logits differ between 1 and 3 threads"
+    );
+}

@@ -268,13 +268,45 @@ impl Moe {
         let (t, h) = flat.dims2()?;
         let w: Vec<f32> = weights.flatten_all()?.to_vec1()?;
         let mut acc = vec![0f32; t * h];
-        for (e, rows) in rows_of.iter().enumerate() {
-            if rows.is_empty() {
-                continue;
-            }
-            let xe = flat.index_select(&Tensor::new(rows.as_slice(), flat.device())?, 0)?;
-            let out: Vec<f32> =
-                self.experts[e].forward(&xe)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+        let active: Vec<usize> = (0..rows_of.len()).filter(|&e| !rows_of[e].is_empty()).collect();
+        let expert = |e: usize| -> Result<Vec<f32>> {
+            let xe = flat.index_select(&Tensor::new(rows_of[e].as_slice(), flat.device())?, 0)?;
+            self.experts[e].forward(&xe)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1()
+        };
+        // On the CPU the experts run concurrently, one thread per core: one expert's rows are a
+        // few tokens, too small for gemm to split over threads, so one at a time left every
+        // other core idle. Each expert's product is the same whichever thread runs it, and the
+        // sum below keeps ascending expert order, so the result does not depend on the threads.
+        // Scoped threads rather than candle's barrier pool: an op inside an expert may itself
+        // call the pool, and the pool's calling thread cannot re-enter it.
+        let outs: Vec<std::sync::OnceLock<Result<Vec<f32>>>> =
+            (0..active.len()).map(|_| std::sync::OnceLock::new()).collect();
+        let threads = candle_core::utils::get_num_threads().min(active.len());
+        if flat.device().is_cpu() && threads > 1 {
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let work = || {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= active.len() {
+                        break;
+                    }
+                    let _ = outs[i].set(expert(active[i]));
+                }
+            };
+            std::thread::scope(|s| {
+                for _ in 1..threads {
+                    s.spawn(work);
+                }
+                work();
+            });
+        }
+        for (i, &e) in active.iter().enumerate() {
+            let rows = &rows_of[e];
+            let out = match outs[i].get() {
+                Some(Ok(v)) => std::borrow::Cow::Borrowed(v.as_slice()),
+                Some(Err(err)) => candle_core::bail!("expert {e}: {err}"),
+                None => std::borrow::Cow::Owned(expert(e)?),
+            };
             for (j, (&row, &slot)) in rows.iter().zip(&slot_of[e]).enumerate() {
                 let we = w[slot as usize];
                 let dst = &mut acc[row as usize * h..(row as usize + 1) * h];
