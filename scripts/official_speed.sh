@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Side by side, in one run: the official LLaDA2 generate() (PyTorch, f32, eager) against
 # `draftscope decode` on the mid config (hidden 512, 8 layers, 32 experts top-4, gen 256),
-# one thread each, alternating ROUNDS times. Prints each timing, the ratios and whether the
-# `hf` decode's ids equal the official ones.
+# THREADS threads each (default 1), alternating ROUNDS times (default 2). Prints each timing,
+# the ratios and whether the `hf` decode's ids equal the official ones.
 #
 #   scripts/official_speed.sh OFFICIAL_MODELS_DIR [WORKDIR]
 #
@@ -15,13 +15,14 @@ W=${2:-/tmp/official-speed}
 PY=${PYTHON:-python3}
 DS=${DRAFTSCOPE:-target/release/draftscope}
 ROUNDS=${ROUNDS:-2}
+THREADS=${THREADS:-1}
 PROMPT=5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20
 mkdir -p "$W"
 for r in $(seq "$ROUNDS"); do
-  "$PY" scripts/official_speed.py --official "$OFF" --out "$W/model" --prompt-ids $PROMPT --threads 1 > "$W/official-$r.json"
+  "$PY" scripts/official_speed.py --official "$OFF" --out "$W/model" --prompt-ids $PROMPT --threads "$THREADS" > "$W/official-$r.json"
   for att in hf block-causal; do
     "$DS" decode --model "$W/model" --prompt-ids $PROMPT --mode q --gen-length 256 --block-length 32 \
-      --attention $att --threads 1 --no-eos-early-stop --json "$W/ds-$att-$r.json" > /dev/null
+      --attention $att --threads "$THREADS" --no-eos-early-stop --json "$W/ds-$att-$r.json" 2>&1 >/dev/null | { grep -v "^trace saved" >&2 || true; }
   done
 done
 python3 - "$W" "$ROUNDS" <<'PY'
@@ -34,7 +35,7 @@ for r in range(1, rounds + 1):
     off = min(o["seconds"])
     h, b = hf["wall_ms"] / 1000, bc["wall_ms"] / 1000
     same = hf["output"] == o["output"]
-    print(f"round {r}: official {off:.2f} s ({o['forwards']} forwards, torch {o['torch']}), "
+    print(f"threads {o['threads']}, round {r}: official {off:.2f} s ({o['forwards']} forwards, torch {o['torch']}), "
           f"draftscope hf {h:.2f} s ({hf['forward_calls']} forwards, {off / h:.2f}x, ids identical: {same}), "
           f"block-causal + cache {b:.2f} s ({off / b:.2f}x)")
 PY
