@@ -17,6 +17,16 @@ fn ids_arg(f: &HashMap<String, Tensor>) -> String {
 }
 
 fn run_logits(model: &std::path::Path, attention: &str, hidden: bool) -> HashMap<String, Tensor> {
+    run_logits_args(model, attention, hidden, &[])
+}
+
+/// [`run_logits`] with extra command-line arguments (e.g. `--threads N`).
+fn run_logits_args(
+    model: &std::path::Path,
+    attention: &str,
+    hidden: bool,
+    extra: &[&str],
+) -> HashMap<String, Tensor> {
     let f = fixture();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.safetensors");
@@ -26,6 +36,7 @@ fn run_logits(model: &std::path::Path, attention: &str, hidden: bool) -> HashMap
     if hidden {
         cmd.arg("--hidden-states");
     }
+    cmd.args(extra).env_remove("RAYON_NUM_THREADS");
     let o = cmd.output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     candle_core::safetensors::load(&out, &Device::Cpu).unwrap()
@@ -74,27 +85,8 @@ fn sharded_checkpoint_loads_through_its_index() {
 /// how many threads ran them (each expert's product is the same, the sum keeps expert order).
 #[test]
 fn logits_are_bit_identical_across_thread_counts() {
-    let f = fixture();
     let run = |threads: &str| {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out.safetensors");
-        let o = Command::new(common::bin())
-            .args(["logits", "--model", common::fixture_dir().to_str().unwrap(), "--ids", &ids_arg(&f)])
-            .args([
-                "--block-length",
-                "8",
-                "--attention",
-                "hf",
-                "--threads",
-                threads,
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .env_remove("RAYON_NUM_THREADS")
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let t = candle_core::safetensors::load(&out, &Device::Cpu).unwrap();
+        let t = run_logits_args(&common::fixture_dir(), "hf", false, &["--threads", threads]);
         t["logits"].flatten_all().unwrap().to_vec1::<f32>().unwrap()
     };
     let (one, three) = (run("1"), run("3"));
