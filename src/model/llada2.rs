@@ -278,7 +278,8 @@ impl Moe {
         // other core idle. Each expert's product is the same whichever thread runs it, and the
         // sum below keeps ascending expert order, so the result does not depend on the threads.
         // Scoped threads rather than candle's barrier pool: an op inside an expert may itself
-        // call the pool, and the pool's calling thread cannot re-enter it.
+        // call the pool, and the pool's calling thread cannot re-enter it. The f32 kernel stays on
+        // the worker's thread (`serial`): the pool would only queue one worker behind another.
         let outs: Vec<std::sync::OnceLock<Result<Vec<f32>>>> =
             (0..active.len()).map(|_| std::sync::OnceLock::new()).collect();
         let threads = candle_core::utils::get_num_threads().min(active.len());
@@ -290,7 +291,7 @@ impl Moe {
                     if i >= active.len() {
                         break;
                     }
-                    let _ = outs[i].set(expert(active[i]));
+                    let _ = outs[i].set(super::f32_avx2::serial(|| expert(active[i])));
                 }
             };
             std::thread::scope(|s| {

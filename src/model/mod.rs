@@ -1,6 +1,7 @@
 //! The LLaDA2 MoE model: config, weights, forward pass, LoRA, sources and tokenizer glue.
 
 pub mod config;
+pub mod f32_avx2;
 pub mod gguf;
 pub mod linear;
 pub mod llada2;
