@@ -5,6 +5,7 @@ pub mod decode;
 pub mod logits;
 pub mod quantize;
 pub mod speed;
+pub mod speed_f32;
 pub mod speed_model;
 pub mod speed_q8;
 pub mod synth;

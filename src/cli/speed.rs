@@ -29,6 +29,8 @@ pub enum SpeedWhat {
     Model,
     /// candle's q8_0 matmul against draftscope's AVX2 kernel on LLaDA2.1-mini's lm_head shape.
     Q8Head,
+    /// candle's f32 matmul against draftscope's AVX2 kernel on the mid config's linear shapes.
+    F32Linear,
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +110,9 @@ pub fn run(args: SpeedArgs) -> Result<()> {
     if args.what == SpeedWhat::Q8Head {
         return super::speed_q8::run(args.reps);
     }
+    if args.what == SpeedWhat::F32Linear {
+        return super::speed_f32::run(args.reps);
+    }
     let cfg = config(args.config);
     let model = random_model(&cfg)?;
     let reps = args.reps.max(1);
@@ -115,7 +120,7 @@ pub fn run(args: SpeedArgs) -> Result<()> {
         SpeedWhat::Forward => forward(&model, &lengths(&args.lengths, &[64, 128, 256, 512, 1024])?, reps),
         SpeedWhat::Decode => decode(&model, &lengths(&args.lengths, &[256, 1024, 2048])?, reps),
         SpeedWhat::Record => record(&model, &lengths(&args.lengths, &[256])?, reps),
-        SpeedWhat::Model | SpeedWhat::Q8Head => Ok(()), // handled above, before building the random model
+        SpeedWhat::Model | SpeedWhat::Q8Head | SpeedWhat::F32Linear => Ok(()), // handled above, before building the random model
     }
 }
 
