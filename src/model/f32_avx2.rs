@@ -164,6 +164,15 @@ unsafe fn tile<const R: usize, const C: usize>(
     let mut acc = [[_mm256_setzero_ps(); C]; R];
     let mut p = 0;
     while p < k {
+        if p % 16 == 0 {
+            // The weight rows two tiles on follow these `C` rows in memory: ask for them now,
+            // one cache line per row per 16 lanes, so that a weight streamed from memory (a
+            // decode step's experts) arrives while this tile computes. A prefetch never faults,
+            // past the end of the weight included.
+            for c in 0..C {
+                _mm_prefetch::<_MM_HINT_T0>(w.wrapping_add((2 * C + c) * k + p).cast::<i8>());
+            }
+        }
         let mut wv = [_mm256_setzero_ps(); C];
         for (c, v) in wv.iter_mut().enumerate() {
             // SAFETY: p + 8 <= k (k is a multiple of 8); row c of C is in bounds (caller).
