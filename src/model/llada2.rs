@@ -446,7 +446,8 @@ impl Attention {
         bias: Option<&Tensor>,
         past: Option<&(Tensor, Tensor)>,
         fused: bool,
-    ) -> Result<(Tensor, (Tensor, Tensor))> {
+        queries_from: usize,
+    ) -> Result<(Option<Tensor>, (Tensor, Tensor))> {
         let (b, n, _) = x.dims3()?;
         let d = self.head_dim;
         let qkv = self.query_key_value.forward(x)?.reshape((b, n, self.n_q + 2 * self.n_kv, d))?;
@@ -461,8 +462,23 @@ impl Attention {
             Some(nk) => nk.forward(&k, fused)?,
             None => k,
         };
-        let q = rope.apply(&q)?;
         let k = rope.apply(&k)?;
+        // Only rows `queries_from..` attend (the caller needs no output for the others); every
+        // row still gives its key and value.
+        let nq = n.saturating_sub(queries_from);
+        if nq == 0 {
+            return Ok((None, (k, v)));
+        }
+        let q = rope.apply(&q)?;
+        let (q, bias) = if queries_from == 0 {
+            (q, bias.cloned())
+        } else {
+            let rows = |m: &Tensor| -> Result<Tensor> {
+                let r = m.rank() - 2;
+                if m.dim(r)? == n { m.narrow(r, queries_from, nq) } else { Ok(m.clone()) }
+            };
+            (q.narrow(2, queries_from, nq)?, bias.map(rows).transpose()?)
+        };
         let (k_all, v_all) = match past {
             Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
             None => (k.clone(), v.clone()),
@@ -479,14 +495,14 @@ impl Attention {
         };
         let scale = (d as f64).powf(-0.5);
         let scores = (q.matmul(&k_r.t()?)? * scale)?;
-        let scores = match bias {
+        let scores = match &bias {
             Some(m) => scores.broadcast_add(&m.to_dtype(scores.dtype())?)?,
             None => scores,
         };
         let attn = softmax_last(&scores.to_dtype(DType::F32)?, fused)?.to_dtype(q.dtype())?;
         let out = attn.matmul(&v_r.contiguous()?)?;
-        let out = out.transpose(1, 2)?.reshape((b, n, self.n_q * d))?;
-        Ok((self.dense.forward(&out)?, (k, v)))
+        let out = out.transpose(1, 2)?.reshape((b, nq, self.n_q * d))?;
+        Ok((Some(self.dense.forward(&out)?), (k, v)))
     }
 }
 
@@ -668,11 +684,27 @@ impl Llada2 {
         if collect.hidden_states {
             hidden_states.push(x.clone());
         }
+        // The last layer's output feeds only the logits, so when nothing else is collected it
+        // runs its attention queries, MLP and MoE on the logits rows alone (`row0..n`; the
+        // earlier rows still give their keys and values). Exact: each row's result is its own.
+        let last = self.layers.len().saturating_sub(1);
+        let trim = !collect.hidden_states && !collect.router;
+        let mut row0 = 0;
         for (li, layer) in self.layers.iter().enumerate() {
             let past = cache.and_then(|c| c.layers.get(li));
             let h = layer.input_layernorm.forward(&x, self.fused)?;
-            let (a, kv) = layer.attention.forward(&h, &rope, bias, past, self.fused)?;
+            let queries_from = if trim && li == last { logits_from.min(n) } else { 0 };
+            let (a, kv) = layer.attention.forward(&h, &rope, bias, past, self.fused, queries_from)?;
             new_kv.push(kv);
+            let Some(a) = a else {
+                // No logits row: the keys and values were all this layer had to give.
+                row0 = n;
+                break;
+            };
+            if queries_from > 0 {
+                x = x.narrow(1, queries_from, n - queries_from)?.contiguous()?;
+                row0 = queries_from;
+            }
             x = (x + a)?;
             let h = layer.post_attention_layernorm.forward(&x, self.fused)?;
             let m = match &layer.mlp {
@@ -691,7 +723,8 @@ impl Llada2 {
             }
         }
         let logits = if logits_from < n || collect.hidden_states {
-            let rows = x.narrow(1, logits_from.min(n), n - logits_from.min(n))?;
+            let from = logits_from.min(n) - row0;
+            let rows = x.narrow(1, from, x.dim(1)? - from)?;
             if collect.hidden_states {
                 hidden_states.push(self.norm.forward(&x, self.fused)?);
             }
