@@ -686,7 +686,8 @@ impl Llada2 {
         }
         // The last layer's output feeds only the logits, so when nothing else is collected it
         // runs its attention queries, MLP and MoE on the logits rows alone (`row0..n`; the
-        // earlier rows still give their keys and values). Exact: each row's result is its own.
+        // earlier rows still give their keys and values). Each row's result is its own, up to
+        // the last bits where candle's matmul blocks fewer rows differently.
         let last = self.layers.len().saturating_sub(1);
         let trim = !collect.hidden_states && !collect.router;
         let mut row0 = 0;
