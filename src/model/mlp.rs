@@ -11,6 +11,12 @@ fn silu(x: &Tensor) -> Result<Tensor> {
     x.mul(&candle_nn::ops::sigmoid(x)?)
 }
 
+/// `silu(g) · u` for one element, as the composed form computes it.
+pub(crate) fn silu_mul(g: f32, u: f32) -> f32 {
+    let s = ((-g).exp() + 1.0).recip();
+    (g * s) * u
+}
+
 /// `silu(g) · u` in one pass for f32 CPU inference (no graph), where the composed form
 /// allocates and walks two temporaries. The same operations in the same order as the composed
 /// form (candle's sigmoid is `1 / (e^-g + 1)`), so the result is bit-identical to it. None
@@ -36,14 +42,7 @@ fn silu_mul_cpu(g: &Tensor, u: &Tensor) -> Result<Option<Tensor>> {
     else {
         return Ok(None);
     };
-    let out: Vec<f32> = gv[g0..g1]
-        .iter()
-        .zip(&uv[u0..u1])
-        .map(|(&g, &u)| {
-            let s = ((-g).exp() + 1.0).recip();
-            (g * s) * u
-        })
-        .collect();
+    let out: Vec<f32> = gv[g0..g1].iter().zip(&uv[u0..u1]).map(|(&g, &u)| silu_mul(g, u)).collect();
     Ok(Some(Tensor::from_vec(out, g.dims(), g.device())?))
 }
 

@@ -10,6 +10,7 @@ pub mod mapped;
 pub mod memory;
 pub mod mlp;
 pub mod moe_cpu;
+mod moe_f32;
 pub mod q8_avx2;
 pub mod quant;
 pub mod quantize;
