@@ -96,3 +96,42 @@ fn logits_are_bit_identical_across_thread_counts() {
         "logits differ between 1 and 3 threads"
     );
 }
+
+/// The JSON without its wall-clock fields (`wall_ms`, `forward_ms`), at any depth.
+fn drop_timings(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|k, _| !k.ends_with("_ms"));
+            m.values_mut().for_each(drop_timings);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(drop_timings),
+        _ => {}
+    }
+}
+
+/// A whole decode (every step's picks, probabilities and edits) is the same on 1 and 3
+/// threads, in both attention modes: the experts and the greedy picks run on the pool at 3.
+#[test]
+fn decodes_are_identical_across_thread_counts() {
+    let run = |attention: &str, threads: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("d.json");
+        let o = Command::new(common::bin())
+            .args(["decode", "--model", common::fixture_dir().to_str().unwrap(), "--prompt-ids", "5,6,7,8"])
+            .args(["--mode", "q", "--gen-length", "24", "--block-length", "8", "--no-eos-early-stop"])
+            .args(["--attention", attention, "--threads", threads, "--json", json.to_str().unwrap()])
+            .env("DRAFTSCOPE_SESSIONS", dir.path())
+            .env_remove("RAYON_NUM_THREADS")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        drop_timings(&mut v);
+        v
+    };
+    for attention in ["hf", "block-causal"] {
+        let one = run(attention, "1");
+        assert!(one["blocks"].as_array().is_some_and(|b| !b.is_empty()), "{one}");
+        assert_eq!(one, run(attention, "3"), "{attention}");
+    }
+}

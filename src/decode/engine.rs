@@ -200,7 +200,7 @@ pub fn run_loop_from(
                     limits.vocab_size
                 );
             }
-            let picks: Vec<RowPick> = rows.iter().map(|r| pick(p, r, &mut rng)).collect();
+            let picks = pick_rows(p, &rows, &mut rng);
             let forward_ms = tf.elapsed().as_secs_f64() * 1e3;
             let policy_rows: Vec<Row> = (0..b)
                 .map(|i| Row {
@@ -355,25 +355,47 @@ fn record(
     }
 }
 
+/// [`pick`] for every row of the block. Greedy picks draw no random number, so they are
+/// spread over candle's pool (each row's softmax sum is a scan of the whole vocabulary: a few
+/// percent of a cached step, serial before); sampled rows keep their order on the one
+/// generator.
+fn pick_rows(p: &DecodeParams, rows: &[Vec<f32>], rng: &mut rand_chacha::ChaCha8Rng) -> Vec<RowPick> {
+    if p.temperature != 0.0 || candle_core::utils::get_num_threads() < 2 {
+        return rows.iter().map(|r| pick(p, r, rng)).collect();
+    }
+    let slots: Vec<std::sync::OnceLock<RowPick>> = rows.iter().map(|_| std::sync::OnceLock::new()).collect();
+    candle_core::utils::barrier_pool().execute_chunked(rows.len(), |range| {
+        for i in range {
+            let _ = slots[i].set(greedy(p, &rows[i]));
+        }
+    });
+    slots.into_iter().zip(rows).map(|(s, r)| s.into_inner().unwrap_or_else(|| greedy(p, r))).collect()
+}
+
+/// The temperature-0 pick: the argmax and its softmax probability.
+fn greedy(p: &DecodeParams, logits: &[f32]) -> RowPick {
+    // First maximum wins ties, as torch.argmax. The mask token is never a candidate:
+    // committing it would leave the position masked and the block could never end
+    // (an untrained model does predict it; the official code would loop forever).
+    let mask = p.mask_id as usize;
+    let (mut best, mut best_l) = (usize::MAX, f32::NEG_INFINITY);
+    let mut max = f32::NEG_INFINITY;
+    for (i, &l) in logits.iter().enumerate() {
+        max = max.max(l);
+        if i != mask && (best == usize::MAX || l > best_l) {
+            best = i;
+            best_l = l;
+        }
+    }
+    let sum: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+    let p_best = (((best_l - max) as f64).exp() / sum) as f32;
+    RowPick { token: best as u32, p: p_best, dist: Dist::Softmax { max, sum } }
+}
+
 /// Official `_sample_with_temperature_topk_topp` for one row (the mask token excluded).
 fn pick(p: &DecodeParams, logits: &[f32], rng: &mut rand_chacha::ChaCha8Rng) -> RowPick {
     if p.temperature == 0.0 {
-        // First maximum wins ties, as torch.argmax. The mask token is never a candidate:
-        // committing it would leave the position masked and the block could never end
-        // (an untrained model does predict it; the official code would loop forever).
-        let mask = p.mask_id as usize;
-        let (mut best, mut best_l) = (usize::MAX, f32::NEG_INFINITY);
-        let mut max = f32::NEG_INFINITY;
-        for (i, &l) in logits.iter().enumerate() {
-            max = max.max(l);
-            if i != mask && (best == usize::MAX || l > best_l) {
-                best = i;
-                best_l = l;
-            }
-        }
-        let sum: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
-        let p_best = (((best_l - max) as f64).exp() / sum) as f32;
-        return RowPick { token: best as u32, p: p_best, dist: Dist::Softmax { max, sum } };
+        return greedy(p, logits);
     }
     let mut scaled: Vec<f32> = logits.iter().map(|&l| l / p.temperature).collect();
     if let Some(m) = scaled.get_mut(p.mask_id as usize) {
