@@ -176,19 +176,11 @@ impl Linear {
             return Ok(None);
         }
         let x = x.contiguous()?;
-        let (ws, wl) = w.storage_and_layout();
-        let (xs, xl) = x.storage_and_layout();
-        let (
-            Storage::Cpu(CpuStorage::F32(wv)),
-            Some((w0, w1)),
-            Storage::Cpu(CpuStorage::F32(xv)),
-            Some((x0, x1)),
-        ) = (&*ws, wl.contiguous_offsets(), &*xs, xl.contiguous_offsets())
-        else {
-            return Ok(None);
-        };
         let mut out = vec![0f32; m * n];
-        if super::f32_avx2::matmul((m, k, n), &xv[x0..x1], &wv[w0..w1], &mut out).is_none() {
+        let done = super::cpu_f32::with_slices(&[&x, w], |s| {
+            super::f32_avx2::matmul((m, k, n), s[0], s[1], &mut out)
+        });
+        if done.flatten().is_none() {
             return Ok(None);
         }
         let mut shape = dims;

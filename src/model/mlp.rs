@@ -1,7 +1,7 @@
 //! The gated MLP (SwiGLU) of dense layers, shared experts and routed experts: one type that
 //! the model and the CPU expert path (`moe_cpu`) both build on, so neither names the other.
 
-use candle_core::{CpuStorage, DType, Result, Storage, Tensor};
+use candle_core::{DType, Result, Tensor};
 
 use super::linear::Linear;
 use super::weights::WeightSource;
@@ -31,18 +31,11 @@ fn silu_mul_cpu(g: &Tensor, u: &Tensor) -> Result<Option<Tensor>> {
     {
         return Ok(None);
     }
-    let (gs, gl) = g.storage_and_layout();
-    let (us, ul) = u.storage_and_layout();
-    let (
-        Storage::Cpu(CpuStorage::F32(gv)),
-        Some((g0, g1)),
-        Storage::Cpu(CpuStorage::F32(uv)),
-        Some((u0, u1)),
-    ) = (&*gs, gl.contiguous_offsets(), &*us, ul.contiguous_offsets())
-    else {
+    let Some(out) = super::cpu_f32::with_slices(&[g, u], |s| {
+        s[0].iter().zip(s[1]).map(|(&g, &u)| silu_mul(g, u)).collect::<Vec<f32>>()
+    }) else {
         return Ok(None);
     };
-    let out: Vec<f32> = gv[g0..g1].iter().zip(&uv[u0..u1]).map(|(&g, &u)| silu_mul(g, u)).collect();
     Ok(Some(Tensor::from_vec(out, g.dims(), g.device())?))
 }
 

@@ -1,6 +1,7 @@
 //! The LLaDA2 MoE model: config, weights, forward pass, LoRA, sources and tokenizer glue.
 
 pub mod config;
+mod cpu_f32;
 pub mod f32_avx2;
 pub mod gguf;
 pub mod linear;

@@ -10,7 +10,7 @@
 
 use std::sync::OnceLock;
 
-use candle_core::{CpuStorage, DType, Result, Storage, Tensor};
+use candle_core::{DType, Result, Tensor};
 
 use super::f32_avx2;
 use super::linear::Linear;
@@ -65,34 +65,27 @@ pub(crate) fn run(
         }
         inter.push(i);
     }
-    let guards: Vec<_> = active
-        .iter()
-        .flat_map(|&e| {
-            let m = &experts[e];
-            [&m.gate_proj, &m.up_proj, &m.down_proj].map(|l| l.weight.storage_and_layout())
-        })
-        .collect();
-    let mut ws: Vec<&[f32]> = Vec::with_capacity(guards.len());
-    for (s, l) in &guards {
-        match (&**s, l.contiguous_offsets()) {
-            (Storage::Cpu(CpuStorage::F32(v)), Some((a, b))) => ws.push(&v[a..b]),
-            _ => return Ok(None),
-        }
-    }
     let flat = flat.contiguous()?;
-    let (xs, xl) = flat.storage_and_layout();
-    let x = match (&*xs, xl.contiguous_offsets()) {
-        (Storage::Cpu(CpuStorage::F32(v)), Some((a, b))) => &v[a..b],
-        _ => return Ok(None),
-    };
-    let outs: Vec<OnceLock<Option<Vec<f32>>>> = (0..active.len()).map(|_| OnceLock::new()).collect();
-    candle_core::utils::barrier_pool().execute_chunked(active.len(), |range| {
-        for i in range {
-            let w = &ws[3 * i..3 * i + 3];
-            let out = f32_avx2::serial(|| expert(x, h, inter[i], &rows_of[active[i]], w));
-            let _ = outs[i].set(out);
-        }
+    let mut tensors: Vec<&Tensor> = vec![&flat];
+    for &e in active {
+        let m = &experts[e];
+        tensors.extend([&m.gate_proj.weight, &m.up_proj.weight, &m.down_proj.weight]);
+    }
+    let outs = super::cpu_f32::with_slices(&tensors, |s| {
+        let (x, ws) = (s[0], &s[1..]);
+        let outs: Vec<OnceLock<Option<Vec<f32>>>> = (0..active.len()).map(|_| OnceLock::new()).collect();
+        candle_core::utils::barrier_pool().execute_chunked(active.len(), |range| {
+            for i in range {
+                let w = &ws[3 * i..3 * i + 3];
+                let out = f32_avx2::serial(|| expert(x, h, inter[i], &rows_of[active[i]], w));
+                let _ = outs[i].set(out);
+            }
+        });
+        outs
     });
+    let Some(outs) = outs else {
+        return Ok(None);
+    };
     outs.into_iter()
         .zip(active)
         .map(|(o, e)| match o.into_inner() {
