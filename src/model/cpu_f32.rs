@@ -1,5 +1,6 @@
 //! Borrowing the f32 data of CPU tensors as plain slices, for the kernels that compute on
-//! them directly (`f32_avx2` through `Linear`, the fused SwiGLU, the pooled experts).
+//! them directly (`f32_avx2` through `Linear`, the fused SwiGLU, the pooled experts), and
+//! the output pointer those kernels share across candle's pool.
 
 use candle_core::{CpuStorage, Storage, Tensor};
 
@@ -16,6 +17,12 @@ pub(crate) fn with_slices<R>(tensors: &[&Tensor], f: impl FnOnce(&[&[f32]]) -> R
     }
     Some(f(&slices))
 }
+
+/// An f32 output buffer shared by the pool's workers of one kernel call, each writing
+/// elements no other worker writes (the kernel's own split guarantees it).
+pub(crate) struct DisjointOut(pub(crate) *mut f32);
+// SAFETY: workers write disjoint elements; the buffer outlives the call that shares it.
+unsafe impl Sync for DisjointOut {}
 
 #[cfg(test)]
 mod tests {

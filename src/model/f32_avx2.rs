@@ -18,6 +18,9 @@
 use std::arch::x86_64::*;
 use std::cell::Cell;
 
+#[cfg(target_arch = "x86_64")]
+use super::cpu_f32::DisjointOut;
+
 /// Token rows per tile.
 const MR: usize = 4;
 /// Weight rows per tile (MR·NR = 12 accumulators + NR weight vectors + 1 token vector fit the
@@ -74,7 +77,7 @@ pub fn matmul(mkn: (usize, usize, usize), x: &[f32], w: &[f32], dst: &mut [f32])
     }
     #[cfg(target_arch = "x86_64")]
     {
-        let out = Out(dst.as_mut_ptr());
+        let out = DisjointOut(dst.as_mut_ptr());
         let run = |rows: std::ops::Range<usize>| {
             // SAFETY: the CPU has AVX2/FMA (`available`); the shapes were checked above; each
             // (token, weight row) of `dst` is written by the one call owning that weight row.
@@ -100,11 +103,6 @@ pub fn matmul(mkn: (usize, usize, usize), x: &[f32], w: &[f32], dst: &mut [f32])
     }
 }
 
-/// The output pointer, shared by the pool's workers; each element is written by one of them.
-struct Out(*mut f32);
-// SAFETY: workers write disjoint elements (whole weight rows each).
-unsafe impl Sync for Out {}
-
 /// Every token row against weight rows `rows`: weight-row tiles outermost, so a tile's
 /// `NR` rows stay in L1 while all token tiles stream past them.
 #[cfg(target_arch = "x86_64")]
@@ -115,7 +113,7 @@ unsafe fn rows_kernel(
     k: usize,
     n: usize,
     rows: std::ops::Range<usize>,
-    out: &Out,
+    out: &DisjointOut,
 ) {
     let mut j = rows.start;
     while j < rows.end {

@@ -20,7 +20,8 @@ use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Storage, 
 pub const BF16_BLOCK_ROWS: usize = 8192;
 
 /// Token rows up to which one thread takes [`super::f32_avx2`] over candle's gemm
-/// (`draftscope speed --what f32-linear --threads 1`: 1.36× at 32 rows, 0.93× at 160).
+/// (`draftscope speed --what f32-linear --threads 1`: 1.36× at 32 rows, 0.93× at 160 on an
+/// AVX2 EPYC; 1.07–1.44× and 0.80–0.96× on an AVX-512 one).
 pub const F32_KERNEL_MAX_ROWS: usize = 64;
 
 /// A frozen quantized base weight `[out, in]`.
@@ -152,19 +153,24 @@ impl Linear {
         Ok(Some(y.reshape(out)?))
     }
 
+    /// A frozen, unquantized f32 `[out, in]` base weight on the CPU: what the f32 kernel
+    /// computes on (the bias and adapter, if any, are added after the base product).
+    pub(crate) fn frozen_f32_cpu(&self) -> bool {
+        let w = &self.weight;
+        self.quant.is_none()
+            && !self.trainable
+            && w.dtype() == DType::F32
+            && w.rank() == 2
+            && w.device().is_cpu()
+    }
+
     /// f32 inference on an x86 CPU with AVX2/FMA for calls of few token rows, where candle's
     /// gemm spends as long packing the weight as multiplying it (see [`super::f32_avx2`]);
     /// with more than one thread, for every call (gemm splits these shapes poorly: at 2
     /// threads it was slower than at 1). None when this does not apply.
     fn f32_kernel(&self, x: &Tensor) -> Result<Option<Tensor>> {
         let w = &self.weight;
-        if w.dtype() != DType::F32
-            || x.dtype() != DType::F32
-            || self.trainable
-            || x.track_op()
-            || !x.device().is_cpu()
-            || w.rank() != 2
-            || !super::f32_avx2::available()
+        if !self.frozen_f32_cpu() || x.dtype() != DType::F32 || x.track_op() || !super::f32_avx2::available()
         {
             return Ok(None);
         }

@@ -16,15 +16,9 @@ use super::f32_avx2;
 use super::linear::Linear;
 use super::mlp::{Mlp, silu_mul};
 
-/// A frozen f32 weight with nothing added to its product (no bias, no adapter).
+/// A weight the kernel takes, with nothing added to its product (no bias, no adapter).
 fn plain(l: &Linear) -> bool {
-    l.quant.is_none()
-        && l.bias.is_none()
-        && l.lora.is_none()
-        && !l.trainable
-        && l.weight.dtype() == DType::F32
-        && l.weight.rank() == 2
-        && l.weight.device().is_cpu()
+    l.frozen_f32_cpu() && l.bias.is_none() && l.lora.is_none()
 }
 
 /// Each active expert's output rows (`rows_of[e]`, in that order, `[rows, hidden]`), or None

@@ -15,6 +15,9 @@
 use candle_core::quantized::k_quants::{BlockQ8_0, GgmlType};
 
 #[cfg(target_arch = "x86_64")]
+use super::cpu_f32::DisjointOut;
+
+#[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
 /// candle's `BlockQ8_0` (`#[repr(C)] { d: f16, qs: [i8; 32] }`), whose fields are private.
@@ -81,7 +84,7 @@ pub fn matmul(mkn: (usize, usize, usize), lhs: &[f32], w: &[BlockQ8_0], dst: &mu
         let w: &[Q8Block] = unsafe { std::slice::from_raw_parts(w.as_ptr() as *const Q8Block, w.len()) };
         // Token scales, widened once instead of once per (row, token, block).
         let dy: Vec<f32> = xq.iter().map(|b| half::f16::from_bits(b.d).to_f32()).collect();
-        let out = Out(dst.as_mut_ptr());
+        let out = DisjointOut(dst.as_mut_ptr());
         let items = n.div_ceil(ROWS_PER_ITEM);
         candle_core::utils::barrier_pool().execute_chunked(items, |range| {
             for item in range {
@@ -109,11 +112,6 @@ pub fn matmul(mkn: (usize, usize, usize), lhs: &[f32], w: &[BlockQ8_0], dst: &mu
     }
 }
 
-/// The output pointer, shared by the pool's workers; each element is written by one of them.
-struct Out(*mut f32);
-// SAFETY: workers write disjoint elements (one weight row each).
-unsafe impl Sync for Out {}
-
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile_dispatch(
@@ -122,7 +120,7 @@ unsafe fn tile_dispatch(
     x: &[Q8Block],
     dy: &[f32],
     kb: usize,
-    out: &Out,
+    out: &DisjointOut,
     t0: usize,
     n: usize,
     r: usize,
