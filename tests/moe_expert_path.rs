@@ -4,10 +4,12 @@
 //!
 //! One test in its own binary: it pins candle's x86 kernel tier to AVX2 before any kernel
 //! runs (`MISTRALRS_FORCE_AVX2`, read once per process). At that tier candle's q8_0 matmul is
-//! its generic kernel — the dot products the expert path calls — and its repacked q4_k
-//! kernel quantizes activations and sums exactly as the generic one, so both formats must
-//! agree bit for bit. (At candle's AVX512-VNNI tier its tile kernels quantize q8_0 activations to
-//! q8_K and order q4_k sums differently, so the paths then differ by that rounding.)
+//! its generic kernel — the dot products the expert path calls — so q8_0 agrees bit for bit.
+//! candle's repacked q4_k kernel sums the blocks' float terms in another order: outputs differ
+//! by ~1e-6, and where that moves an activation of the down projection across a q8 rounding
+//! boundary, that token's output moves by one quantization step (measured: up to 2.7e-3 of a
+//! max |hidden| of 3.6, on 3 of 12 inputs). A wrong expert, row or weight moves outputs by
+//! their own size. The model has one MoE layer, so a difference cannot re-route a later one.
 
 use draftscope::model::llada2::FeedForward;
 use draftscope::model::quant::QuantFormat;
@@ -21,32 +23,39 @@ fn the_quantized_expert_path_matches_the_reference_loop() {
     let d = tempfile::tempdir().unwrap();
     for f in [QuantFormat::Q8_0, QuantFormat::Q4K] {
         let dir = d.path().join(f.name());
-        synth::write_dir(&dir, Like::Tiny, Some(3), 7, Output::Gguf(f), &mut |_| {}).unwrap();
+        synth::write_dir(&dir, Like::Tiny, Some(2), 7, Output::Gguf(f), &mut |_| {}).unwrap();
         let mut m = LoadedModel::load_dir("m", &dir, DeviceKind::Cpu, DtypeKind::F32).unwrap().model;
-        // 64 tokens × top-2 over 16 experts: most experts get several rows.
-        let ids: Vec<u32> = (0..64u32).map(|i| (i * 37 + 11) % 500).collect();
-        let mut run = |reference: bool| {
-            let mut moe_layers = 0;
-            for l in &mut m.layers {
-                if let FeedForward::Moe(moe) = &mut l.mlp {
-                    assert!(draftscope::model::moe_cpu::applies(&moe.experts), "{}", f.name());
-                    moe.reference_path = reference;
-                    moe_layers += 1;
+        for salt in 0..6u32 {
+            // 64 tokens × top-2 over 16 experts: most experts get several rows.
+            let ids: Vec<u32> = (0..64u32).map(|i| (i * 37 + 11 + salt) % 500).collect();
+            let mut run = |reference: bool| {
+                let mut moe_layers = 0;
+                for l in &mut m.layers {
+                    if let FeedForward::Moe(moe) = &mut l.mlp {
+                        assert!(draftscope::model::moe_cpu::applies(&moe.experts), "{}", f.name());
+                        moe.reference_path = reference;
+                        moe_layers += 1;
+                    }
                 }
+                assert_eq!(moe_layers, 1);
+                let collect = Collect { hidden_states: true, router: true };
+                let out =
+                    m.forward_window(&ids, MaskKind::GenerateBias { block_length: 16 }, &collect).unwrap();
+                let chosen: Vec<Vec<Vec<usize>>> = out.router.iter().map(|(_, c)| c.clone()).collect();
+                let last = out.hidden_states.last().unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                (last, chosen)
+            };
+            let (fast, fast_chosen) = run(false);
+            let (reference, ref_chosen) = run(true);
+            let name = format!("{} input {salt}", f.name());
+            assert_eq!(fast_chosen, ref_chosen, "{name}: routing differs");
+            let scale = reference.iter().fold(0f32, |a, x| a.max(x.abs()));
+            let err = fast.iter().zip(&reference).fold(0f32, |a, (x, y)| a.max((x - y).abs()));
+            eprintln!("{name}: max |Δhidden| {err:e} (max |hidden| {scale})");
+            match f {
+                QuantFormat::Q8_0 => assert!(fast == reference, "{name}: max |Δhidden| {err}"),
+                _ => assert!(err <= 1e-2 * scale, "{name}: max |Δhidden| {err} of {scale}"),
             }
-            assert_eq!(moe_layers, 2);
-            let collect = Collect { hidden_states: false, router: true };
-            let out = m.forward_window(&ids, MaskKind::GenerateBias { block_length: 16 }, &collect).unwrap();
-            let chosen: Vec<Vec<Vec<usize>>> = out.router.iter().map(|(_, c)| c.clone()).collect();
-            let logits: Vec<f32> = out.logits.unwrap().flatten_all().unwrap().to_vec1().unwrap();
-            (logits, chosen)
-        };
-        let (fast, fast_chosen) = run(false);
-        let (reference, ref_chosen) = run(true);
-        assert_eq!(fast_chosen, ref_chosen, "{}: routing differs", f.name());
-        let scale = reference.iter().fold(0f32, |a, x| a.max(x.abs()));
-        let err = fast.iter().zip(&reference).fold(0f32, |a, (x, y)| a.max((x - y).abs()));
-        eprintln!("{}: max |Δlogit| {err:e} (max |logit| {scale})", f.name());
-        assert!(fast == reference, "{}: max |Δlogit| {err}", f.name());
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The model thread on the reference fixture: it streams every step of a run before the final
 //! trace, the app rebuilds the same trace from the stream, and a cancel stops a run early.
 
-use std::sync::mpsc::channel;
+use std::sync::mpsc::{channel, sync_channel};
 use std::time::Duration;
 
 use draftscope::decode::DecodeSpec;
@@ -85,7 +85,9 @@ fn a_run_streams_every_step_and_the_app_rebuilds_the_final_trace() {
 
 #[test]
 fn cancel_stops_a_running_decode_after_the_current_step() {
-    let (tx, rx) = channel();
+    // A rendezvous channel: the worker cannot run ahead of the events this test has read,
+    // so "step 3 seen" means the worker is at most one forward further when cancel lands.
+    let (tx, rx) = sync_channel(0);
     let w = Worker::spawn(fixture(), move |e| {
         tx.send(e).ok();
     });

@@ -46,6 +46,11 @@ pub fn serial<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// True inside [`serial`]: other pooled kernels (attention's core) stay on this thread too.
+pub(crate) fn in_serial() -> bool {
+    SERIAL.with(|s| s.get())
+}
+
 /// True when this CPU runs the kernel (AVX2 and FMA).
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]

@@ -483,6 +483,18 @@ impl Attention {
             };
             (q.narrow(2, queries_from, nq)?, bias.map(rows).transpose()?)
         };
+        let scale = (d as f64).powf(-0.5);
+        if fused {
+            let (keys, values): (Vec<&Tensor>, Vec<&Tensor>) = match past {
+                Some((pk, pv)) => (vec![pk, &k], vec![pv, &v]),
+                None => (vec![&k], vec![&v]),
+            };
+            if let Some(out) =
+                super::attention_cpu::run(&q.contiguous()?, &keys, &values, bias.as_ref(), scale)?
+            {
+                return Ok((Some(self.dense.forward(&out)?), (k, v)));
+            }
+        }
         let (k_all, v_all) = match past {
             Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
             None => (k.clone(), v.clone()),
@@ -497,7 +509,6 @@ impl Attention {
                 v_all.unsqueeze(2)?.expand((b, self.n_kv, rep, kl, d))?.reshape((b, self.n_q, kl, d))?,
             )
         };
-        let scale = (d as f64).powf(-0.5);
         let scores = (q.matmul(&k_r.t()?)? * scale)?;
         let scores = match &bias {
             Some(m) => scores.broadcast_add(&m.to_dtype(scores.dtype())?)?,

@@ -1,5 +1,6 @@
 //! The LLaDA2 MoE model: config, weights, forward pass, LoRA, sources and tokenizer glue.
 
+mod attention_cpu;
 pub mod config;
 mod cpu_f32;
 pub mod f32_avx2;
