@@ -24,6 +24,18 @@ pub(crate) struct DisjointOut(pub(crate) *mut f32);
 // SAFETY: workers write disjoint elements; the buffer outlives the call that shares it.
 unsafe impl Sync for DisjointOut {}
 
+impl DisjointOut {
+    /// Elements `start..start + len` of the buffer.
+    ///
+    /// # Safety
+    /// They lie inside the buffer, and no other worker uses them while the slice lives.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
+        // SAFETY: in bounds and disjoint by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -153,6 +153,9 @@ impl RmsNorm {
     /// Official: compute in f32, scale by `weight` after casting back.
     pub fn forward(&self, x: &Tensor, fused: bool) -> Result<Tensor> {
         if fused && x.is_contiguous() {
+            if let Some(y) = super::pooled_ops::rms_norm(x, &self.weight, self.eps as f32)? {
+                return Ok(y);
+            }
             return candle_nn::ops::rms_norm(x, &self.weight, self.eps as f32);
         }
         let dtype = x.dtype();

@@ -13,6 +13,7 @@ pub mod memory;
 pub mod mlp;
 pub mod moe_cpu;
 mod moe_f32;
+mod pooled_ops;
 pub mod q8_avx2;
 pub mod quant;
 pub mod quantize;

@@ -20,6 +20,7 @@ use candle_core::quantized::k_quants::{BlockQ4K, BlockQ8_0, GgmlType};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Result, Tensor};
 
+use super::cpu_f32::DisjointOut;
 use super::mlp::Mlp;
 
 /// Raw blocks of a quantized weight `[out, in]`, borrowed from its `QTensor`.
@@ -114,26 +115,6 @@ struct ExpertBlocks<'a, G: GgmlType, D: GgmlType> {
     down: &'a [D],
 }
 
-/// A raw pointer the pool's workers write through; every element is written by exactly one
-/// work item.
-#[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
-// SAFETY: see the type's comment — disjoint writes only.
-unsafe impl Send for SharedOut {}
-unsafe impl Sync for SharedOut {}
-
-impl SharedOut {
-    /// Row `i` (of `len` values) of the buffer.
-    ///
-    /// # Safety
-    /// No other work item may use the same row while the slice lives.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn row(&self, i: usize, len: usize) -> &mut [f32] {
-        // SAFETY: in bounds by the caller's layout; disjoint by the caller's contract.
-        unsafe { std::slice::from_raw_parts_mut(self.0.add(i * len), len) }
-    }
-}
-
 /// What one forward of the routed experts needs besides the weights.
 struct Routed<'a> {
     /// Token rows `[t, hidden]`, f32.
@@ -167,7 +148,7 @@ fn run<'a, G: GgmlType, D: GgmlType>(experts: &'a [Mlp], r: &Routed, inter: usiz
     let active: Vec<usize> = (0..experts.len()).filter(|&e| !r.rows_of[e].is_empty()).collect();
     // Per-slot expert outputs (unweighted), `[t·top_k, hidden]`.
     let mut slots = vec![0f32; t * r.top_k * h];
-    let out = SharedOut(slots.as_mut_ptr());
+    let out = DisjointOut(slots.as_mut_ptr());
     let ib = inter / D::BLCK_SIZE;
     let work = |range: std::ops::Range<usize>| {
         let (mut xs, mut g, mut u, mut aq, mut y) =
@@ -198,7 +179,7 @@ fn run<'a, G: GgmlType, D: GgmlType>(experts: &'a [Mlp], r: &Routed, inter: usiz
             gemm_rows(w.down, h, inter, &aq, m, &mut y);
             for (yr, &slot) in y.chunks_exact(h).zip(&r.slot_of[e]) {
                 // SAFETY: slot rows are disjoint and each slot belongs to exactly one expert.
-                unsafe { out.row(slot as usize, h) }.copy_from_slice(yr);
+                unsafe { out.slice(slot as usize * h, h) }.copy_from_slice(yr);
             }
         }
     };
