@@ -24,6 +24,38 @@ pub const BF16_BLOCK_ROWS: usize = 8192;
 /// AVX2 EPYC; 1.07–1.44× and 0.80–0.96× on an AVX-512 one).
 pub const F32_KERNEL_MAX_ROWS: usize = 64;
 
+/// `x · wᵀ` for f32 inference on an x86 CPU with AVX2/FMA (`w`: `[out, in]`, f32, CPU), for
+/// calls of few token rows, where candle's gemm spends as long packing the weight as
+/// multiplying it (see [`super::f32_avx2`]); with more than one thread, for every call (gemm
+/// splits these shapes poorly: at 2 threads it was slower than at 1). None when this does
+/// not apply; the caller then takes candle's matmul.
+pub(crate) fn f32_kernel(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
+    if x.dtype() != DType::F32
+        || w.dtype() != DType::F32
+        || !w.device().is_cpu()
+        || x.track_op()
+        || !super::f32_avx2::available()
+    {
+        return Ok(None);
+    }
+    let (n, k) = w.dims2()?;
+    let dims = x.dims().to_vec();
+    let m: usize = dims[..dims.len() - 1].iter().product();
+    if dims.last() != Some(&k) || (m > F32_KERNEL_MAX_ROWS && candle_core::utils::get_num_threads() == 1) {
+        return Ok(None);
+    }
+    let x = x.contiguous()?;
+    let mut out = vec![0f32; m * n];
+    let done =
+        super::cpu_f32::with_slices(&[&x, w], |s| super::f32_avx2::matmul((m, k, n), s[0], s[1], &mut out));
+    if done.flatten().is_none() {
+        return Ok(None);
+    }
+    let mut shape = dims;
+    *shape.last_mut().unwrap() = n;
+    Ok(Some(Tensor::from_vec(out, shape, x.device())?))
+}
+
 /// A frozen quantized base weight `[out, in]`.
 #[derive(Clone)]
 pub struct QuantBase {
@@ -164,34 +196,12 @@ impl Linear {
             && w.device().is_cpu()
     }
 
-    /// f32 inference on an x86 CPU with AVX2/FMA for calls of few token rows, where candle's
-    /// gemm spends as long packing the weight as multiplying it (see [`super::f32_avx2`]);
-    /// with more than one thread, for every call (gemm splits these shapes poorly: at 2
-    /// threads it was slower than at 1). None when this does not apply.
+    /// [`f32_kernel`] on this layer's base weight, when it is a frozen f32 CPU weight.
     fn f32_kernel(&self, x: &Tensor) -> Result<Option<Tensor>> {
-        let w = &self.weight;
-        if !self.frozen_f32_cpu() || x.dtype() != DType::F32 || x.track_op() || !super::f32_avx2::available()
-        {
+        if !self.frozen_f32_cpu() {
             return Ok(None);
         }
-        let (n, k) = w.dims2()?;
-        let dims = x.dims().to_vec();
-        let m: usize = dims[..dims.len() - 1].iter().product();
-        if dims.last() != Some(&k) || (m > F32_KERNEL_MAX_ROWS && candle_core::utils::get_num_threads() == 1)
-        {
-            return Ok(None);
-        }
-        let x = x.contiguous()?;
-        let mut out = vec![0f32; m * n];
-        let done = super::cpu_f32::with_slices(&[&x, w], |s| {
-            super::f32_avx2::matmul((m, k, n), s[0], s[1], &mut out)
-        });
-        if done.flatten().is_none() {
-            return Ok(None);
-        }
-        let mut shape = dims;
-        *shape.last_mut().unwrap() = n;
-        Ok(Some(Tensor::from_vec(out, shape, x.device())?))
+        f32_kernel(x, &self.weight)
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {

@@ -357,7 +357,10 @@ impl Moe {
         let flat = x.reshape((b * n, h))?;
         let n_experts = self.experts.len();
         // Router in fp32, sigmoid scores; bias only for choosing.
-        let logits = flat.to_dtype(DType::F32)?.matmul(&self.gate.weight.to_dtype(DType::F32)?.t()?)?;
+        let logits = match super::linear::f32_kernel(&flat, &self.gate.weight)? {
+            Some(l) => l,
+            None => flat.to_dtype(DType::F32)?.matmul(&self.gate.weight.to_dtype(DType::F32)?.t()?)?,
+        };
         let scores = candle_nn::ops::sigmoid(&logits)?;
         let biased = scores.detach().broadcast_add(&self.gate.expert_bias.to_dtype(DType::F32)?)?;
         let biased_rows: Vec<Vec<f32>> = biased.to_vec2()?;
