@@ -112,10 +112,12 @@ mod tests {
         }
     }
 
+    /// Pooled (over `POOL_MIN_ELEMENTS`), with large and negative gates.
     #[test]
     fn swiglu_is_the_composed_form_bit_for_bit() {
         let n = 5 * super::SWIGLU_CHUNK + 17;
-        let g = Tensor::from_vec(det(n, 3), (1, n), &Device::Cpu).unwrap();
+        let g: Vec<f32> = (0..n).map(|i| ((i * 7919) % 2001) as f32 / 50.0 - 20.0).collect();
+        let g = Tensor::from_vec(g, (1, n), &Device::Cpu).unwrap();
         let u = Tensor::from_vec(det(n, 4), (1, n), &Device::Cpu).unwrap();
         let ours: Vec<f32> =
             super::swiglu(&g, &u).unwrap().expect("applies").flatten_all().unwrap().to_vec1().unwrap();
