@@ -145,7 +145,10 @@ fn run<'a, G: GgmlType, D: GgmlType>(experts: &'a [Mlp], r: &Routed, inter: usiz
     for (i, row) in r.x.chunks_exact(h).enumerate() {
         G::VecDotType::from_float(row, &mut xq[i * hb..(i + 1) * hb]);
     }
-    let active: Vec<usize> = (0..experts.len()).filter(|&e| !r.rows_of[e].is_empty()).collect();
+    // Most rows first, so the pool's last items are its smallest. Each slot is written by its
+    // one expert and summed in expert order below, so the order of work changes no result.
+    let mut active: Vec<usize> = (0..experts.len()).filter(|&e| !r.rows_of[e].is_empty()).collect();
+    active.sort_by_key(|&e| std::cmp::Reverse(r.rows_of[e].len()));
     // Per-slot expert outputs (unweighted), `[t·top_k, hidden]`.
     let mut slots = vec![0f32; t * r.top_k * h];
     let out = DisjointOut(slots.as_mut_ptr());
@@ -183,7 +186,7 @@ fn run<'a, G: GgmlType, D: GgmlType>(experts: &'a [Mlp], r: &Routed, inter: usiz
             }
         }
     };
-    candle_core::utils::barrier_pool().execute_chunked(active.len(), work);
+    super::pooled_ops::for_each_item(active.len(), |i| work(i..i + 1));
     // Sum per token in ascending expert order (the reference loop's order).
     let mut acc = vec![0f32; t * h];
     let mut order: Vec<(usize, usize)> = Vec::with_capacity(r.top_k);
