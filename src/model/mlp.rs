@@ -11,12 +11,6 @@ fn silu(x: &Tensor) -> Result<Tensor> {
     x.mul(&candle_nn::ops::sigmoid(x)?)
 }
 
-/// `silu(g) · u` for one element, as the composed form computes it.
-pub(crate) fn silu_mul(g: f32, u: f32) -> f32 {
-    let s = ((-g).exp() + 1.0).recip();
-    (g * s) * u
-}
-
 #[derive(Debug, Clone)]
 pub struct Mlp {
     pub gate_proj: Linear,

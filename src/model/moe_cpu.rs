@@ -170,9 +170,8 @@ fn run<'a, G: GgmlType, D: GgmlType>(experts: &'a [Mlp], r: &Routed, inter: usiz
             gemm_rows(w.gate, inter, h, &xs, m, &mut g);
             gemm_rows(w.up, inter, h, &xs, m, &mut u);
             // SiLU(gate) · up, as candle's sigmoid op computes it.
-            for (gi, ui) in g.iter_mut().zip(&u) {
-                let s = ((-*gi).exp() + 1.0).recip();
-                *gi = (*gi * s) * ui;
+            for (gi, &ui) in g.iter_mut().zip(&u) {
+                *gi = super::pooled_ops::silu_mul(*gi, ui);
             }
             aq.resize(m * ib, D::VecDotType::zeros());
             for (gr, ar) in g.chunks_exact(inter).zip(aq.chunks_exact_mut(ib)) {

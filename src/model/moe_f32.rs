@@ -14,7 +14,8 @@ use candle_core::{DType, Result, Tensor};
 
 use super::f32_avx2;
 use super::linear::Linear;
-use super::mlp::{Mlp, silu_mul};
+use super::mlp::Mlp;
+use super::pooled_ops::silu_mul;
 
 /// A weight the kernel takes, with nothing added to its product (no bias, no adapter).
 fn plain(l: &Linear) -> bool {

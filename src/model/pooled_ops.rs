@@ -84,11 +84,18 @@ pub(crate) fn rms_norm(x: &Tensor, alpha: &Tensor, eps: f32) -> Result<Option<Te
     }
 }
 
+/// `silu(g) · u` for one element, as the composed form computes it (candle's sigmoid is
+/// `1 / (e^-g + 1)`).
+pub(crate) fn silu_mul(g: f32, u: f32) -> f32 {
+    let s = ((-g).exp() + 1.0).recip();
+    (g * s) * u
+}
+
 /// Elements per chunk of [`swiglu`].
 const SWIGLU_CHUNK: usize = 1 << 13;
 
-/// `silu(g) · u` per element ([`super::mlp::silu_mul`], bit-identical to the composed
-/// form). None when this does not apply.
+/// `silu(g) · u` per element ([`silu_mul`], bit-identical to the composed form). None when
+/// this does not apply.
 pub(crate) fn swiglu(g: &Tensor, u: &Tensor) -> Result<Option<Tensor>> {
     if !applies(&[g, u]) || g.dims() != u.dims() {
         return Ok(None);
@@ -103,7 +110,7 @@ pub(crate) fn swiglu(g: &Tensor, u: &Tensor) -> Result<Option<Tensor>> {
             // SAFETY: this range of `dst` is written by this call only.
             let o = unsafe { dst.slice(range.start, range.len()) };
             for ((d, &gv), &uv) in o.iter_mut().zip(&g[range.clone()]).zip(&u[range]) {
-                *d = super::mlp::silu_mul(gv, uv);
+                *d = silu_mul(gv, uv);
             }
         });
     });
