@@ -145,10 +145,7 @@ fn run<'a, G: GgmlType, D: GgmlType>(experts: &'a [Mlp], r: &Routed, inter: usiz
     for (i, row) in r.x.chunks_exact(h).enumerate() {
         G::VecDotType::from_float(row, &mut xq[i * hb..(i + 1) * hb]);
     }
-    // Most rows first, so the pool's last items are its smallest. Each slot is written by its
-    // one expert and summed in expert order below, so the order of work changes no result.
-    let mut active: Vec<usize> = (0..experts.len()).filter(|&e| !r.rows_of[e].is_empty()).collect();
-    active.sort_by_key(|&e| std::cmp::Reverse(r.rows_of[e].len()));
+    let active: Vec<usize> = (0..experts.len()).filter(|&e| !r.rows_of[e].is_empty()).collect();
     // Per-slot expert outputs (unweighted), `[t·top_k, hidden]`.
     let mut slots = vec![0f32; t * r.top_k * h];
     let out = DisjointOut(slots.as_mut_ptr());
@@ -185,7 +182,7 @@ fn run<'a, G: GgmlType, D: GgmlType>(experts: &'a [Mlp], r: &Routed, inter: usiz
             }
         }
     };
-    super::pooled_ops::for_each_item(active.len(), |i| work(i..i + 1));
+    candle_core::utils::barrier_pool().execute_chunked(active.len(), work);
     // Sum per token in ascending expert order (the reference loop's order).
     let mut acc = vec![0f32; t * h];
     let mut order: Vec<(usize, usize)> = Vec::with_capacity(r.top_k);

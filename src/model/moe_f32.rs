@@ -69,10 +69,12 @@ pub(crate) fn run(
     let outs = super::cpu_f32::with_slices(&tensors, |s| {
         let (x, ws) = (s[0], &s[1..]);
         let outs: Vec<OnceLock<Option<Vec<f32>>>> = (0..active.len()).map(|_| OnceLock::new()).collect();
-        super::pooled_ops::for_each_item(active.len(), |i| {
-            let w = &ws[3 * i..3 * i + 3];
-            let out = f32_avx2::serial(|| expert(x, h, inter[i], &rows_of[active[i]], w));
-            let _ = outs[i].set(out);
+        candle_core::utils::barrier_pool().execute_chunked(active.len(), |range| {
+            for i in range {
+                let w = &ws[3 * i..3 * i + 3];
+                let out = f32_avx2::serial(|| expert(x, h, inter[i], &rows_of[active[i]], w));
+                let _ = outs[i].set(out);
+            }
         });
         outs
     });

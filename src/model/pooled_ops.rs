@@ -24,31 +24,6 @@ fn for_ranges(items: usize, elements: usize, f: impl Fn(std::ops::Range<usize>) 
     }
 }
 
-/// Runs `f(i)` for every `i < n`, spread over candle's pool one item per grab, so that no
-/// thread waits at the end on another's last handful of items. For items that cost far more
-/// than an atomic increment (a MoE layer's experts, each hundreds of µs); candle's
-/// `execute_chunked` hands out about an eighth of a thread's share per grab.
-pub(crate) fn for_each_item(n: usize, f: impl Fn(usize) + Sync) {
-    let pool = candle_core::utils::barrier_pool();
-    let threads = pool.n_workers() + 1;
-    if n < 2 || threads < 2 || candle_core::utils::get_num_threads() < 2 || super::f32_avx2::in_serial() {
-        (0..n).for_each(f);
-        return;
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    // One range per thread (a nested call runs them all inline); each pulls items until none
-    // are left.
-    pool.execute_chunked(threads, |_| {
-        loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if i >= n {
-                break;
-            }
-            f(i);
-        }
-    });
-}
-
 fn applies(ts: &[&Tensor]) -> bool {
     ts.iter().all(|t| t.dtype() == DType::F32 && t.device().is_cpu() && !t.track_op())
 }
