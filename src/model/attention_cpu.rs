@@ -12,11 +12,15 @@
 use candle_core::cpu::kernels::VecOps;
 use candle_core::{DType, Result, Tensor};
 
-use super::cpu_f32::DisjointOut;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::cpu_f32::{DisjointOut, fill_new, for_ranges};
 use super::f32_avx2;
 
 /// Query rows per work item.
 const QUERY_CHUNK: usize = 32;
+/// Below this many multiply-adds per call the core stays on the calling thread.
+const POOL_MIN_MACS: usize = 1 << 16;
 
 /// `softmax(q·kᵀ·scale + bias)·v` per head, as `[b, nq, hq·d]`, or None where this path does
 /// not apply (not f32 on the CPU, no AVX2, a graph to record, shapes it does not take); the
@@ -65,40 +69,32 @@ pub(crate) fn run(
     tensors.extend(keys);
     tensors.extend(values);
     tensors.extend(bias);
-    let mut out = vec![0f32; b * nq * hq * d];
-    let dst = DisjointOut(out.as_mut_ptr());
     let shape = Shape { hq, hkv, nq, kl, d, scale: scale as f32 };
     let chunks = nq.div_ceil(QUERY_CHUNK);
-    let done = super::cpu_f32::with_slices(&tensors, |s| {
+    let done = fill_new(&tensors, &[b, nq, hq * d], |s, dst| {
         let (qs, rest) = s.split_first().expect("q is first");
         let (ks, rest) = rest.split_at(keys.len());
         let (vs, rest) = rest.split_at(values.len());
         let segs = Segments { keys: ks, values: vs, lens: &lens };
         let bias = rest.first().copied();
-        let item = |i: usize| {
-            let (head, chunk) = (i / chunks, i % chunks);
-            let rows = chunk * QUERY_CHUNK..nq.min((chunk + 1) * QUERY_CHUNK);
-            // SAFETY: every item writes only its own (batch, head, rows) block of `out`.
-            unsafe { head_rows(&shape, qs, &segs, bias, head, rows, &dst) }
-        };
+        let refused = AtomicBool::new(false);
         let items = b * hq * chunks;
-        let work = nq * kl * d * hq * b;
-        let pooled = candle_core::utils::get_num_threads() > 1 && !f32_avx2::in_serial();
-        if pooled && items > 1 && work >= 1 << 16 {
-            let ok: Vec<std::sync::OnceLock<bool>> = (0..items).map(|_| Default::default()).collect();
-            candle_core::utils::barrier_pool().execute_chunked(items, |range| {
-                for i in range {
-                    let _ = ok[i].set(item(i));
+        for_ranges(items, nq * kl * d * hq * b, POOL_MIN_MACS, |range| {
+            for i in range {
+                let (head, chunk) = (i / chunks, i % chunks);
+                let rows = chunk * QUERY_CHUNK..nq.min((chunk + 1) * QUERY_CHUNK);
+                // SAFETY: AVX2/FMA checked above; every item writes only its own (batch, head,
+                // rows) block of `dst`.
+                if !unsafe { head_rows(&shape, qs, &segs, bias, head, rows, dst) } {
+                    refused.store(true, Ordering::Relaxed);
                 }
-            });
-            ok.iter().all(|o| o.get() == Some(&true))
-        } else {
-            (0..items).all(item)
-        }
-    });
+            }
+        });
+        !refused.into_inner()
+    })?;
     match done {
-        Some(true) => Ok(Some(Tensor::from_vec(out, (b, nq, hq * d), q.device())?)),
-        Some(false) => candle_core::bail!("attention: the f32 kernel refused checked shapes"),
+        Some((out, true)) => Ok(Some(out)),
+        Some((_, false)) => candle_core::bail!("attention: the f32 kernel refused checked shapes"),
         None => Ok(None),
     }
 }
@@ -147,13 +143,15 @@ unsafe fn head_rows(
     for (keys, &len) in segs.keys.iter().zip(segs.lens) {
         let kseg = &keys[(bi * s.hkv + kh) * len * d..][..len * d];
         if segs.lens.len() == 1 {
-            if f32_avx2::serial(|| f32_avx2::matmul((r, d, len), qrows, kseg, &mut scores)).is_none() {
+            if super::cpu_f32::serial(|| f32_avx2::matmul((r, d, len), qrows, kseg, &mut scores)).is_none() {
                 return false;
             }
         } else {
             seg_scores.clear();
             seg_scores.resize(r * len, 0f32);
-            if f32_avx2::serial(|| f32_avx2::matmul((r, d, len), qrows, kseg, &mut seg_scores)).is_none() {
+            if super::cpu_f32::serial(|| f32_avx2::matmul((r, d, len), qrows, kseg, &mut seg_scores))
+                .is_none()
+            {
                 return false;
             }
             for (row, part) in scores.chunks_exact_mut(kl).zip(seg_scores.chunks_exact(len)) {
@@ -280,7 +278,7 @@ mod tests {
         let v = t(det(b * hq * nq * d, 9), (b, hq, nq, d));
         let run = |q: &Tensor| super::run(q, &[&k], &[&v], None, 0.125).unwrap().unwrap();
         let pooled = run(&q).to_vec3::<f32>().unwrap();
-        let alone = super::f32_avx2::serial(|| run(&q)).to_vec3::<f32>().unwrap();
+        let alone = super::super::cpu_f32::serial(|| run(&q)).to_vec3::<f32>().unwrap();
         assert_eq!(pooled, alone);
         for i in [0, 33, 69] {
             let one = run(&q.narrow(2, i, 1).unwrap().contiguous().unwrap()).to_vec3::<f32>().unwrap();

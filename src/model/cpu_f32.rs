@@ -1,8 +1,9 @@
-//! Borrowing the f32 data of CPU tensors as plain slices, for the kernels that compute on
-//! them directly (`f32_avx2` through `Linear`, the fused SwiGLU, the pooled experts), and
-//! the output pointer those kernels share across candle's pool.
+//! Plain-slice f32 CPU compute beside candle: borrowing tensors' data as slices, new
+//! tensors filled through an output shared by candle's pool, and the one rule for when a
+//! call goes to that pool (`for_ranges`, `serial`), for the kernels that compute on slices
+//! directly (`f32_avx2`, attention's core, the pooled RMSNorm/SwiGLU, the pooled experts).
 
-use candle_core::{CpuStorage, Storage, Tensor};
+use candle_core::{CpuStorage, Device, Result, Storage, Tensor};
 
 /// Runs `f` on the data of `tensors`, each as one contiguous `&[f32]` in its layout's order,
 /// while their storages are read-locked. None when any is not a contiguous f32 CPU tensor.
@@ -16,6 +17,54 @@ pub(crate) fn with_slices<R>(tensors: &[&Tensor], f: impl FnOnce(&[&[f32]]) -> R
         }
     }
     Some(f(&slices))
+}
+
+/// A new f32 CPU tensor of shape `dims`, each element written by `fill` (from the slices of
+/// `inputs`, as [`with_slices`] gives them) through the output it shares with the pool's
+/// workers; with what `fill` returned. None when an input is not contiguous f32 CPU data.
+pub(crate) fn fill_new<R>(
+    inputs: &[&Tensor],
+    dims: &[usize],
+    fill: impl FnOnce(&[&[f32]], &DisjointOut) -> R,
+) -> Result<Option<(Tensor, R)>> {
+    let mut out = vec![0f32; dims.iter().product()];
+    let dst = DisjointOut(out.as_mut_ptr());
+    match with_slices(inputs, |s| fill(s, &dst)) {
+        Some(r) => Ok(Some((Tensor::from_vec(out, dims, &Device::Cpu)?, r))),
+        None => Ok(None),
+    }
+}
+
+thread_local! {
+    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with this thread's pooled calls ([`for_ranges`]) kept on this thread. For work
+/// that is already spread over threads (a MoE layer's experts): there a call into candle's
+/// pool would only queue behind the other workers' calls.
+pub(crate) fn serial<R>(f: impl FnOnce() -> R) -> R {
+    let before = SERIAL.with(|s| s.replace(true));
+    let r = f();
+    SERIAL.with(|s| s.set(before));
+    r
+}
+
+/// Runs `f` over `items` consecutive ranges of work: on candle's pool when there is more
+/// than one thread and `work` (any measure of the call's cost) reaches `pool_min`, else on
+/// this thread — there the pool's wake-up costs more than it saves. Inside
+/// [`serial`] always on this thread.
+pub(crate) fn for_ranges(
+    items: usize,
+    work: usize,
+    pool_min: usize,
+    f: impl Fn(std::ops::Range<usize>) + Sync,
+) {
+    let pooled = candle_core::utils::get_num_threads() > 1 && !SERIAL.with(|s| s.get());
+    if pooled && items > 1 && work >= pool_min {
+        candle_core::utils::barrier_pool().execute_chunked(items, f);
+    } else {
+        f(0..items);
+    }
 }
 
 /// An f32 output buffer shared by the pool's workers of one kernel call, each writing

@@ -16,10 +16,9 @@
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
-use std::cell::Cell;
 
 #[cfg(target_arch = "x86_64")]
-use super::cpu_f32::DisjointOut;
+use super::cpu_f32::{DisjointOut, for_ranges};
 
 /// Token rows per tile.
 const MR: usize = 4;
@@ -31,25 +30,6 @@ const ROWS_PER_ITEM: usize = 48;
 /// Below this many multiply-adds a call runs on the calling thread: the pool's wake-up
 /// costs more than it saves.
 const PARALLEL_MIN_MACS: usize = 1 << 20;
-
-thread_local! {
-    static SERIAL: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Runs `f` with this thread's kernel calls kept on this thread. For work that is already
-/// spread over threads (a MoE layer's experts): there a call into candle's pool would only
-/// queue behind the other workers' calls.
-pub fn serial<R>(f: impl FnOnce() -> R) -> R {
-    let before = SERIAL.with(|s| s.replace(true));
-    let r = f();
-    SERIAL.with(|s| s.set(before));
-    r
-}
-
-/// True inside [`serial`]: other pooled kernels (attention's core) stay on this thread too.
-pub(crate) fn in_serial() -> bool {
-    SERIAL.with(|s| s.get())
-}
 
 /// True when this CPU runs the kernel (AVX2 and FMA).
 pub fn available() -> bool {
@@ -88,18 +68,9 @@ pub fn matmul(mkn: (usize, usize, usize), x: &[f32], w: &[f32], dst: &mut [f32])
             // (token, weight row) of `dst` is written by the one call owning that weight row.
             unsafe { rows_kernel(x, w, m, k, n, rows, &out) }
         };
-        let parallel = m * k * n >= PARALLEL_MIN_MACS
-            && n > ROWS_PER_ITEM
-            && candle_core::utils::get_num_threads() > 1
-            && !SERIAL.with(|s| s.get());
-        if parallel {
-            let items = n.div_ceil(ROWS_PER_ITEM);
-            candle_core::utils::barrier_pool().execute_chunked(items, |range| {
-                run(range.start * ROWS_PER_ITEM..n.min(range.end * ROWS_PER_ITEM));
-            });
-        } else {
-            run(0..n);
-        }
+        for_ranges(n.div_ceil(ROWS_PER_ITEM), m * k * n, PARALLEL_MIN_MACS, |items| {
+            run(items.start * ROWS_PER_ITEM..n.min(items.end * ROWS_PER_ITEM));
+        });
         Some(())
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -255,7 +226,7 @@ mod tests {
         let mut pooled = vec![0f32; m * n];
         matmul((m, k, n), &x, &w, &mut pooled).unwrap();
         let mut alone = vec![0f32; m * n];
-        serial(|| matmul((m, k, n), &x, &w, &mut alone)).unwrap();
+        super::super::cpu_f32::serial(|| matmul((m, k, n), &x, &w, &mut alone)).unwrap();
         assert!(pooled.iter().zip(&alone).all(|(a, b)| a.to_bits() == b.to_bits()));
         for i in [0, 5, 36] {
             let mut one = vec![0f32; n];

@@ -298,7 +298,7 @@ impl Moe {
                     if i >= active.len() {
                         break;
                     }
-                    let _ = outs[i].set(super::f32_avx2::serial(|| expert(active[i])));
+                    let _ = outs[i].set(super::cpu_f32::serial(|| expert(active[i])));
                 }
             };
             std::thread::scope(|s| {

@@ -72,7 +72,7 @@ pub(crate) fn run(
         candle_core::utils::barrier_pool().execute_chunked(active.len(), |range| {
             for i in range {
                 let w = &ws[3 * i..3 * i + 3];
-                let out = f32_avx2::serial(|| expert(x, h, inter[i], &rows_of[active[i]], w));
+                let out = super::cpu_f32::serial(|| expert(x, h, inter[i], &rows_of[active[i]], w));
                 let _ = outs[i].set(out);
             }
         });

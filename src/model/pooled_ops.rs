@@ -7,22 +7,11 @@
 
 use candle_core::{DType, Result, Tensor};
 
-use super::cpu_f32::{DisjointOut, with_slices};
+use super::cpu_f32::{fill_new, for_ranges};
 
 /// Below this many elements a call stays on the calling thread (the pool's wake-up costs
 /// more than it saves).
 const POOL_MIN_ELEMENTS: usize = 1 << 15;
-
-/// Runs `f` on `items` consecutive ranges of work, on candle's pool when `elements` is large
-/// enough and there is more than one thread, else on this thread.
-fn for_ranges(items: usize, elements: usize, f: impl Fn(std::ops::Range<usize>) + Sync) {
-    let pooled = candle_core::utils::get_num_threads() > 1 && !super::f32_avx2::in_serial();
-    if pooled && items > 1 && elements >= POOL_MIN_ELEMENTS {
-        candle_core::utils::barrier_pool().execute_chunked(items, f);
-    } else {
-        f(0..items);
-    }
-}
 
 fn applies(ts: &[&Tensor]) -> bool {
     ts.iter().all(|t| t.dtype() == DType::F32 && t.device().is_cpu() && !t.track_op())
@@ -36,11 +25,9 @@ pub(crate) fn rms_norm(x: &Tensor, alpha: &Tensor, eps: f32) -> Result<Option<Te
         return Ok(None);
     }
     let n = x.elem_count();
-    let mut out = vec![0f32; n];
-    let dst = DisjointOut(out.as_mut_ptr());
-    let done = with_slices(&[x, alpha], |s| {
+    let done = fill_new(&[x, alpha], x.dims(), |s, dst| {
         let (src, alpha) = (s[0], s[1]);
-        for_ranges(n / dim, n, |rows| {
+        for_ranges(n / dim, n, POOL_MIN_ELEMENTS, |rows| {
             for r in rows {
                 let row = &src[r * dim..(r + 1) * dim];
                 let sum2 = row.iter().map(|&v| v * v).sum::<f32>();
@@ -52,11 +39,8 @@ pub(crate) fn rms_norm(x: &Tensor, alpha: &Tensor, eps: f32) -> Result<Option<Te
                 }
             }
         });
-    });
-    match done {
-        Some(()) => Ok(Some(Tensor::from_vec(out, x.dims(), x.device())?)),
-        None => Ok(None),
-    }
+    })?;
+    Ok(done.map(|(t, ())| t))
 }
 
 /// `silu(g) · u` for one element, as the composed form computes it (candle's sigmoid is
@@ -76,11 +60,9 @@ pub(crate) fn swiglu(g: &Tensor, u: &Tensor) -> Result<Option<Tensor>> {
         return Ok(None);
     }
     let n = g.elem_count();
-    let mut out = vec![0f32; n];
-    let dst = DisjointOut(out.as_mut_ptr());
-    let done = with_slices(&[g, u], |s| {
+    let done = fill_new(&[g, u], g.dims(), |s, dst| {
         let (g, u) = (s[0], s[1]);
-        for_ranges(n.div_ceil(SWIGLU_CHUNK), n, |chunks| {
+        for_ranges(n.div_ceil(SWIGLU_CHUNK), n, POOL_MIN_ELEMENTS, |chunks| {
             let range = chunks.start * SWIGLU_CHUNK..n.min(chunks.end * SWIGLU_CHUNK);
             // SAFETY: this range of `dst` is written by this call only.
             let o = unsafe { dst.slice(range.start, range.len()) };
@@ -88,11 +70,8 @@ pub(crate) fn swiglu(g: &Tensor, u: &Tensor) -> Result<Option<Tensor>> {
                 *d = silu_mul(gv, uv);
             }
         });
-    });
-    match done {
-        Some(()) => Ok(Some(Tensor::from_vec(out, g.dims(), g.device())?)),
-        None => Ok(None),
-    }
+    })?;
+    Ok(done.map(|(t, ())| t))
 }
 
 #[cfg(test)]
