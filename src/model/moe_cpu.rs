@@ -16,7 +16,7 @@
 //! in ascending expert order — the order of the reference loop, so with equal expert
 //! outputs the result is bit-identical.
 
-use candle_core::quantized::k_quants::{BlockQ4K, BlockQ8_0, GgmlType};
+use candle_core::quantized::k_quants::{BlockQ4K, BlockQ5_0, BlockQ8_0, GgmlType};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Result, Tensor};
 
@@ -220,7 +220,7 @@ fn uniform(experts: &[Mlp]) -> Option<(GgmlDType, GgmlDType)> {
     let first = experts.first()?;
     let gu = ty(&first.gate_proj)?;
     let dn = ty(&first.down_proj)?;
-    let ok = |t: GgmlDType| matches!(t, GgmlDType::Q4K | GgmlDType::Q8_0);
+    let ok = |t: GgmlDType| matches!(t, GgmlDType::Q4K | GgmlDType::Q5_0 | GgmlDType::Q8_0);
     if !ok(gu) || !ok(dn) {
         return None;
     }
@@ -255,13 +255,18 @@ pub fn forward(experts: &[Mlp], flat: &Tensor, r: &RoutingRef) -> Result<Option<
         weights: r.weights,
         top_k: r.top_k,
     };
-    let acc = match (gu, dn) {
-        (GgmlDType::Q4K, GgmlDType::Q4K) => run::<BlockQ4K, BlockQ4K>(experts, &routed, inter)?,
-        (GgmlDType::Q4K, GgmlDType::Q8_0) => run::<BlockQ4K, BlockQ8_0>(experts, &routed, inter)?,
-        (GgmlDType::Q8_0, GgmlDType::Q4K) => run::<BlockQ8_0, BlockQ4K>(experts, &routed, inter)?,
-        (GgmlDType::Q8_0, GgmlDType::Q8_0) => run::<BlockQ8_0, BlockQ8_0>(experts, &routed, inter)?,
-        _ => return Ok(None),
-    };
+    // Every (gate/up, down) pair of the types `quantize` writes for experts.
+    macro_rules! dispatch {
+        ($($g:ident => $G:ty),*) => {
+            match (gu, dn) {
+                $((GgmlDType::$g, GgmlDType::Q4K) => run::<$G, BlockQ4K>(experts, &routed, inter)?,
+                  (GgmlDType::$g, GgmlDType::Q5_0) => run::<$G, BlockQ5_0>(experts, &routed, inter)?,
+                  (GgmlDType::$g, GgmlDType::Q8_0) => run::<$G, BlockQ8_0>(experts, &routed, inter)?,)*
+                _ => return Ok(None),
+            }
+        };
+    }
+    let acc = dispatch!(Q4K => BlockQ4K, Q5_0 => BlockQ5_0, Q8_0 => BlockQ8_0);
     Ok(Some(Tensor::from_vec(acc, (t, h), flat.device())?))
 }
 

@@ -8,9 +8,11 @@
 //! - RMSNorm weights, the router `gate.weight` (routing runs in fp32, as the official code)
 //!   and `gate.expert_bias`: f32. They are tiny, and routing decides which experts run at all.
 //!
-//! k-quants pack 256 weights per block along the inner (input) dimension, q8_0 packs 32:
-//! a tensor whose inner dimension is not a multiple of the block falls back to q8_0, then
-//! to f16. `quantize` prints the count of each fallback.
+//! k-quants pack 256 weights per block along the inner (input) dimension, q5_0 and q8_0 pack
+//! 32. A tensor whose inner dimension is not a multiple of its block falls back as llama.cpp's
+//! quantizer does: q4_k to q5_0 (the nearest 32-block type, so a narrow model's q4_k file is
+//! still a ~5-bit model and its agreement measures a low-bit format, not q8_0), then q8_0, then
+//! f16. `quantize` prints the count of each storage type.
 
 use candle_core::quantized::GgmlDType;
 
@@ -84,7 +86,12 @@ pub fn storage_type(name: &str, shape: &[usize], format: QuantFormat) -> GgmlDTy
     } else {
         return GgmlDType::F32;
     };
-    [wanted, GgmlDType::Q8_0].into_iter().find(|&t| fits(t)).unwrap_or(GgmlDType::F16)
+    let fallback = if wanted == GgmlDType::Q4K { Some(GgmlDType::Q5_0) } else { None };
+    [Some(wanted), fallback, Some(GgmlDType::Q8_0)]
+        .into_iter()
+        .flatten()
+        .find(|&t| fits(t))
+        .unwrap_or(GgmlDType::F16)
 }
 
 /// Bytes a tensor of `elems` elements takes stored as `t`.
@@ -161,7 +168,8 @@ mod tests {
     fn experts_take_the_format_and_small_inner_dims_fall_back() {
         let e = "model.layers.1.mlp.experts.3.down_proj.weight";
         assert_eq!(storage_type(e, &[2048, 512], QuantFormat::Q4K), GgmlDType::Q4K);
-        assert_eq!(storage_type(e, &[64, 32], QuantFormat::Q4K), GgmlDType::Q8_0);
+        assert_eq!(storage_type(e, &[64, 32], QuantFormat::Q4K), GgmlDType::Q5_0);
+        assert_eq!(storage_type(e, &[64, 32], QuantFormat::Q8_0), GgmlDType::Q8_0);
         assert_eq!(storage_type(e, &[64, 48], QuantFormat::Q4K), GgmlDType::F16);
         assert_eq!(storage_type("lm_head.weight", &[512, 2048], QuantFormat::Q4K), GgmlDType::Q8_0);
         assert_eq!(storage_type("model.norm.weight", &[2048], QuantFormat::Q4K), GgmlDType::F32);
