@@ -4,7 +4,7 @@
 //! rows), logit error and identical-trace share.
 //!
 //! The floors are what candle's kernels reach today, not the goals (q8_0 ≥ 99%,
-//! q4_k ≥ 95%). The embedded model, the only trained one, meets them (its widths, 128, take no
+//! q4_k ≥ 95%). The embedded model, the only trained one here, meets them (its widths, 128, take no
 //! k-quant: its q4_k file has q5_0 linears, as llama.cpp falls back). Two controls per model:
 //! - bf16: the same weights computed in bf16 (the dtype the hub ships), 8 bits of mantissa on
 //!   every weight and activation;
@@ -63,14 +63,6 @@ fn weights_only(src: &Path, f: QuantFormat, out: &Path) -> LoadedModel {
         }
     }
     load(out)
-}
-
-/// 95% Wilson score interval of a share `p` of `n` trials, in percent.
-fn wilson(p: f64, n: usize) -> (f64, f64) {
-    let (z, n) = (1.96f64, n as f64);
-    let c = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
-    let h = z / (1.0 + z * z / n) * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
-    (100.0 * (c - h), 100.0 * (c + h))
 }
 
 /// Windows like a decode sees them: a prompt, then a block half filled, half masked.
@@ -143,7 +135,9 @@ fn identical_traces(a: &LoadedModel, b: &LoadedModel, n: usize) -> f64 {
 const ROWS: usize = 16 * 64;
 
 fn line(name: &str, what: &str, (agree, err, mean): (f64, f32, f32), traces: Option<f64>) {
-    let (lo, hi) = wilson(agree, ROWS);
+    let k = (agree * ROWS as f64).round() as usize;
+    let [lo, hi] =
+        draftscope::bench::stats::wilson(k, ROWS, draftscope::bench::stats::Z95).map(|x| 100.0 * x);
     let traces = traces.map(|t| format!(", identical decodes {:.0}%", 100.0 * t)).unwrap_or_default();
     println!(
         "{name} {what}: argmax agreement {:.2}% [{lo:.1}, {hi:.1}], |logit error| max {err:.3} mean {mean:.4}{traces}",
