@@ -1,11 +1,13 @@
 //! Quantized models against their f32 originals: quantize → load → forward/decode, on the
-//! fixture, the embedded model and a synth model whose widths take k-quants.
+//! fixture, the embedded model, a trained and a synth model whose widths take k-quants.
 //! Run with `--nocapture` to see the agreement (with its 95% Wilson interval over the 1,024
 //! rows), logit error and identical-trace share.
 //!
 //! The floors are what candle's kernels reach today, not the goals (q8_0 ≥ 99%,
-//! q4_k ≥ 95%). The embedded model, the only trained one here, meets them (its widths, 128, take no
-//! k-quant: its q4_k file has q5_0 linears, as llama.cpp falls back). Two controls per model:
+//! q4_k ≥ 95%). The two trained models come closest: the embedded one meets them (its widths,
+//! 128, take no k-quant: its q4_k file has q5_0 linears, as llama.cpp falls back); the briefly
+//! trained `llada2-kquant` (real q4_k) meets q4_k's and misses q8_0's by 0.6 points, the
+//! kernels' share (its q8_0 weights alone agree on 99.5%). Two controls per model:
 //! - bf16: the same weights computed in bf16 (the dtype the hub ships), 8 bits of mantissa on
 //!   every weight and activation;
 //! - weights only: each format's stored weights dequantized and computed in f32, so the gap
@@ -194,6 +196,20 @@ fn synth_tiny_quantized_agrees_with_f32() {
     )
     .unwrap();
     check("synth-tiny", &dir, 0.94, 0.80, 0.88);
+}
+
+/// A briefly trained model whose widths take k-quants (`tests/fixtures/llada2-kquant`): q4_k
+/// here is q4_k in every linear. Floors are today's measurements less ~1 point, not the goals:
+/// q8_0 measures 98.44% (its weights alone, 99.51%), q4_k 95.51%, q4_k_moe 97.95%.
+#[test]
+fn trained_kquant_model_quantized_agrees_with_f32() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llada2-kquant");
+    let tmp = tempfile::tempdir().unwrap();
+    let report = quantize_dir(&dir, QuantFormat::Q4K, &tmp.path().join("q4k")).unwrap();
+    let kinds: Vec<_> = report.linears.keys().cloned().collect();
+    assert_eq!(kinds, ["Q4K", "Q8_0"], "every linear but lm_head takes q4_k");
+    assert_eq!(report.linears["Q8_0"], 1);
+    check("kquant-trained", &dir, 0.975, 0.94, 0.965);
 }
 
 /// A model directory of your own (e.g. `draftscope synth --like llada2.1-mini --layers 2`), with
