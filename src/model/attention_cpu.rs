@@ -36,11 +36,14 @@ pub(crate) fn run(
     bias: Option<&Tensor>,
     scale: f64,
 ) -> Result<Option<Tensor>> {
-    let all = || std::iter::once(q).chain(keys.iter().copied()).chain(values.iter().copied()).chain(bias);
+    let mut tensors = vec![q];
+    tensors.extend(keys);
+    tensors.extend(values);
+    tensors.extend(bias);
     if !f32_avx2::available()
         || keys.is_empty()
         || keys.len() != values.len()
-        || all().any(|t| t.dtype() != DType::F32 || !t.device().is_cpu() || t.track_op())
+        || tensors.iter().any(|t| t.dtype() != DType::F32 || !t.device().is_cpu() || t.track_op())
     {
         return Ok(None);
     }
@@ -65,10 +68,6 @@ pub(crate) fn run(
     {
         return Ok(None);
     }
-    let mut tensors = vec![q];
-    tensors.extend(keys);
-    tensors.extend(values);
-    tensors.extend(bias);
     let shape = Shape { hq, hkv, nq, kl, d, scale: scale as f32 };
     let chunks = nq.div_ceil(QUERY_CHUNK);
     let done = fill_new(&tensors, &[b, nq, hq * d], |s, dst| {

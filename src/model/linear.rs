@@ -45,15 +45,16 @@ pub(crate) fn f32_kernel(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
         return Ok(None);
     }
     let x = x.contiguous()?;
-    let mut out = vec![0f32; m * n];
-    let done =
-        super::cpu_f32::with_slices(&[&x, w], |s| super::f32_avx2::matmul((m, k, n), s[0], s[1], &mut out));
-    if done.flatten().is_none() {
-        return Ok(None);
-    }
     let mut shape = dims;
     *shape.last_mut().unwrap() = n;
-    Ok(Some(Tensor::from_vec(out, shape, x.device())?))
+    let done = super::cpu_f32::fill_new(&[&x, w], &shape, |s, dst| {
+        // SAFETY: the whole `m · n` buffer, lent to this one call.
+        super::f32_avx2::matmul((m, k, n), s[0], s[1], unsafe { dst.slice(0, m * n) })
+    })?;
+    Ok(match done {
+        Some((out, Some(()))) => Some(out),
+        _ => None,
+    })
 }
 
 /// A frozen quantized base weight `[out, in]`.
