@@ -58,6 +58,10 @@ pub struct SpeedArgs {
     /// tensor loop; for quantized experts, candle's quantized matmul) and print the ratio.
     #[arg(long)]
     pub compare_moe: bool,
+    /// `--what model`: also time each step on one thread of the pool, interleaved with the
+    /// step on all `--threads`, and print the speed-up per pair (needs `--threads` ≥ 2).
+    #[arg(long)]
+    pub scaling: bool,
     /// Compute threads (0 = candle's default: every core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -103,9 +107,27 @@ fn lengths(arg: &Option<String>, default: &[usize]) -> Result<Vec<usize>> {
 }
 
 pub fn run(args: SpeedArgs) -> Result<()> {
+    if args.what != SpeedWhat::Model && (args.scaling || args.compare_moe || args.full_layers.is_some()) {
+        anyhow::bail!("--scaling, --compare-moe and --full-layers apply to --what model only");
+    }
     if args.what == SpeedWhat::Model {
         let Some(dir) = &args.model else { anyhow::bail!("--what model needs --model DIR") };
-        return super::speed_model::run(dir, args.dtype, args.reps, args.full_layers, args.compare_moe);
+        if args.scaling && candle_core::utils::get_num_threads() < 2 {
+            anyhow::bail!(
+                "--scaling compares one thread with all of them: give --threads 2 or more (now {})",
+                candle_core::utils::get_num_threads()
+            );
+        }
+        if args.reps == 0 {
+            anyhow::bail!("--reps must be at least 1");
+        }
+        let opts = super::speed_model::Options {
+            reps: args.reps,
+            full_layers: args.full_layers,
+            compare_moe: args.compare_moe,
+            scaling: args.scaling,
+        };
+        return super::speed_model::run(dir, args.dtype, opts);
     }
     if args.what == SpeedWhat::Q8Head {
         return super::speed_q8::run(args.reps);

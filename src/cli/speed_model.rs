@@ -21,20 +21,48 @@ fn status_kb(key: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+fn median(v: Vec<f64>) -> f64 {
+    crate::bench::stats::median(&v)
+}
+
+/// What `speed --what model` measures besides the step itself.
+pub struct Options {
+    /// Timed steps (the median is reported); with `scaling`, pairs of steps.
+    pub reps: usize,
+    /// The full depth to extrapolate the step time to.
+    pub full_layers: Option<usize>,
+    /// Also time the reference MoE path, interleaved.
+    pub compare_moe: bool,
+    /// Also time each step on one pool thread, interleaved with the all-thread step.
+    pub scaling: bool,
+}
+
+/// Runs `f` on one thread of candle's CPU pool, where every pool operation inside it runs
+/// inline (candle does not nest its pool): the same code on one core, in this process, so a
+/// one-thread step can alternate with an all-thread step under the same machine load. The
+/// calling thread waits at the pool's barrier meanwhile (spinning on its own core).
+fn on_one_pool_thread<T: Send>(f: impl Fn() -> Result<T, candle_core::Error> + Sync) -> Result<T> {
+    let pool = candle_core::utils::barrier_pool();
+    if pool.n_workers() == 0 {
+        anyhow::bail!("--scaling needs candle's pool to have 2 threads or more (give --threads 2)");
+    }
+    let out = std::sync::Mutex::new(None);
+    // The caller is the last participant and is not marked as inside the pool; worker 0 is.
+    pool.execute(|tid| {
+        if tid == 0 {
+            *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(f());
+        }
+    });
+    match out.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(r) => Ok(r?),
+        None => anyhow::bail!("internal: candle's pool did not run the one-thread step"),
+    }
 }
 
 /// Loads `dir`, then times `reps` block-causal steps of a 32-token block after a 32-token
 /// cached prompt (the cost of one decoding step), and prints one table row.
-pub fn run(
-    dir: &str,
-    dtype: DtypeKind,
-    reps: usize,
-    full_layers: Option<usize>,
-    compare_moe: bool,
-) -> Result<()> {
+pub fn run(dir: &str, dtype: DtypeKind, opts: Options) -> Result<()> {
+    let Options { reps, full_layers, compare_moe, scaling } = opts;
     let t = Instant::now();
     let lm = LoadedModel::load(Some(dir), DeviceKind::Cpu, dtype)?;
     let load_s = t.elapsed().as_secs_f64();
@@ -64,6 +92,9 @@ pub fn run(
         let t = Tensor::new(ids.as_slice(), &dev)?.unsqueeze(0)?;
         m.forward(&t, b, None, Some(&cache), b, &Collect::default())?;
     }
+    // One untimed step with logits: candle builds its tiled copy of a quantized lm_head on
+    // first use, which is load work, not step work.
+    m.forward(&block, b, None, Some(&cache), 0, &Collect::default())?;
     let mut steps = Vec::new();
     for _ in 0..reps.max(1) {
         let t = Instant::now();
@@ -87,6 +118,34 @@ pub fn run(
     println!(
         "{dir}  layers {layers}  threads {threads}  load {load_s:.1} s  {loaded}  peak RSS {rss}  step {step:.3} s/32 tokens{extra}"
     );
+    if scaling {
+        // Pairs: all threads, then one, then all, ... so both see the same machine load.
+        let mut all = Vec::new();
+        let mut one = Vec::new();
+        for _ in 0..reps.max(1) {
+            let t = Instant::now();
+            m.forward(&block, b, None, Some(&cache), 0, &Collect::default())?;
+            all.push(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            on_one_pool_thread(|| m.forward(&block, b, None, Some(&cache), 0, &Collect::default()))?;
+
+            one.push(t.elapsed().as_secs_f64());
+        }
+        let mut ratios: Vec<f64> = one.iter().zip(&all).map(|(o, a)| o / a).collect();
+        ratios.sort_by(f64::total_cmp);
+        let q = |f: f64| ratios[((f * (ratios.len() - 1) as f64).round() as usize).min(ratios.len() - 1)];
+        let (m1, mn) = (median(one), median(all));
+        println!(
+            "  scaling: 1 thread {m1:.3} s/step, {threads} threads {mn:.3} s/step; speed-up per pair median {:.2}× (quartiles {:.2}–{:.2}×, range {:.2}–{:.2}×, {} pairs); ratio of medians {:.2}×",
+            crate::bench::stats::median(&ratios),
+            q(0.25),
+            q(0.75),
+            ratios[0],
+            ratios[ratios.len() - 1],
+            ratios.len(),
+            m1 / mn
+        );
+    }
     if compare_moe {
         // Interleaved, so both paths see the same machine load: new, reference, new, ...
         let mut fast = Vec::new();
