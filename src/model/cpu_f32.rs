@@ -69,17 +69,17 @@ pub(crate) fn for_ranges(
 
 /// An f32 output buffer shared by the pool's workers of one kernel call, each writing
 /// elements no other worker writes (the kernel's own split guarantees it).
-pub(crate) struct DisjointOut(pub(crate) *mut f32);
+pub(crate) struct DisjointOut<T = f32>(pub(crate) *mut T);
 // SAFETY: workers write disjoint elements; the buffer outlives the call that shares it.
-unsafe impl Sync for DisjointOut {}
+unsafe impl<T: Send> Sync for DisjointOut<T> {}
 
-impl DisjointOut {
+impl<T> DisjointOut<T> {
     /// Elements `start..start + len` of the buffer.
     ///
     /// # Safety
     /// They lie inside the buffer, and no other worker uses them while the slice lives.
     #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
+    pub(crate) unsafe fn slice(&self, start: usize, len: usize) -> &mut [T] {
         // SAFETY: in bounds and disjoint by the caller's contract.
         unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
     }

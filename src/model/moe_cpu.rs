@@ -20,8 +20,9 @@ use candle_core::quantized::k_quants::{BlockQ4K, BlockQ5_0, BlockQ8_0, GgmlType}
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Result, Tensor};
 
-use super::cpu_f32::DisjointOut;
+use super::cpu_f32::{DisjointOut, for_ranges};
 use super::mlp::Mlp;
+use super::pooled_ops::POOL_MIN_ELEMENTS;
 
 /// Raw blocks of a quantized weight `[out, in]`, borrowed from its `QTensor`.
 fn blocks<T: GgmlType>(q: &QTensor) -> Result<&[T]> {
@@ -139,12 +140,17 @@ fn run<'a, G: GgmlType, D: GgmlType>(experts: &'a [Mlp], r: &Routed, inter: usiz
         };
         ws.push(ExpertBlocks { gate: blocks::<G>(g)?, up: blocks::<G>(u)?, down: blocks::<D>(d)? });
     }
-    // Each token row quantized once, for every expert's gate and up.
+    // Each token row quantized once, for every expert's gate and up; rows spread over the
+    // pool (candle's `from_float` is scalar: ~0.2 ms for 32 rows of 2048).
     let hb = h / G::BLCK_SIZE;
     let mut xq: Vec<G::VecDotType> = vec![G::VecDotType::zeros(); t * hb];
-    for (i, row) in r.x.chunks_exact(h).enumerate() {
-        G::VecDotType::from_float(row, &mut xq[i * hb..(i + 1) * hb]);
-    }
+    let xq_out = DisjointOut(xq.as_mut_ptr());
+    for_ranges(t, t * h, POOL_MIN_ELEMENTS, |rows| {
+        for i in rows {
+            // SAFETY: row i's blocks, written by this range only.
+            G::VecDotType::from_float(&r.x[i * h..(i + 1) * h], unsafe { xq_out.slice(i * hb, hb) });
+        }
+    });
     let active: Vec<usize> = (0..experts.len()).filter(|&e| !r.rows_of[e].is_empty()).collect();
     // Per-slot expert outputs (unweighted), `[t·top_k, hidden]`.
     let mut slots = vec![0f32; t * r.top_k * h];
@@ -183,31 +189,37 @@ fn run<'a, G: GgmlType, D: GgmlType>(experts: &'a [Mlp], r: &Routed, inter: usiz
         }
     };
     candle_core::utils::barrier_pool().execute_chunked(active.len(), work);
-    // Sum per token in ascending expert order (the reference loop's order).
+    // Sum per token in ascending expert order (the reference loop's order), tokens spread
+    // over the pool.
     let mut acc = vec![0f32; t * h];
-    let mut order: Vec<(usize, usize)> = Vec::with_capacity(r.top_k);
     let mut expert_of_slot = vec![usize::MAX; t * r.top_k];
     for (e, slots_e) in r.slot_of.iter().enumerate() {
         for &s in slots_e {
             expert_of_slot[s as usize] = e;
         }
     }
-    for (tok, dst) in acc.chunks_exact_mut(h).enumerate() {
-        order.clear();
-        for k in 0..r.top_k {
-            let s = tok * r.top_k + k;
-            if expert_of_slot[s] != usize::MAX {
-                order.push((expert_of_slot[s], s));
+    let acc_out = DisjointOut(acc.as_mut_ptr());
+    for_ranges(t, t * r.top_k * h, POOL_MIN_ELEMENTS, |toks| {
+        let mut order: Vec<(usize, usize)> = Vec::with_capacity(r.top_k);
+        for tok in toks {
+            // SAFETY: token tok's row, written by this range only.
+            let dst = unsafe { acc_out.slice(tok * h, h) };
+            order.clear();
+            for k in 0..r.top_k {
+                let s = tok * r.top_k + k;
+                if expert_of_slot[s] != usize::MAX {
+                    order.push((expert_of_slot[s], s));
+                }
+            }
+            order.sort_unstable();
+            for &(_, s) in &order {
+                let we = r.weights[s];
+                for (d, o) in dst.iter_mut().zip(&slots[s * h..(s + 1) * h]) {
+                    *d += we * o;
+                }
             }
         }
-        order.sort_unstable();
-        for &(_, s) in &order {
-            let we = r.weights[s];
-            for (d, o) in dst.iter_mut().zip(&slots[s * h..(s + 1) * h]) {
-                *d += we * o;
-            }
-        }
-    }
+    });
     Ok(acc)
 }
 

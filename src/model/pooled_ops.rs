@@ -11,7 +11,7 @@ use super::cpu_f32::{fill_new, for_ranges};
 
 /// Below this many elements a call stays on the calling thread (the pool's wake-up costs
 /// more than it saves).
-const POOL_MIN_ELEMENTS: usize = 1 << 15;
+pub(crate) const POOL_MIN_ELEMENTS: usize = 1 << 15;
 
 fn applies(ts: &[&Tensor]) -> bool {
     ts.iter().all(|t| t.dtype() == DType::F32 && t.device().is_cpu() && !t.track_op())
