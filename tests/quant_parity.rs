@@ -199,8 +199,8 @@ fn synth_tiny_quantized_agrees_with_f32() {
 }
 
 /// A briefly trained model whose widths take k-quants (`tests/fixtures/llada2-kquant`): q4_k
-/// here is q4_k in every linear. Floors are today's measurements less ~1 point, not the goals:
-/// q8_0 measures 98.44% (its weights alone, 99.51%), q4_k 95.51%, q4_k_moe 97.95%.
+/// here is q4_k in every linear. Floors are today's measurements less ~0.6–1.5 points, not the
+/// goals: q8_0 measures 99.12% (its weights alone, 99.51%), q4_k 95.51%, q4_k_moe 98.73%.
 #[test]
 fn trained_kquant_model_quantized_agrees_with_f32() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llada2-kquant");
@@ -209,7 +209,7 @@ fn trained_kquant_model_quantized_agrees_with_f32() {
     let kinds: Vec<_> = report.linears.keys().cloned().collect();
     assert_eq!(kinds, ["Q4K", "Q8_0"], "every linear but lm_head takes q4_k");
     assert_eq!(report.linears["Q8_0"], 1);
-    check("kquant-trained", &dir, 0.975, 0.94, 0.965);
+    check("kquant-trained", &dir, 0.985, 0.94, 0.975);
 }
 
 /// A model directory of your own (e.g. `draftscope synth --like llada2.1-mini --layers 2`), with

@@ -6,9 +6,9 @@
 //! we route the frozen product through [`FrozenMatmul`], a custom op whose backward returns
 //! only the input gradient.
 //!
-//! A base loaded from GGUF stays quantized ([`QuantBase`]): the product runs through candle's
-//! quantized matmul (k-quant / q8_0 kernels), and inside a training graph through
-//! [`FrozenQMatmul`], whose backward dequantizes for `dx` only. A LoRA adapter on top stays f32.
+//! A base loaded from GGUF stays quantized ([`QuantBase`]): on the CPU the product runs
+//! through [`FrozenQMatmul`] (q8_0 against q8_0 activations, k-quants on candle's kernels),
+//! whose backward dequantizes for `dx` only. A LoRA adapter on top stays f32.
 
 use std::sync::Arc;
 
@@ -137,8 +137,11 @@ impl Linear {
 
     fn quant_forward(&self, q: &QuantBase, x: &Tensor) -> Result<Tensor> {
         let x = x.contiguous()?;
+        let op = FrozenQMatmul { q: q.q.clone() };
         if x.track_op() {
-            x.apply_op1(FrozenQMatmul { q: q.q.clone() })
+            x.apply_op1(op)
+        } else if x.device().is_cpu() {
+            x.apply_op1_no_bwd(&op)
         } else {
             x.apply_op1_no_bwd(q.q.as_ref())
         }
@@ -290,8 +293,9 @@ impl CustomOp1 for FrozenMatmul {
     }
 }
 
-/// `x · Wᵀ` for a constant quantized `W`: the forward is candle's quantized matmul; the
-/// backward gives `dx = dy · W` (W dequantized for that product) and nothing for `W`.
+/// `x · Wᵀ` for a constant quantized `W` on the CPU (inference, and frozen bases inside a
+/// training graph): q8_0 through `quant_cpu`, other types through candle's quantized matmul;
+/// the backward gives `dx = dy · W` (W dequantized for that product) and nothing for `W`.
 struct FrozenQMatmul {
     q: Arc<QTensor>,
 }
@@ -302,7 +306,11 @@ impl CustomOp1 for FrozenQMatmul {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        self.q.as_ref().cpu_fwd(storage, layout)
+        // q8_0 against q8_0 activations on every CPU (see `quant_cpu`); the rest is candle's.
+        match super::quant_cpu::q8_0_matmul(&self.q, storage, layout)? {
+            Some(out) => Ok(out),
+            None => self.q.as_ref().cpu_fwd(storage, layout),
+        }
     }
 
     fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
@@ -320,6 +328,40 @@ pub fn to_dtype(t: Tensor, dtype: DType) -> Result<Tensor> {
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    /// q8_0 computes against q8_0 activations — candle's generic q8_0 matmul, bit for bit —
+    /// also at widths where candle would tile it (out a multiple of 16, in of 256) and round
+    /// the activations to q8_K instead; f32 and bf16 inputs, inference and inside a graph.
+    #[test]
+    fn q8_0_weights_compute_against_q8_0_activations() {
+        use candle_core::quantized::k_quants::{self, BlockQ8_0, GgmlType};
+        let dev = Device::Cpu;
+        let (m, k, n) = (5, 512, 48);
+        let w = Tensor::randn(0f32, 1.0, (n, k), &dev).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (1, m, k), &dev).unwrap();
+        let q = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap();
+        let wv: Vec<f32> = w.flatten_all().unwrap().to_vec1().unwrap();
+        let mut blocks = vec![BlockQ8_0::zeros(); n * k / 32];
+        BlockQ8_0::from_float(&wv, &mut blocks);
+        let xv: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
+        let mut want = vec![0f32; m * n];
+        k_quants::matmul((m, k, n), &xv, &blocks, &mut want).unwrap();
+        let l = Linear::quantized(q, &dev).unwrap();
+        let got: Vec<f32> = l.forward(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert!(want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()), "inference");
+        let var = candle_core::Var::from_tensor(&x).unwrap();
+        let g: Vec<f32> = l.forward(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert!(want.iter().zip(&g).all(|(a, b)| a.to_bits() == b.to_bits()), "in a graph");
+        // bf16 input: widened, multiplied the same way, rounded once to bf16.
+        let xb = x.to_dtype(DType::BF16).unwrap();
+        let xbv: Vec<f32> = xb.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        k_quants::matmul((m, k, n), &xbv, &blocks, &mut want).unwrap();
+        let yb = l.forward(&xb).unwrap();
+        assert_eq!(yb.dtype(), DType::BF16);
+        let gb: Vec<f32> = yb.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let wb: Vec<f32> = want.iter().map(|v| half::bf16::from_f32(*v).to_f32()).collect();
+        assert_eq!(gb, wb, "bf16");
+    }
 
     #[test]
     fn bf16_row_blocks_compute_what_candles_bf16_matmul_computes() {

@@ -147,8 +147,8 @@ mod tests {
         let q4m = estimate_as(&cfg, DType::F32, Some(QuantFormat::Q4KMoe));
         assert!(f32 > bf16 && bf16 > q8 && q8 > q4m && q8 > q4, "{f32} {bf16} {q8} {q4m} {q4}");
         // The linears outside the experts are a few percent of the model. (Which of the two
-        // is smaller depends on the CPU: without VNNI candle keeps no repacked copy of q8_0
-        // weights, and q4_k's copy is larger than the q8_0 weight.)
+        // is smaller depends on the CPU: candle keeps a repacked copy of q4_k weights where it
+        // tiles them, and none of q8_0 weights, which compute on their stored blocks.)
         assert!(q4m.abs_diff(q4) < q4 / 20, "{q4m} {q4}");
         println!("mini estimates: f32 {f32}, bf16 {bf16}, q8_0 {q8}, q4_k_moe {q4m}, q4_k {q4}");
         // 16.26B parameters: ~65 GB of f32 weights, under 13 GB at q4_k (workspace included).

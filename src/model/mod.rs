@@ -16,6 +16,7 @@ mod moe_f32;
 mod pooled_ops;
 pub mod q8_avx2;
 pub mod quant;
+mod quant_cpu;
 pub mod quantize;
 pub mod shards;
 pub mod source;

@@ -16,33 +16,14 @@
 //! in ascending expert order — the order of the reference loop, so with equal expert
 //! outputs the result is bit-identical.
 
+use candle_core::quantized::GgmlDType;
 use candle_core::quantized::k_quants::{BlockQ4K, BlockQ5_0, BlockQ8_0, GgmlType};
-use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Result, Tensor};
 
 use super::cpu_f32::{DisjointOut, for_ranges};
 use super::mlp::Mlp;
 use super::pooled_ops::POOL_MIN_ELEMENTS;
-
-/// Raw blocks of a quantized weight `[out, in]`, borrowed from its `QTensor`.
-fn blocks<T: GgmlType>(q: &QTensor) -> Result<&[T]> {
-    if q.dtype() != T::DTYPE {
-        candle_core::bail!("internal: expected {:?} blocks, found {:?}", T::DTYPE, q.dtype());
-    }
-    let data = q.data()?;
-    let std::borrow::Cow::Borrowed(bytes) = data else {
-        candle_core::bail!("internal: quantized weight is not in CPU memory");
-    };
-    let size = std::mem::size_of::<T>();
-    if !bytes.len().is_multiple_of(size)
-        || !(bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>())
-    {
-        candle_core::bail!("internal: quantized weight bytes do not form whole aligned blocks");
-    }
-    // SAFETY: `bytes` is the CPU storage of a QTensor of dtype T (a Vec<T>), so it is a valid,
-    // aligned sequence of T blocks that lives as long as `q`.
-    Ok(unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const T, bytes.len() / size) })
-}
+use super::quant_cpu::blocks;
 
 /// `dst[c] = dot(W[c], x)` for every row `c` of `w` (`n` rows of `k` values each), on the
 /// kernels of candle's generic quantized matmul (column quads, then the tail).

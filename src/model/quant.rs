@@ -103,12 +103,13 @@ pub fn stored_bytes(t: GgmlDType, elems: usize) -> u64 {
 /// through its own matmul on this CPU (attention, dense and shared MLPs, `lm_head`; the routed
 /// experts run on their stored blocks, `moe_cpu.rs`, and have none). It mirrors candle-core
 /// 0.11.1's `quantized/repack_x86.rs`: on x86 with AVX2+FMA or VNNI, a weight whose `out` is a
-/// multiple of 16 and `inp` of 256 gets tiles of 0.75 (q4_k), 1.25 (q6_k) or 1.0625 (q8_0, not on
-/// plain AVX2) bytes per weight, built on first use and kept for the tensor's life.
+/// multiple of 16 and `inp` of 256 gets tiles of 0.75 (q4_k) or 1.25 (q6_k) bytes per weight,
+/// built on first use and kept for the tensor's life. q8_0 never reaches candle's tiles: it
+/// computes on its stored blocks (`quant_cpu.rs`).
 pub fn repacked_bytes(dtype: GgmlDType, out: usize, inp: usize) -> u64 {
-    let Some(vnni) = x86_repack_level() else {
+    if !x86_repacks() {
         return 0;
-    };
+    }
     if inp == 0 || !out.is_multiple_of(16) || !inp.is_multiple_of(256) {
         return 0;
     }
@@ -116,34 +117,24 @@ pub fn repacked_bytes(dtype: GgmlDType, out: usize, inp: usize) -> u64 {
     match dtype {
         GgmlDType::Q4K => weights * 3 / 4,
         GgmlDType::Q6K => weights * 5 / 4,
-        GgmlDType::Q8_0 if vnni => weights * 17 / 16,
         _ => 0,
     }
 }
 
-/// Whether candle repacks on this CPU, and if so whether it has VNNI (`Some(true)`).
-fn x86_repack_level() -> Option<bool> {
+/// Whether candle repacks on this CPU (AVX512-VNNI, AVX-VNNI, or AVX2 with FMA).
+fn x86_repacks() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         let force_avx2 = std::env::var("MISTRALRS_FORCE_AVX2").as_deref() == Ok("1");
         let force_vnni = std::env::var("MISTRALRS_FORCE_AVXVNNI").as_deref() == Ok("1");
-        if !force_avx2 && is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni") {
-            return Some(true);
-        }
-        if !force_avx2
-            && (force_vnni || is_x86_feature_detected!("avxvnni"))
-            && is_x86_feature_detected!("avx2")
-        {
-            return Some(true);
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return Some(false);
-        }
-        None
+        let vnni512 = is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni");
+        let vnni256 = (force_vnni || is_x86_feature_detected!("avxvnni")) && is_x86_feature_detected!("avx2");
+        (!force_avx2 && (vnni512 || vnni256))
+            || (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        None
+        false
     }
 }
 
@@ -153,14 +144,13 @@ mod tests {
 
     #[test]
     fn repacked_copies_follow_candles_tile_rule() {
-        let level = x86_repack_level();
         let q4 = repacked_bytes(GgmlDType::Q4K, 32, 512);
-        assert_eq!(q4, if level.is_some() { 32 * 512 * 3 / 4 } else { 0 });
+        assert_eq!(q4, if x86_repacks() { 32 * 512 * 3 / 4 } else { 0 });
         // Rows not a multiple of 16, or a width not a multiple of 256: no tiles.
         assert_eq!(repacked_bytes(GgmlDType::Q4K, 24, 512), 0);
         assert_eq!(repacked_bytes(GgmlDType::Q4K, 32, 384), 0);
-        let q8 = repacked_bytes(GgmlDType::Q8_0, 32, 512);
-        assert_eq!(q8, if level == Some(true) { 32 * 512 * 17 / 16 } else { 0 });
+        // q8_0 computes on its stored blocks (quant_cpu.rs): no copy on any CPU.
+        assert_eq!(repacked_bytes(GgmlDType::Q8_0, 32, 512), 0);
         assert_eq!(repacked_bytes(GgmlDType::F16, 32, 512), 0);
     }
 
