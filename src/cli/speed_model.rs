@@ -92,8 +92,8 @@ pub fn run(dir: &str, dtype: DtypeKind, opts: Options) -> Result<()> {
         let t = Tensor::new(ids.as_slice(), &dev)?.unsqueeze(0)?;
         m.forward(&t, b, None, Some(&cache), b, &Collect::default())?;
     }
-    // One untimed step with logits: candle builds its tiled copy of a quantized lm_head on
-    // first use, which is load work, not step work.
+    // One untimed step with logits: candle builds its tiled copy of a k-quant weight on first
+    // use (an lm_head runs only when logits are asked for), which is load work, not step work.
     m.forward(&block, b, None, Some(&cache), 0, &Collect::default())?;
     let mut steps = Vec::new();
     for _ in 0..reps.max(1) {
@@ -128,7 +128,6 @@ pub fn run(dir: &str, dtype: DtypeKind, opts: Options) -> Result<()> {
             all.push(t.elapsed().as_secs_f64());
             let t = Instant::now();
             on_one_pool_thread(|| m.forward(&block, b, None, Some(&cache), 0, &Collect::default()))?;
-
             one.push(t.elapsed().as_secs_f64());
         }
         let mut ratios: Vec<f64> = one.iter().zip(&all).map(|(o, a)| o / a).collect();
