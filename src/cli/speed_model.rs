@@ -95,22 +95,31 @@ pub fn run(dir: &str, dtype: DtypeKind, opts: Options) -> Result<()> {
     // One untimed step with logits: candle builds its tiled copy of a k-quant weight on first
     // use (an lm_head runs only when logits are asked for), which is load work, not step work.
     m.forward(&block, b, None, Some(&cache), 0, &Collect::default())?;
-    let mut steps = Vec::new();
+    // The head alone, on rows shaped like the step's, interleaved with the steps: a depth-cut
+    // checkpoint keeps the whole vocabulary, so its head is a large share of its step.
+    let head_in = Tensor::ones((1, b, m.cfg.hidden_size), m.dtype(), &dev)?;
+    let (mut steps, mut heads) = (Vec::new(), Vec::new());
     for _ in 0..reps.max(1) {
         let t = Instant::now();
         m.forward(&block, b, None, Some(&cache), 0, &Collect::default())?;
         steps.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        m.lm_head.forward(&head_in)?;
+        heads.push(t.elapsed().as_secs_f64());
     }
     let step = median(steps);
+    let head = median(heads).min(step);
     let layers = m.cfg.num_hidden_layers;
     let threads = candle_core::utils::get_num_threads();
     let rss = gb(peak_rss());
     let extra = match full_layers {
-        Some(full) if full > layers && layers > 1 => {
-            // Per-layer cost from the MoE layers measured here; the head and embeddings once.
+        Some(full) if full > layers => {
+            // The head once; the rest (embeddings, layers) scaled by depth. A dense first
+            // layer counts as a MoE one, so this is approximate.
+            let body = step - head;
             format!(
-                "  full {full} layers: ~{:.2} s/step (linear in depth)",
-                step * full as f64 / layers as f64
+                "  (head {head:.3} s)  full {full} layers: ~{:.2} s/step (head + layers × {full}/{layers})",
+                head + body * full as f64 / layers as f64
             )
         }
         _ => String::new(),
