@@ -92,16 +92,18 @@ pub fn run(dir: &str, dtype: DtypeKind, opts: Options) -> Result<()> {
         let t = Tensor::new(ids.as_slice(), &dev)?.unsqueeze(0)?;
         m.forward(&t, b, None, Some(&cache), b, &Collect::default())?;
     }
-    // One untimed step with logits: candle builds its tiled copy of a k-quant weight on first
-    // use (an lm_head runs only when logits are asked for), which is load work, not step work.
-    m.forward(&block, b, None, Some(&cache), 0, &Collect::default())?;
+    // One block step with logits: what every timing below measures.
+    let step_once = || m.forward(&block, b, None, Some(&cache), 0, &Collect::default());
+    // One untimed step: candle builds its tiled copy of a k-quant weight on first use (an
+    // lm_head runs only when logits are asked for), which is load work, not step work.
+    step_once()?;
     // The head alone, on rows shaped like the step's, interleaved with the steps: a depth-cut
     // checkpoint keeps the whole vocabulary, so its head is a large share of its step.
     let head_in = Tensor::ones((1, b, m.cfg.hidden_size), m.dtype(), &dev)?;
     let (mut steps, mut heads) = (Vec::new(), Vec::new());
     for _ in 0..reps.max(1) {
         let t = Instant::now();
-        m.forward(&block, b, None, Some(&cache), 0, &Collect::default())?;
+        step_once()?;
         steps.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
         m.lm_head.forward(&head_in)?;
@@ -133,10 +135,10 @@ pub fn run(dir: &str, dtype: DtypeKind, opts: Options) -> Result<()> {
         let mut one = Vec::new();
         for _ in 0..reps.max(1) {
             let t = Instant::now();
-            m.forward(&block, b, None, Some(&cache), 0, &Collect::default())?;
+            step_once()?;
             all.push(t.elapsed().as_secs_f64());
             let t = Instant::now();
-            on_one_pool_thread(|| m.forward(&block, b, None, Some(&cache), 0, &Collect::default()))?;
+            on_one_pool_thread(step_once)?;
             one.push(t.elapsed().as_secs_f64());
         }
         let mut ratios: Vec<f64> = one.iter().zip(&all).map(|(o, a)| o / a).collect();

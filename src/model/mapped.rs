@@ -43,9 +43,7 @@ impl<T: GgmlType + Send + Sync> QuantizedType for Mapped<T> {
         if T::DTYPE == GgmlDType::Q8_0 && std::mem::size_of::<T>() == std::mem::size_of::<BlockQ8_0>() {
             // SAFETY: T is BlockQ8_0 (its dtype and size say so; GgmlType has one q8_0 block).
             let w = unsafe { std::slice::from_raw_parts(self.blocks().as_ptr() as *const BlockQ8_0, self.n) };
-            if super::q8_avx2::matmul(mkn, lhs, w, dst).is_some() {
-                return Ok(());
-            }
+            return super::quant_cpu::q8_0_blocks_matmul(mkn, lhs, w, dst);
         }
         k_quants::matmul(mkn, lhs, self.blocks(), dst)
     }

@@ -36,6 +36,21 @@ pub(crate) fn blocks<T: GgmlType>(q: &QTensor) -> Result<&[T]> {
     Ok(unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const T, bytes.len() / size) })
 }
 
+/// `dst[m, n] = lhs[m, k] · wᵀ` on q8_0 blocks against q8_0 activations: the AVX2 kernel where
+/// the CPU has it, candle's generic matmul (the same bits) elsewhere. Every q8_0 product on the
+/// CPU comes here.
+pub(crate) fn q8_0_blocks_matmul(
+    mkn: (usize, usize, usize),
+    lhs: &[f32],
+    w: &[BlockQ8_0],
+    dst: &mut [f32],
+) -> Result<()> {
+    if super::q8_avx2::matmul(mkn, lhs, w, dst).is_none() {
+        k_quants::matmul(mkn, lhs, w, dst)?;
+    }
+    Ok(())
+}
+
 /// `x · Wᵀ` for a q8_0 weight `q` `[n, k]` and a contiguous f32 or bf16 input `[.., k]` (the
 /// result in the input's dtype), against q8_0 activations. None for any other weight type or
 /// input dtype: the caller takes candle's matmul.
@@ -67,9 +82,7 @@ pub(crate) fn q8_0_matmul(
     let m = lhs.len() / k;
     let w = blocks::<BlockQ8_0>(q)?;
     let mut dst = vec![0f32; m * n];
-    if super::q8_avx2::matmul((m, k, n), lhs, w, &mut dst).is_none() {
-        k_quants::matmul((m, k, n), lhs, w, &mut dst)?;
-    }
+    q8_0_blocks_matmul((m, k, n), lhs, w, &mut dst)?;
     let mut out = dims.to_vec();
     *out.last_mut().expect("rank checked above") = n;
     let out = Shape::from(out);
